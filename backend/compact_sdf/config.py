@@ -1,0 +1,254 @@
+"""Configuration dataclasses and named presets.
+
+Every tunable value lives here so the CLI, the service and the add-on speak
+about the same settings with the same names. A preset is just a full
+``Config``; any field can be overridden with ``Config.override("model.hidden=256")``
+style strings or a dict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """Training-set construction (method.md section 3)."""
+
+    coarse_cells: int = 128  # sparse uniform lattice: (coarse_cells+1)^3 points in [-1,1]^3
+    fine_cells: int = 512  # dense lattice restricted to a band around the surface
+    band_width: float = 6.5 * 2.0 / 512  # half-width of the fine band in normalised units (|sdf| <= this)
+    surface_samples: int = 360_000  # generalization set: area-uniform surface samples + Gaussian offsets
+    surface_sigma: float = 0.025
+    uniform_samples: int = 180_000  # generalization set: uniform points in [-1,1]^3
+    near_threshold: float = 0.1  # per-step sampler: half the batch from |sdf| <= this
+    allow_open: bool = False  # accept non-watertight meshes (sign from generalised winding number)
+    max_faces: int = 2_000_000
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Dual-branch network sizes (method.md section 2)."""
+
+    code_dim: int = 256
+    grid_res: int = 129  # grid vertices per side; spans [-1,1], vertex i at -1 + 2i/(grid_res-1)
+    grid_channels: int = 128
+    hidden: int = 512
+    layers: int = 8  # hidden Linear+ReLU layers in each MLP
+    skip_layer: int = 4  # the input is concatenated again before this hidden layer (0-based)
+    pe_freqs: int = 8  # PE(x) = [x, sin(2^k x), cos(2^k x)], k = 0..pe_freqs-1
+    code_init_std: float = 1.0 / 16.0
+    code_max_norm: float = 1.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation (method.md section 4). Steps replace the release's epochs."""
+
+    steps: int = 4000
+    samples_per_shape: int = 50_000  # per branch, per shape, per step
+    shapes_per_batch: int = 15
+    loss: Literal["mse", "l1"] = "mse"
+    lr_grid: float = 1e-1
+    lr_codes: float = 1e-3
+    lr_mlp: float = 1e-3
+    decay_every: int = 1000
+    decay_factor: float = 0.5
+    reg_code: float = 1e-4
+    reg_feature: float = 1e-4
+    reg_warmup: int = 100
+    sparse_grid: bool = True  # lazy Adam on the touched grid rows; False = dense Adam (release style)
+    precision: Literal["fp32", "tf32", "bf16"] = "fp32"
+    seed: int = 0
+    checkpoint_every: int = 500
+    log_every: int = 10
+    device: str = "auto"  # "auto" = cuda when available, else cpu
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """Fused extraction (method.md section 5)."""
+
+    resolution: int = 256  # marching-cubes cells per side over [-1,1]
+    band: int = 3  # voxel layers around the coarse generalization surface that use s_o
+    batch_points: int = 262_144
+
+
+@dataclass(frozen=True)
+class Config:
+    preset: str = "paper"
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Config:
+        """Rebuild from ``to_dict`` output; unknown keys are an error, missing keys take defaults."""
+        parts: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name not in data:
+                continue
+            value = data[f.name]
+            sub = _SECTIONS.get(f.name)
+            if sub is not None:
+                _check_keys(sub, value, f.name)
+                value = sub(**value)
+            parts[f.name] = value
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown config sections: {sorted(unknown)}")
+        return cls(**parts)
+
+    def override(self, overrides: dict[str, Any] | list[str]) -> Config:
+        """Return a copy with ``section.key`` values replaced (strings are parsed to the field's type)."""
+        items = _parse_overrides(overrides) if isinstance(overrides, list) else overrides
+        cfg = self
+        for dotted, value in items.items():
+            section, _, key = dotted.partition(".")
+            sub = _SECTIONS.get(section)
+            if sub is None or not key:
+                raise ValueError(f"unknown setting '{dotted}': use section.key with section in {sorted(_SECTIONS)}")
+            current = getattr(cfg, section)
+            names = {f.name: f for f in fields(sub)}
+            if key not in names:
+                raise ValueError(f"unknown setting '{dotted}'; known: {', '.join(sorted(names))}")
+            typed = _coerce(value, type(getattr(current, key)), dotted)
+            cfg = replace(cfg, **{section: replace(current, **{key: typed})})
+        return cfg
+
+
+_SECTIONS: dict[str, Any] = {
+    "sampling": SamplingConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+    "extract": ExtractConfig,
+}
+
+
+def _check_keys(sub: Any, value: dict[str, Any], section: str) -> None:
+    known = {f.name for f in fields(sub)}
+    unknown = set(value) - known
+    if unknown:
+        raise ValueError(f"unknown keys in config section '{section}': {sorted(unknown)}")
+
+
+def _parse_overrides(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"override '{item}' must look like section.key=value")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _coerce(value: Any, kind: type, name: str) -> Any:
+    if not isinstance(value, str):
+        return kind(value) if kind in (int, float) and not isinstance(value, bool) else value
+    try:
+        if kind is bool:
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if kind is int:
+            return int(float(value)) if "e" in value.lower() else int(value)
+        if kind is float:
+            return float(value)
+    except ValueError:
+        raise ValueError(f"setting '{name}' expects {kind.__name__}, got '{value}'") from None
+    return value
+
+
+def _preset(name: str, sampling: dict[str, Any], model: dict[str, Any], train: dict[str, Any]) -> Config:
+    return Config(
+        preset=name,
+        sampling=SamplingConfig(**sampling),
+        model=ModelConfig(**model),
+        train=TrainConfig(**train),
+    )
+
+
+PRESETS: dict[str, Config] = {
+    # A few shapes in a few minutes on 2 CPU cores.
+    "preview": _preset(
+        "preview",
+        sampling=dict(
+            coarse_cells=64,
+            fine_cells=128,
+            band_width=3.5 * 2.0 / 128,
+            surface_samples=60_000,
+            uniform_samples=30_000,
+        ),
+        model=dict(code_dim=64, grid_res=33, grid_channels=16, hidden=128, layers=4, skip_layer=2),
+        train=dict(
+            steps=600,
+            samples_per_shape=4_000,
+            shapes_per_batch=8,
+            lr_grid=3e-2,
+            decay_every=400,
+            checkpoint_every=200,
+            reg_warmup=50,
+        ),
+    ),
+    # For tests and smoke runs: seconds on a CPU, coarse results.
+    "tiny": _preset(
+        "tiny",
+        sampling=dict(
+            coarse_cells=32,
+            fine_cells=64,
+            band_width=3.5 * 2.0 / 64,
+            surface_samples=20_000,
+            uniform_samples=10_000,
+        ),
+        model=dict(code_dim=16, grid_res=17, grid_channels=8, hidden=64, layers=4, skip_layer=2),
+        train=dict(
+            steps=100,
+            samples_per_shape=2_000,
+            shapes_per_batch=4,
+            lr_grid=3e-2,
+            decay_every=1000,
+            checkpoint_every=50,
+            reg_warmup=10,
+        ),
+    ),
+    # Between the two: a CPU run of tens of minutes, or a quick GPU run.
+    "balanced": _preset(
+        "balanced",
+        sampling=dict(
+            coarse_cells=128,
+            fine_cells=256,
+            band_width=4.5 * 2.0 / 256,
+            surface_samples=200_000,
+            uniform_samples=100_000,
+        ),
+        model=dict(code_dim=128, grid_res=65, grid_channels=32, hidden=256, layers=6, skip_layer=3),
+        train=dict(steps=2000, samples_per_shape=16_000, shapes_per_batch=8, decay_every=700),
+    ),
+    # The paper's model (method.md section 2); needs a GPU.
+    "paper": Config(preset="paper"),
+}
+
+
+def get_preset(name: str) -> Config:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset '{name}'; choose one of: {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+__all__ = [
+    "Config",
+    "ExtractConfig",
+    "ModelConfig",
+    "PRESETS",
+    "SamplingConfig",
+    "TrainConfig",
+    "get_preset",
+]
