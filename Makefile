@@ -24,7 +24,10 @@ $(STAMP): requirements.lock backend/pyproject.toml
 	touch $@
 
 demo: venv
-	$(PY) -m compact_sdf.demo
+	$(PY) scripts/demo.py
+
+package: venv
+	$(PY) scripts/package.py
 
 lint: venv
 	$(VENV)/bin/ruff check .
