@@ -1,0 +1,115 @@
+"""``compact-sdf serve``: run the HTTP service (FastAPI on uvicorn) over a data directory."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+from compact_sdf.errors import InputError
+
+TOKEN_ENV = "COMPACT_SDF_TOKEN"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser(
+        "serve",
+        help="run the HTTP backend (jobs, models, meshes) for Blender or scripts",
+        description="Serve the Compact SDF API; every route but /health needs a bearer token.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default loopback; others need --token)")
+    p.add_argument(
+        "--port", type=int, default=8765, help="TCP port; 0 picks a free one (written to DATA/server.json)"
+    )
+    p.add_argument(
+        "--data", required=True, help="data directory: meshes, models, jobs, results all live here"
+    )
+    p.add_argument(
+        "--token",
+        default=None,
+        help=f"bearer token (or set {TOKEN_ENV}); when absent a fresh one is written to DATA/token (0600)",
+    )
+    p.add_argument("--workers", type=int, default=1, help="job worker threads (default 1: one GPU)")
+    p.add_argument("--max-upload-mb", type=float, default=256.0, help="largest accepted upload body")
+    p.add_argument("--max-faces", type=int, default=2_000_000, help="largest accepted mesh, in faces")
+    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    p.set_defaults(func=run)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def resolve_token(explicit: str | None, token_path: Path) -> str:
+    """The explicit token (flag or environment), else a fresh one written 0600 to ``token_path``."""
+    from compact_sdf.service.paths import atomic_write_bytes, new_token
+
+    if explicit:
+        if len(explicit) < 16:
+            raise InputError("the token must be at least 16 characters")
+        return explicit
+    token = new_token()
+    atomic_write_bytes(token_path, token.encode(), mode=0o600)
+    return token
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(128)
+    return sock
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from compact_sdf.service.app import Limits, create_app
+    from compact_sdf.service.paths import DataDir, atomic_write_json
+
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    log = logging.getLogger("compact_sdf.service")
+    if not 0 <= args.port <= 65535:
+        raise InputError(f"port {args.port} is out of range 0-65535")
+    if args.workers < 1:
+        raise InputError("--workers must be at least 1")
+    explicit = args.token or os.environ.get(TOKEN_ENV)
+    if not is_loopback(args.host) and not explicit:
+        raise InputError(f"binding to {args.host} (not loopback) needs an explicit --token or {TOKEN_ENV}")
+    data = DataDir(args.data)
+    token = resolve_token(explicit, data.token_path)
+    if not explicit:
+        print(f"compact-sdf: token written to {data.token_path} (mode 0600)", flush=True)
+    if not is_loopback(args.host):
+        log.warning("listening on %s, reachable from other machines: keep the token secret", args.host)
+    sock = bind(args.host, args.port)
+    port = sock.getsockname()[1]
+    url = f"http://{'[' + args.host + ']' if ':' in args.host else args.host}:{port}"
+    limits = Limits(max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_faces=args.max_faces)
+    app = create_app(str(data.root), token, limits=limits, workers=args.workers)
+    info = {"url": url, "host": args.host, "port": port, "pid": os.getpid(), "started": time.time()}
+    atomic_write_json(data.server_info_path, info, mode=0o600)
+    print(f"compact-sdf: serving on {url} (data {data.root})", flush=True)
+    config = uvicorn.Config(
+        app, log_level=args.log_level, access_log=args.log_level == "debug", lifespan="on"
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,78 @@
+"""Mesh intake: a request body becomes a validated mesh in ``DATA/meshes/<id>.ply`` or a clear refusal.
+
+Loading and validation are the data pipeline's (``data.load``, ``data.validate``); this module adds the
+service's limits and stores the accepted mesh with its report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from compact_sdf.config import SamplingConfig
+from compact_sdf.service.paths import DataDir, atomic_write_bytes, check_name, new_id
+from compact_sdf.service.store import Store
+
+
+class MeshIntake:
+    class TooManyFaces(Exception):
+        """More faces than the server accepts (HTTP 413)."""
+
+    class Invalid(Exception):
+        """The validation report refused the mesh (HTTP 422); ``report`` is its ``to_dict()``."""
+
+        def __init__(self, message: str, report: Any) -> None:
+            super().__init__(message)
+            self.report = report
+
+    def __init__(self, data: DataDir, store: Store, max_faces: int) -> None:
+        self.data = data
+        self.store = store
+        self.max_faces = max_faces
+
+    def from_bytes(self, body: bytes, fmt: str, name: str, allow_open: bool) -> dict[str, Any]:
+        """Load an uploaded file (the format decides the loader) from a private temp file, then accept it."""
+        from compact_sdf.data.load import load_mesh
+
+        check_name(name, "mesh name")
+        tmp = self.data.tmp_dir / f"upload-{new_id()}.{fmt}"
+        try:
+            atomic_write_bytes(tmp, body, mode=0o600)
+            mesh = load_mesh(tmp)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return self._accept(mesh, name, allow_open)
+
+    def from_arrays(
+        self, vertices: list[list[float]], faces: list[list[int]], name: str, allow_open: bool
+    ) -> dict[str, Any]:
+        from compact_sdf.data.load import mesh_from_arrays
+
+        check_name(name, "mesh name")
+        self._check_faces(len(faces))
+        mesh = mesh_from_arrays(np.asarray(vertices, dtype=np.float64), np.asarray(faces, dtype=np.int64))
+        return self._accept(mesh, name, allow_open)
+
+    def _check_faces(self, count: int) -> None:
+        if count > self.max_faces:
+            raise self.TooManyFaces(f"mesh has {count} faces; the server accepts at most {self.max_faces}")
+
+    def _accept(self, mesh: Any, name: str, allow_open: bool) -> dict[str, Any]:
+        from compact_sdf.data.load import mesh_hash
+        from compact_sdf.data.validate import validate_mesh
+
+        self._check_faces(len(mesh.faces))
+        cfg = replace(SamplingConfig(), allow_open=allow_open, max_faces=self.max_faces)
+        report = validate_mesh(mesh, cfg, name)
+        if not report.ok:
+            raise self.Invalid(f"mesh '{name}' was refused: {report.format()}", report.to_dict())
+        mesh_id = new_id()
+        atomic_write_bytes(self.data.mesh_path(mesh_id), mesh.export(file_type="ply"))
+        self.store.add_mesh(
+            mesh_id, name, len(mesh.vertices), len(mesh.faces), mesh_hash(mesh), allow_open, report.to_dict()
+        )
+        row = self.store.get_mesh(mesh_id)
+        assert row is not None
+        return row

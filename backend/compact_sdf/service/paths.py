@@ -1,0 +1,125 @@
+"""Every file the service touches lives under one data directory; nothing from a request becomes a path
+unchecked.
+
+Ids are server-generated uuid hex strings; user-chosen names (mesh and model names, shape names,
+result file names) must match a strict pattern and are then only ever joined under a known folder
+and checked again after resolving.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+from compact_sdf.errors import InputError
+
+ID_RE = re.compile(r"^[0-9a-f]{32}$")
+# Letters, digits, '_', '-', '.'; starts with a letter or digit, so never '.', '..' or hidden files.
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def new_id() -> str:
+    """A fresh server-side id (uuid4 hex); requests never choose ids."""
+    return uuid.uuid4().hex
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def is_id(value: str) -> bool:
+    return bool(ID_RE.fullmatch(value))
+
+
+def check_name(value: str, what: str = "name") -> str:
+    """Return ``value`` if it is a safe name, else raise ``InputError`` saying what is allowed."""
+    if not isinstance(value, str) or not NAME_RE.fullmatch(value) or ".." in value:
+        raise InputError(
+            f"invalid {what} {value!r}: use 1-64 letters, digits, '_', '-' or '.' "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+class DataDir:
+    """The layout of DATA: models/<id>/, meshes/<id>.ply, results/<job-id>/, cache/, logs/, jobs.sqlite."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).expanduser().resolve()
+        for sub in ("models", "meshes", "results", "cache", "logs", "tmp"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+
+    @property
+    def db_path(self) -> Path:
+        return self.root / "jobs.sqlite"
+
+    @property
+    def token_path(self) -> Path:
+        return self.root / "token"
+
+    @property
+    def server_info_path(self) -> Path:
+        return self.root / "server.json"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.root / "tmp"
+
+    def model_dir(self, model_id: str) -> Path:
+        return self._under("models", _require_id(model_id))
+
+    def mesh_path(self, mesh_id: str) -> Path:
+        return self._under("meshes", _require_id(mesh_id) + ".ply")
+
+    def results_dir(self, job_id: str) -> Path:
+        return self._under("results", _require_id(job_id))
+
+    def result_file(self, job_id: str, filename: str) -> Path:
+        return self._under("results", _require_id(job_id), check_name(filename, "file name"))
+
+    def _under(self, *parts: str) -> Path:
+        path = self.root.joinpath(*parts).resolve()
+        if not path.is_relative_to(self.root):
+            raise InputError(f"path {'/'.join(parts)!r} leaves the data directory")
+        return path
+
+
+def _require_id(value: str) -> str:
+    if not isinstance(value, str) or not is_id(value):
+        raise InputError(f"invalid id {value!r}: ids are 32 lowercase hex digits")
+    return value
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write via a temporary file in the same folder and ``os.replace`` so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any, mode: int = 0o644) -> None:
+    atomic_write_bytes(path, json.dumps(obj, indent=2).encode(), mode)
+
+
+def temp_path_like(path: Path) -> Path:
+    """A not-yet-existing sibling of ``path`` with the same suffix (writers that pick a format by suffix)."""
+    return path.with_name(f".{path.stem}.{secrets.token_hex(6)}.tmp{path.suffix}")
