@@ -1,0 +1,204 @@
+"""HTTP client of the Compact SDF backend, standard library only (Blender's Python has no extra packages).
+
+Every call returns parsed JSON or raises ``ApiError`` carrying the server's error code and message,
+or ``BackendUnreachable`` when nothing answers at the URL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+API = "/api/v1"
+FINISHED = ("succeeded", "failed", "cancelled")
+
+
+class ApiError(Exception):
+    """The server answered with an error: ``status`` (HTTP), ``code`` (a stable tag), ``message`` (prose)."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(f"{message} [{code}, HTTP {status}]")
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+class BackendUnreachable(Exception):
+    """No server answered (not started, crashed, wrong URL or tunnel down)."""
+
+
+class Client:
+    def __init__(self, base_url: str, token: str | None = None, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    # -- transport ------------------------------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, Any] | None = None,
+        json_body: Any = None,
+        data: bytes | None = None,
+        content_type: str | None = None,
+        raw: bool = False,
+        timeout: float | None = None,
+    ) -> Any:
+        """One HTTP call; JSON in, JSON out (``raw=True`` returns the body bytes)."""
+        url = self.base_url + path
+        if query:
+            url += "?" + urllib.parse.urlencode({k: _q(v) for k, v in query.items() if v is not None})
+        headers = {"Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        if json_body is not None:
+            data = json.dumps(json_body).encode()
+            content_type = "application/json"
+        if content_type:
+            headers["Content-Type"] = content_type
+        req = urllib.request.Request(url, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout or self.timeout) as resp:
+                body = resp.read()
+        except urllib.error.HTTPError as exc:
+            raise _api_error(exc.code, exc.read()) from None
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise BackendUnreachable(f"no backend answers at {self.base_url}: {reason}") from None
+        if raw:
+            return body
+        return json.loads(body) if body else None
+
+    # -- service --------------------------------------------------------------------------------
+    def health(self, timeout: float | None = None) -> dict[str, Any]:
+        return self.request("GET", "/health", timeout=timeout)
+
+    # -- meshes ---------------------------------------------------------------------------------
+    def upload_mesh(
+        self,
+        source: str | os.PathLike[str] | bytes,
+        name: str,
+        fmt: str | None = None,
+        allow_open: bool = False,
+    ) -> dict[str, Any]:
+        """Upload a PLY/GLB/OBJ/STL file (path or bytes); the format defaults to the file's suffix."""
+        if isinstance(source, bytes):
+            body, fmt = source, fmt or "ply"
+        else:
+            with open(source, "rb") as fh:
+                body = fh.read()
+            fmt = fmt or os.path.splitext(os.fspath(source))[1].lstrip(".").lower()
+        query = {"name": name, "format": fmt, "allow_open": allow_open}
+        return self.request(
+            "POST", f"{API}/meshes", query=query, data=body, content_type="application/octet-stream"
+        )
+
+    def upload_arrays(
+        self, name: str, vertices: list[list[float]], faces: list[list[int]], allow_open: bool = False
+    ) -> dict[str, Any]:
+        """Upload a mesh as vertex and face lists (what Blender hands over without writing a file)."""
+        body = {"name": name, "vertices": vertices, "faces": faces, "allow_open": allow_open}
+        return self.request("POST", f"{API}/meshes/arrays", json_body=body)
+
+    def list_meshes(self) -> list[dict[str, Any]]:
+        return self.request("GET", f"{API}/meshes")
+
+    def get_mesh(self, mesh_id: str) -> dict[str, Any]:
+        return self.request("GET", f"{API}/meshes/{_seg(mesh_id)}")
+
+    def delete_mesh(self, mesh_id: str) -> dict[str, Any]:
+        return self.request("DELETE", f"{API}/meshes/{_seg(mesh_id)}")
+
+    # -- models ---------------------------------------------------------------------------------
+    def list_models(self) -> list[dict[str, Any]]:
+        return self.request("GET", f"{API}/models")
+
+    def get_model(self, model_id: str) -> dict[str, Any]:
+        return self.request("GET", f"{API}/models/{_seg(model_id)}")
+
+    def delete_model(self, model_id: str) -> dict[str, Any]:
+        return self.request("DELETE", f"{API}/models/{_seg(model_id)}")
+
+    def export_codes(
+        self, model_id: str, fmt: str = "npz", dest: str | os.PathLike[str] | None = None
+    ) -> bytes:
+        """The model's latent codes as .npz or .json bytes; also written to ``dest`` when given."""
+        body = self.request("GET", f"{API}/models/{_seg(model_id)}/codes", query={"format": fmt}, raw=True)
+        if dest is not None:
+            _write(dest, body)
+        return body
+
+    # -- jobs -----------------------------------------------------------------------------------
+    def create_job(self, kind: str, **params: Any) -> dict[str, Any]:
+        """Queue a job: ``create_job("train", mesh_ids=[...], preset="tiny")``; see docs/service.md."""
+        return self.request("POST", f"{API}/jobs", json_body={"kind": kind, **params})
+
+    def list_jobs(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        return self.request("GET", f"{API}/jobs", query={"status": status, "limit": limit})
+
+    def get_job(self, job_id: str) -> dict[str, Any]:
+        return self.request("GET", f"{API}/jobs/{_seg(job_id)}")
+
+    def cancel_job(self, job_id: str) -> dict[str, Any]:
+        return self.request("POST", f"{API}/jobs/{_seg(job_id)}/cancel")
+
+    def wait_job(
+        self,
+        job_id: str,
+        timeout: float = 600.0,
+        poll: float = 0.5,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll until the job finishes (blocking: the add-on polls ``get_job`` from a timer instead)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.get_job(job_id)
+            if on_progress is not None:
+                on_progress(job)
+            if job["status"] in FINISHED:
+                return job
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} still {job['status']} after {timeout:.0f} s")
+            time.sleep(poll)
+
+    def list_results(self, job_id: str) -> list[dict[str, Any]]:
+        return self.request("GET", f"{API}/jobs/{_seg(job_id)}/results")
+
+    def download_result(
+        self, job_id: str, filename: str, dest: str | os.PathLike[str] | None = None
+    ) -> bytes:
+        body = self.request("GET", f"{API}/jobs/{_seg(job_id)}/results/{_seg(filename)}", raw=True)
+        if dest is not None:
+            _write(dest, body)
+        return body
+
+
+def _seg(value: str) -> str:
+    """Quote a path segment fully, so a name can never change the route it is sent to."""
+    return urllib.parse.quote(str(value), safe="")
+
+
+def _q(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def _write(dest: str | os.PathLike[str], body: bytes) -> None:
+    tmp = f"{os.fspath(dest)}.part"
+    with open(tmp, "wb") as fh:
+        fh.write(body)
+    os.replace(tmp, dest)
+
+
+def _api_error(status: int, body: bytes) -> ApiError:
+    try:
+        err = json.loads(body)["error"]
+        return ApiError(status, str(err["code"]), str(err["message"]), err.get("details"))
+    except (ValueError, KeyError, TypeError):
+        text = body.decode("utf-8", "replace").strip()[:200]
+        return ApiError(status, "http_error", text or f"HTTP {status}")
