@@ -1,0 +1,171 @@
+"""``compact-sdf train`` and ``compact-sdf plot-loss``.
+
+``train`` prepares (or loads from the cache) the samples of every mesh, then runs the training
+loop with a progress bar. ``--steps`` is the total, so ``--resume --steps 300`` after 200 steps
+runs 100 more. On resume the settings come from the checkpoint (``--set`` still overrides), and
+meshes the checkpoint knows need not be named again: they are re-read from their recorded paths.
+The first Ctrl-C stops at the next step boundary and saves a checkpoint; a second one aborts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from compact_sdf.config import Config, get_preset
+from compact_sdf.data.samples import ShapeSamples
+from compact_sdf.errors import InputError
+
+DEFAULT_PRESET = "preview"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser(
+        "train",
+        help="train one model on one or more meshes",
+        description="Train the dual-branch model on meshes; --steps is the total step count.",
+    )
+    p.add_argument("meshes", nargs="*", metavar="MESH", help="mesh files (.ply .obj .stl .off .glb ...)")
+    p.add_argument("--out", required=True, help="model directory (checkpoint.pt, model.json, log.csv)")
+    p.add_argument(
+        "--preset", default=None, help=f"tiny, preview, balanced or paper (default {DEFAULT_PRESET})"
+    )
+    p.add_argument("--steps", type=int, default=None, help="total training steps (default: the preset's)")
+    p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a setting",
+    )
+    p.add_argument("--cache", default=None, help="sample cache directory (default: no cache)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_train)
+
+    q = subparsers.add_parser("plot-loss", help="write a PNG of a model's training loss curves")
+    q.add_argument("model_dir", metavar="MODEL_DIR")
+    q.add_argument("--out", default=None, help="PNG path (default MODEL_DIR/loss.png)")
+    q.set_defaults(func=run_plot)
+
+
+def resolve_config(args: argparse.Namespace) -> tuple[Config, list[dict[str, Any]]]:
+    """The run's config and, on resume, the checkpoint's shape table."""
+    known: list[dict[str, Any]] = []
+    if args.resume:
+        from compact_sdf.checkpoint import read_checkpoint
+
+        data = read_checkpoint(Path(args.out))
+        cfg = Config.from_dict(data["config"])
+        if args.preset is not None and args.preset != cfg.preset:
+            raise InputError(f"the checkpoint was trained with preset '{cfg.preset}', not '{args.preset}'")
+        known = list(data["shapes"])
+    else:
+        cfg = get_preset(args.preset or DEFAULT_PRESET)
+    overrides = list(args.overrides)
+    if args.steps is not None:
+        overrides.append(f"train.steps={args.steps}")
+    return cfg.override(overrides), known
+
+
+def load_shapes(
+    meshes: list[str], known: list[dict[str, Any]], cfg: Config, cache: str | None
+) -> tuple[list[ShapeSamples], dict[str, str]]:
+    """Samples of the named meshes plus, on resume, of the checkpoint's shapes not named again."""
+    from compact_sdf.data import prepare_mesh
+
+    sources: dict[str, str] = {}
+    shapes: list[ShapeSamples] = []
+    for path in meshes:
+        if not Path(path).is_file():
+            raise InputError(f"no such mesh file: {path}")
+        s = prepare_mesh(path, cfg=cfg.sampling, cache_dir=cache)
+        sources[s.name] = str(Path(path).resolve())
+        shapes.append(s)
+    named = {s.name for s in shapes}
+    for info in known:
+        if info["name"] in named:
+            continue
+        src = info.get("source")
+        if not src or not Path(src).is_file():
+            raise InputError(
+                f"shape '{info['name']}' of the checkpoint has no readable source mesh; name it again"
+            )
+        s = prepare_mesh(src, name=info["name"], cfg=cfg.sampling, cache_dir=cache)
+        sources[s.name] = src
+        shapes.append(s)
+    if not shapes:
+        raise InputError("name at least one mesh to train on")
+    return shapes, sources
+
+
+class _StopFlag:
+    """First SIGINT asks the loop to stop at the next step; a second one interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\ncompact-sdf: stopping after this step (Ctrl-C again to abort)", file=sys.stderr)
+
+
+def _progress_bar(enabled: bool) -> tuple[Callable[[Any], None] | None, Callable[[], None]]:
+    if not enabled:
+        return None, lambda: None
+    from tqdm import tqdm
+
+    bar: dict[str, Any] = {}
+
+    def update(p: Any) -> None:
+        if "bar" not in bar:
+            bar["bar"] = tqdm(total=p.total_steps, initial=p.step - 1, unit="step", file=sys.stderr)
+        b = bar["bar"]
+        b.update(p.step - b.n)
+        b.set_postfix(gen=f"{p.loss_gen:.2e}", ovf=f"{p.loss_ovf:.2e}", pts_s=f"{p.samples_per_s:.3g}")
+
+    return update, lambda: bar["bar"].close() if "bar" in bar else None
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from compact_sdf.train import train
+
+    cfg, known = resolve_config(args)
+    shapes, sources = load_shapes(list(args.meshes), known, cfg, args.cache)
+    stop = _StopFlag()
+    previous = signal.signal(signal.SIGINT, stop.handle)
+    update, close = _progress_bar(not args.no_progress)
+    try:
+        result = train(
+            args.out, shapes, cfg, resume=args.resume, progress=update, should_stop=stop, sources=sources
+        )
+    finally:
+        close()
+        signal.signal(signal.SIGINT, previous)
+    state = "stopped" if result.cancelled else "trained"
+    print(
+        f"{state} {len(shapes)} shape(s) to step {result.step}/{result.total_steps} "
+        f"in {result.elapsed_s:.1f} s; "
+        f"loss gen {result.loss_gen:.3g} ovf {result.loss_ovf:.3g}; model in {result.model_dir}"
+    )
+    if result.cancelled:
+        print(f"resume with: compact-sdf train --resume --out {result.model_dir}")
+    return 0
+
+
+def run_plot(args: argparse.Namespace) -> int:
+    from compact_sdf.losslog import plot_losses
+
+    out = Path(args.out) if args.out else Path(args.model_dir) / "loss.png"
+    print(plot_losses(Path(args.model_dir), out))
+    return 0
