@@ -1,0 +1,46 @@
+"""The Compact SDF add-on: one class list, one register()/unregister() (the layout of Blender's bundled
+add-ons: preferences, properties, operators and UI in their own modules).
+"""
+
+from __future__ import annotations
+
+import bpy
+
+from . import (
+    jobs,
+    operators_backend,
+    operators_codes,
+    operators_encode,
+    operators_interpolate,
+    preferences,
+    properties,
+    ui,
+)
+
+classes = (
+    *properties.classes,
+    *preferences.classes,
+    *operators_backend.classes,
+    *operators_encode.classes,
+    *operators_interpolate.classes,
+    *operators_codes.classes,
+    *ui.classes,
+)
+
+
+def register() -> None:
+    for cls in classes:
+        bpy.utils.register_class(cls)
+    properties.register_pointers()
+    bpy.types.STATUSBAR_HT_header.append(jobs.draw_status)
+
+
+def unregister() -> None:
+    """Stop what this session started (set-up, backend, timers) and remove every class and property."""
+    operators_backend.shutdown()
+    jobs.forget_all()
+    operators_interpolate.reset()
+    bpy.types.STATUSBAR_HT_header.remove(jobs.draw_status)
+    properties.unregister_pointers()
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,153 @@
+"""Properties: per-scene settings (saved in the .blend), per-object live slider, runtime state (not saved).
+
+Links between objects and the backend are plain ID custom properties (see ``LINK_*``), so a saved .blend
+keeps them readable even where the add-on is not installed.
+"""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import (
+    BoolProperty,
+    CollectionProperty,
+    EnumProperty,
+    FloatProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
+)
+from bpy.types import PropertyGroup
+
+LINK_MODEL = "compact_sdf_model"  # the backend model id an encoded object belongs to
+LINK_CODE = "compact_sdf_code"  # the shape (latent code) name inside that model
+LINK_ROLE = "compact_sdf_role"  # "source", "reconstruction", "interpolation", "live"
+LINK_SOURCES = "compact_sdf_sources"  # comma-separated shape names an interpolation/live object blends
+COLLECTION = "Compact SDF"
+
+PRESETS = [
+    ("tiny", "Tiny", "Seconds on a CPU; coarse (tests, smoke runs)"),
+    ("preview", "Preview", "A few shapes in a few minutes on a CPU"),
+    ("balanced", "Balanced", "Tens of minutes on a CPU, or a quick GPU run"),
+    ("paper", "Paper", "The paper's model; needs a GPU with several GB"),
+]
+
+
+def _live_factor_changed(self: CompactSDFObjectSettings, context: bpy.types.Context) -> None:
+    from . import operators_interpolate
+
+    operators_interpolate.request_live_update(self.id_data)
+
+
+class CompactSDFObjectSettings(PropertyGroup):
+    live_factor: FloatProperty(  # type: ignore[valid-type]
+        name="Blend",
+        description="From the first (0) to the last (1) source; re-extracts at preview resolution",
+        min=0.0,
+        max=1.0,
+        default=0.5,
+        subtype="FACTOR",
+        update=_live_factor_changed,
+    )
+
+
+class CompactSDFSceneSettings(PropertyGroup):
+    preset: EnumProperty(name="Preset", items=PRESETS, default="preview")  # type: ignore[valid-type]
+    steps: IntProperty(  # type: ignore[valid-type]
+        name="Steps",
+        description="Training steps; 0 keeps the preset's value",
+        default=0,
+        min=0,
+        max=1_000_000,
+    )
+    model_name: StringProperty(  # type: ignore[valid-type]
+        name="Model name", description="Name of the model 'Encode selected' creates; empty = from the objects"
+    )
+    allow_open: BoolProperty(  # type: ignore[valid-type]
+        name="Allow open meshes",
+        description="Encode meshes with holes (inside/outside from the generalised winding number)",
+        default=False,
+    )
+    resolution: IntProperty(  # type: ignore[valid-type]
+        name="Resolution",
+        description="Marching-cubes cells per side for reconstructions",
+        default=128,
+        min=8,
+        max=1024,
+    )
+    band: IntProperty(  # type: ignore[valid-type]
+        name="Band",
+        description="Voxel layers around the coarse surface that use the detail branch",
+        default=3,
+        min=1,
+        max=16,
+    )
+    preview_resolution: IntProperty(  # type: ignore[valid-type]
+        name="Preview resolution",
+        description="Resolution of the live interpolation while dragging",
+        default=48,
+        min=8,
+        max=256,
+    )
+    interp_steps: IntProperty(  # type: ignore[valid-type]
+        name="Steps", description="Objects in an interpolation row (ends included)", default=5, min=2, max=64
+    )
+    interp_mode: EnumProperty(  # type: ignore[valid-type]
+        name="Mode",
+        items=[
+            ("linear", "Linear", "Straight line between codes"),
+            ("slerp", "Spherical", "Great-circle path"),
+        ],
+        default="linear",
+    )
+    spacing: FloatProperty(  # type: ignore[valid-type]
+        name="Row offset",
+        description="Distance of the interpolation row from its sources",
+        default=3.0,
+        min=0.0,
+    )
+
+
+class CompactSDFModelItem(PropertyGroup):
+    model_id: StringProperty()  # type: ignore[valid-type]
+    status: StringProperty()  # type: ignore[valid-type]
+    preset: StringProperty()  # type: ignore[valid-type]
+    shapes: StringProperty()  # type: ignore[valid-type]
+
+
+class CompactSDFRuntime(PropertyGroup):
+    """What the panel shows about the backend and the running job; refreshed by operators and the timer."""
+
+    backend_status: StringProperty()  # type: ignore[valid-type]
+    backend_ok: BoolProperty()  # type: ignore[valid-type]
+    job_id: StringProperty()  # type: ignore[valid-type]
+    job_label: StringProperty()  # type: ignore[valid-type]
+    job_stage: StringProperty()  # type: ignore[valid-type]
+    job_message: StringProperty()  # type: ignore[valid-type]
+    job_progress: FloatProperty(min=0.0, max=1.0, subtype="FACTOR")  # type: ignore[valid-type]
+    models: CollectionProperty(type=CompactSDFModelItem)  # type: ignore[valid-type]
+    model_index: IntProperty()  # type: ignore[valid-type]
+
+    def active_model(self) -> CompactSDFModelItem | None:
+        if 0 <= self.model_index < len(self.models):
+            return self.models[self.model_index]
+        return None
+
+
+classes = (
+    CompactSDFObjectSettings,
+    CompactSDFSceneSettings,
+    CompactSDFModelItem,
+    CompactSDFRuntime,
+)
+
+
+def register_pointers() -> None:
+    bpy.types.Scene.compact_sdf = PointerProperty(type=CompactSDFSceneSettings)
+    bpy.types.Object.compact_sdf = PointerProperty(type=CompactSDFObjectSettings)
+    bpy.types.WindowManager.compact_sdf = PointerProperty(type=CompactSDFRuntime)
+
+
+def unregister_pointers() -> None:
+    del bpy.types.WindowManager.compact_sdf
+    del bpy.types.Object.compact_sdf
+    del bpy.types.Scene.compact_sdf

@@ -1,0 +1,136 @@
+"""The "Compact SDF" sidebar tab in the 3D View: backend, models, encode, results, interpolation, codes."""
+
+from __future__ import annotations
+
+import bpy
+from bpy.types import Panel, UIList
+
+from . import connection, jobs
+from .preferences import ADDON_PACKAGE, get_prefs
+from .properties import LINK_CODE, LINK_MODEL, LINK_ROLE
+
+
+class COMPACT_SDF_UL_models(UIList):
+    bl_idname = "COMPACT_SDF_UL_models"
+
+    def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index=0):  # type: ignore[no-untyped-def]
+        row = layout.row(align=True)
+        row.label(text=item.name, icon="MESH_ICOSPHERE")
+        row.label(text=f"{item.status} · {item.preset}")
+
+
+class _Base:
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Compact SDF"
+
+
+class COMPACT_SDF_PT_main(_Base, Panel):
+    bl_label = "Compact SDF"
+    bl_idname = "COMPACT_SDF_PT_main"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        state = context.window_manager.compact_sdf
+        prefs = get_prefs(context)
+        box = layout.box()
+        row = box.row(align=True)
+        if prefs.backend_mode == "LOCAL":
+            running = connection.local_backend() is not None and connection.local_backend().alive()
+            row.label(
+                text="Local backend: " + ("running" if running else "stopped"),
+                icon="LINKED" if running else "UNLINKED",
+            )
+            sub = box.row(align=True)
+            if running:
+                sub.operator("compact_sdf.backend_stop", icon="PAUSE")
+            else:
+                sub.operator("compact_sdf.backend_start", icon="PLAY")
+            sub.operator("compact_sdf.backend_check", text="", icon="FILE_REFRESH")
+        else:
+            row.label(text=f"Remote: {prefs.remote_url or 'no URL set'}", icon="WORLD")
+            row.operator("compact_sdf.backend_check", text="", icon="FILE_REFRESH")
+        if state.backend_status:
+            box.label(text=state.backend_status)
+        box.operator("preferences.addon_show", text="Preferences", icon="PREFERENCES").module = ADDON_PACKAGE
+
+        if state.job_id or jobs.active():
+            job = layout.box()
+            job.label(text=state.job_label, icon="TIME")
+            job.progress(factor=state.job_progress, type="BAR", text=state.job_stage or "queued")
+            job.operator("compact_sdf.cancel_job", icon="CANCEL")
+        if state.job_message:
+            layout.label(text=state.job_message, icon="INFO")
+
+
+class COMPACT_SDF_PT_models(_Base, Panel):
+    bl_label = "Models"
+    bl_parent_id = "COMPACT_SDF_PT_main"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        state = context.window_manager.compact_sdf
+        self.layout.template_list("COMPACT_SDF_UL_models", "", state, "models", state, "model_index", rows=3)
+        item = state.active_model()
+        if item is not None:
+            self.layout.label(text=f"Shapes: {item.shapes or '-'}")
+        row = self.layout.row(align=True)
+        row.operator("compact_sdf.export_codes", icon="EXPORT")
+        row.operator("compact_sdf.import_codes", icon="IMPORT")
+
+
+class COMPACT_SDF_PT_encode(_Base, Panel):
+    bl_label = "Encode"
+    bl_parent_id = "COMPACT_SDF_PT_main"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        settings = context.scene.compact_sdf
+        layout.use_property_split = True
+        layout.use_property_decorate = False
+        layout.prop(settings, "preset")
+        layout.prop(settings, "steps")
+        layout.prop(settings, "model_name")
+        layout.prop(settings, "allow_open")
+        count = sum(1 for o in context.selected_objects if o.type == "MESH")
+        layout.operator("compact_sdf.encode_selected", text=f"Encode Selected ({count})", icon="MOD_REMESH")
+
+
+class COMPACT_SDF_PT_results(_Base, Panel):
+    bl_label = "Reconstruct & Interpolate"
+    bl_parent_id = "COMPACT_SDF_PT_main"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        settings = context.scene.compact_sdf
+        layout.use_property_split = True
+        layout.use_property_decorate = False
+        layout.prop(settings, "resolution")
+        layout.prop(settings, "band")
+        layout.operator("compact_sdf.reconstruct", icon="MESH_MONKEY")
+        col = layout.column(heading="Interpolation")
+        col.prop(settings, "interp_steps")
+        col.prop(settings, "interp_mode")
+        col.prop(settings, "spacing")
+        col.prop(settings, "preview_resolution")
+        row = layout.row(align=True)
+        row.operator("compact_sdf.interpolate", icon="ARROW_LEFTRIGHT")
+        row.operator("compact_sdf.live_create", icon="DRIVER")
+        obj = context.active_object
+        if obj is not None and obj.get(LINK_ROLE) == "live":
+            live = layout.box()
+            live.label(text=obj.name, icon="DRIVER")
+            live.prop(obj.compact_sdf, "live_factor", slider=True)
+            live.operator("compact_sdf.live_refine", icon="SHADING_SOLID")
+        elif obj is not None and obj.get(LINK_MODEL):
+            layout.label(
+                text=f"{obj.name}: code '{obj.get(LINK_CODE, '-')}' in model {str(obj[LINK_MODEL])[:8]}"
+            )
+
+
+classes = (
+    COMPACT_SDF_UL_models,
+    COMPACT_SDF_PT_main,
+    COMPACT_SDF_PT_models,
+    COMPACT_SDF_PT_encode,
+    COMPACT_SDF_PT_results,
+)
