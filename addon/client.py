@@ -82,12 +82,12 @@ class Client:
     # -- meshes ---------------------------------------------------------------------------------
     def upload_mesh(
         self,
-        source: str | os.PathLike[str] | bytes,
         name: str,
+        source: str | os.PathLike[str] | bytes,
         fmt: str | None = None,
         allow_open: bool = False,
     ) -> dict[str, Any]:
-        """Upload a PLY/GLB/OBJ/STL file (path or bytes); the format defaults to the file's suffix."""
+        """Upload a PLY/GLB/OBJ/STL file (path or bytes); the format defaults to the suffix (bytes: PLY)."""
         if isinstance(source, bytes):
             body, fmt = source, fmt or "ply"
         else:
@@ -134,10 +134,21 @@ class Client:
             _write(dest, body)
         return body
 
+    def import_codes(self, model_id: str, body: bytes, fmt: str = "npz") -> dict[str, Any]:
+        """Add shapes from an exported codes file (.npz or .json) to a model; returns the updated model."""
+        return self.request(
+            "POST",
+            f"{API}/models/{_seg(model_id)}/codes",
+            query={"format": fmt},
+            data=body,
+            content_type="application/octet-stream",
+        )
+
     # -- jobs -----------------------------------------------------------------------------------
-    def create_job(self, kind: str, **params: Any) -> dict[str, Any]:
-        """Queue a job: ``create_job("train", mesh_ids=[...], preset="tiny")``; see docs/service.md."""
-        return self.request("POST", f"{API}/jobs", json_body={"kind": kind, **params})
+    def create_job(self, body: dict[str, Any] | str, **params: Any) -> dict[str, Any]:
+        """Queue a job: ``create_job({"kind": "train", "mesh_ids": ids})`` or ``create_job("train", ...)``."""
+        full = {"kind": body, **params} if isinstance(body, str) else {**body, **params}
+        return self.request("POST", f"{API}/jobs", json_body=full)
 
     def list_jobs(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         return self.request("GET", f"{API}/jobs", query={"status": status, "limit": limit})

@@ -35,6 +35,7 @@ class LocalBackend:
         data_dir: str | os.PathLike[str],
         *,
         host: str = "127.0.0.1",
+        device: str = "auto",
         extra_args: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
         log_path: str | os.PathLike[str] | None = None,
@@ -42,6 +43,7 @@ class LocalBackend:
         self.python = os.fspath(python)
         self.data_dir = Path(data_dir)
         self.host = host
+        self.device = device
         self.extra_args = tuple(extra_args)
         self.env = dict(env or {})
         self.log_path = Path(log_path) if log_path else self.data_dir / "logs" / "backend.log"
@@ -60,7 +62,7 @@ class LocalBackend:
         info_path = self.data_dir / "server.json"
         info_path.unlink(missing_ok=True)
         cmd = [self.python, "-m", "compact_sdf", "serve", "--host", self.host, "--port", "0"]
-        cmd += ["--data", str(self.data_dir), *self.extra_args]
+        cmd += ["--data", str(self.data_dir), "--device", self.device, *self.extra_args]
         env = {**os.environ, **self.env, TOKEN_ENV: self.token, "PYTHONUNBUFFERED": "1"}
         with open(self.log_path, "ab") as log:
             self._log_offset = log.tell()

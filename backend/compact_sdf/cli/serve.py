@@ -34,6 +34,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         default=None,
         help=f"bearer token (or set {TOKEN_ENV}); when absent a fresh one is written to DATA/token (0600)",
     )
+    p.add_argument(
+        "--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto: CUDA when available"
+    )
+    p.add_argument(
+        "--torch-threads",
+        type=int,
+        default=0,
+        help="CPU threads for torch (0 = torch's default); 1 on busy machines",
+    )
     p.add_argument("--workers", type=int, default=1, help="job worker threads (default 1: one GPU)")
     p.add_argument("--max-upload-mb", type=float, default=256.0, help="largest accepted upload body")
     p.add_argument("--max-faces", type=int, default=2_000_000, help="largest accepted mesh, in faces")
@@ -93,6 +102,10 @@ def run(args: argparse.Namespace) -> int:
     explicit = args.token or os.environ.get(TOKEN_ENV)
     if not is_loopback(args.host) and not explicit:
         raise InputError(f"binding to {args.host} (not loopback) needs an explicit --token or {TOKEN_ENV}")
+    if args.torch_threads > 0:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
     data = DataDir(args.data)
     token = resolve_token(explicit, data.token_path)
     if not explicit:
@@ -103,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     port = sock.getsockname()[1]
     url = f"http://{'[' + args.host + ']' if ':' in args.host else args.host}:{port}"
     limits = Limits(max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_faces=args.max_faces)
-    app = create_app(str(data.root), token, limits=limits, workers=args.workers)
+    app = create_app(str(data.root), token, limits=limits, workers=args.workers, device=args.device)
     info = {"url": url, "host": args.host, "port": port, "pid": os.getpid(), "started": time.time()}
     atomic_write_json(data.server_info_path, info, mode=0o600)
     print(f"compact-sdf: serving on {url} (data {data.root})", flush=True)

@@ -62,14 +62,16 @@ def _error(
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
-def create_app(data_dir: str, token: str, *, limits: Limits | None = None, workers: int = 1) -> FastAPI:
+def create_app(
+    data_dir: str, token: str, *, limits: Limits | None = None, workers: int = 1, device: str = "auto"
+) -> FastAPI:
     """Build the app over DATA; the worker threads start and stop with the app's lifespan."""
     if not token:
         raise ValueError("a token is required")
     data = DataDir(data_dir)
     store = Store(data.db_path)
     limits = limits or Limits()
-    worker = Worker(store, data, threads=workers)
+    worker = Worker(store, data, threads=workers, device=device)
     intake = MeshIntake(data, store, max_faces=limits.max_faces)
 
     @asynccontextmanager

@@ -118,6 +118,8 @@ def run_train(ctx: JobContext) -> dict[str, Any]:
 
     model = _model(ctx)
     cfg = model_config(ctx, model)
+    if cfg.train.device == "auto":
+        cfg = replace(cfg, train=replace(cfg.train, device=ctx.device))
     shapes = model["shapes"]
     samples = []
     for i, shape in enumerate(shapes):
@@ -179,9 +181,9 @@ def run_interpolate(ctx: JobContext) -> dict[str, Any]:
     loaded, cfg = _load(ctx)
     ecfg = replace(cfg.extract, resolution=int(p.get("resolution", 96)))
     ctx.report({"stage": "interpolate", "fraction": 0.0})
-    meshes = interpolate_shapes(
-        loaded, list(p["shapes"]), int(p.get("steps", 5)), p.get("mode", "linear"), ecfg
-    )
+    weights = p.get("weights")
+    steps: Any = weights if weights is not None else int(p.get("steps", 5))
+    meshes = interpolate_shapes(loaded, list(p["shapes"]), steps, p.get("mode", "linear"), ecfg)
     files = []
     for i, mesh in enumerate(meshes):
         name = f"interp_{i:02d}.{p.get('format', 'ply')}"

@@ -65,7 +65,9 @@ class MeshOut(Strict):
 
 class ShapeOut(Strict):
     name: str
-    mesh_id: str
+    mesh_id: str | None = Field(
+        None, description="the uploaded mesh it was trained from; None for imported codes"
+    )
 
 
 class ModelOut(Strict):
@@ -113,6 +115,9 @@ class InterpolateJob(Strict):
     model_id: Id
     shapes: list[Name] = Field(min_length=2, max_length=16)
     steps: int = Field(5, ge=2, le=64)
+    weights: list[list[float]] | None = Field(
+        None, min_length=1, max_length=64, description="rows of per-shape weights; replaces steps when given"
+    )
     mode: Literal["linear", "slerp"] = "linear"
     resolution: Resolution = 96
     format: MeshFormat = "ply"

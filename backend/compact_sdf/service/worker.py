@@ -14,7 +14,7 @@ import time
 import traceback
 from typing import Any
 
-from compact_sdf.errors import Cancelled, CompactSDFError
+from compact_sdf.errors import Cancelled, CompactSDFError, InputError
 from compact_sdf.service.jobs import HANDLERS, JobContext
 from compact_sdf.service.paths import DataDir
 from compact_sdf.service.store import Store
@@ -25,17 +25,26 @@ MAX_ATTEMPTS = 3
 PROGRESS_INTERVAL_S = 0.25
 
 
-def detect_device() -> str:
+def detect_device(requested: str = "auto") -> str:
+    """``auto`` means CUDA when torch sees a GPU, else CPU; asking for CUDA without one is an error."""
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda was asked for but torch sees no CUDA GPU")
+    if requested not in ("auto", "cpu", "cuda"):
+        raise InputError(f"unknown device {requested!r}; use auto, cpu or cuda")
+    return (
+        "cuda"
+        if requested == "auto" and torch.cuda.is_available()
+        else ("cpu" if requested == "auto" else requested)
+    )
 
 
 class Worker:
-    def __init__(self, store: Store, data: DataDir, threads: int = 1, device: str | None = None) -> None:
+    def __init__(self, store: Store, data: DataDir, threads: int = 1, device: str = "auto") -> None:
         self.store = store
         self.data = data
-        self.device = device or detect_device()
+        self.device = detect_device(device)
         self._threads = [
             threading.Thread(target=self._loop, name=f"job-worker-{i}", daemon=True) for i in range(threads)
         ]
@@ -123,6 +132,8 @@ class Worker:
         except CompactSDFError as exc:
             log.info("job %s failed: %s", job_id, exc)
             self._finish(job_id, "failed", error={"code": exc.code, "message": str(exc)})
+        except FloatingPointError as exc:
+            self._finish(job_id, "failed", error={"code": "diverged", "message": str(exc)})
         except Exception as exc:
             log.error("job %s crashed:\n%s", job_id, traceback.format_exc())
             message = f"internal error: {type(exc).__name__}: {exc}"
