@@ -74,6 +74,9 @@ class ExtractConfig:
     resolution: int = 256  # marching-cubes cells per side over [-1,1]
     band: int = 3  # voxel layers around the coarse generalization surface that use s_o
     batch_points: int = 262_144
+    coarse_cells: int = 16  # cells per side of the first level of the sparse surface search
+    lipschitz: float = 1.5  # assumed bound on |grad s_g|: a cell is skipped when a corner has |s| > L * diagonal
+    block_cells: int = 32  # marching cubes runs on blocks of this many cells per side
 
 
 @dataclass(frozen=True)

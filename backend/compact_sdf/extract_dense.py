@@ -1,0 +1,100 @@
+"""Dense evaluation of the extraction definition in ``extract``: every field on every lattice vertex.
+
+It is the reference the sparse extraction must reproduce (tests), the overfitting-only mode (whose
+far field is exactly what that ablation measures, so nothing may be skipped), and the base of the
+release-style baseline in ``bench/extract.py``. Memory is a few float32/bool volumes of (N+1)^3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from compact_sdf.config import ExtractConfig
+from compact_sdf.extract import MeshArrays, Progress
+from compact_sdf.lattice import CORNERS, FieldFn, Lattice, evaluate, march, merge
+
+
+def dense_volume(fn: FieldFn, cells: int, batch: int, device: torch.device | str) -> np.ndarray:
+    """A field on all (cells+1)^3 lattice vertices, float32, indexed [i, j, k]."""
+    lat = Lattice(cells)
+    out = np.empty((lat.side,) * 3, dtype=np.float32)
+    plane = np.indices((lat.side, lat.side)).reshape(2, -1).T
+    slab = max(1, batch // (lat.side * lat.side))
+    for i0 in range(0, lat.side, slab):
+        i = np.arange(i0, min(i0 + slab, lat.side))
+        ijk = np.concatenate([np.repeat(i, len(plane))[:, None], np.tile(plane, (len(i), 1))], axis=1)
+        out[i0 : i0 + len(i)] = evaluate(fn, lat.points(ijk), batch, device).reshape(
+            len(i), lat.side, lat.side
+        )
+    return out
+
+
+def crossed_cells(volume: np.ndarray) -> np.ndarray:
+    """Bool (N)^3: cells whose 8 corner values satisfy min <= 0 <= max."""
+    n = volume.shape[0] - 1
+    views = [volume[i : i + n, j : j + n, k : k + n] for i, j, k in CORNERS]
+    lo, hi = np.minimum.reduce(views), np.maximum.reduce(views)
+    return (lo <= 0.0) & (hi >= 0.0)
+
+
+def band_mask(gen_volume: np.ndarray, band: int) -> np.ndarray:
+    """Bool (N+1)^3: vertices within Chebyshev distance ``band`` of a corner of an s_g-crossed cell."""
+    cells = crossed_cells(gen_volume)
+    n = cells.shape[0]
+    corners = np.zeros(gen_volume.shape, dtype=bool)
+    for i, j, k in CORNERS:
+        corners[i : i + n, j : j + n, k : k + n] |= cells
+    if band == 0:
+        return corners
+    return ndimage.binary_dilation(corners, structure=np.ones((3, 3, 3), bool), iterations=band)
+
+
+def mesh_volume(volume: np.ndarray, block: int | None = None) -> MeshArrays:
+    """Marching cubes at level 0 on a whole vertex volume (one call, or blocks to check blocking)."""
+    cells = volume.shape[0] - 1
+    if block is None:
+        part = march(volume, (0, 0, 0))
+        verts, faces = merge([part] if part is not None else [])
+    else:
+        parts = []
+        for lo in np.ndindex(*(-(-cells // block),) * 3):
+            a = np.asarray(lo) * block
+            sub = volume[a[0] : a[0] + block + 1, a[1] : a[1] + block + 1, a[2] : a[2] + block + 1]
+            part = march(sub, (int(a[0]), int(a[1]), int(a[2])))
+            if part is not None:
+                parts.append(part)
+        verts, faces = merge(parts)
+    return MeshArrays.from_lattice(verts, faces, cells)
+
+
+def dense_fused_volume(
+    gen_fn: FieldFn, ovf_fn: FieldFn | None, cfg: ExtractConfig, device: torch.device | str
+) -> np.ndarray:
+    """The fused field of ``extract`` on the full lattice: s_o inside the band, s_g elsewhere."""
+    gen = dense_volume(gen_fn, cfg.resolution, cfg.batch_points, device)
+    if ovf_fn is None:
+        return gen
+    ovf = dense_volume(ovf_fn, cfg.resolution, cfg.batch_points, device)
+    return np.where(band_mask(gen, cfg.band), ovf, gen)
+
+
+def dense_mesh(
+    fn: FieldFn,
+    cfg: ExtractConfig,
+    device: torch.device | str = "cpu",
+    *,
+    progress: Progress | None = None,
+    ovf_fn: FieldFn | None = None,
+) -> MeshArrays:
+    """Mesh of ``fn`` alone, or of the fusion of ``fn`` (as s_g) with ``ovf_fn``, evaluated densely."""
+    report: Callable[[str, float], None] = progress or (lambda stage, fraction: None)
+    report("dense evaluation", 0.0)
+    volume = dense_fused_volume(fn, ovf_fn, cfg, device)
+    report("marching cubes", 0.8)
+    mesh = mesh_volume(volume)
+    report("done", 1.0)
+    return mesh
