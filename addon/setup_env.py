@@ -257,7 +257,7 @@ class SetupJob:
                 self._finish("failed", problem)
                 return
             for step in plan_steps(self.plan):
-                rc, tail = self._run_step(step)
+                rc, tail = self._run_step(step) if not self._cancel else (1, [])
                 if self._cancel:
                     self._finish("cancelled", f"Set-up cancelled during '{step.label}'")
                     return
@@ -282,6 +282,8 @@ class SetupJob:
             errors="replace",
             env=clean_env(),
         )
+        if self._cancel:  # cancel() came between the check above and Popen: it could not see this process
+            self._proc.terminate()
         assert self._proc.stdout is not None
         for line in self._proc.stdout:
             self._append(line)
