@@ -34,7 +34,7 @@ from compact_sdf.service.worker import Worker
 log = logging.getLogger("compact_sdf.service")
 
 API = "/api/v1"
-UPLOAD_FORMATS = ("ply", "glb", "obj", "stl")
+UPLOAD_FORMATS = ("ply", "glb", "obj", "stl", "off")
 
 
 class ApiError(Exception):
@@ -180,7 +180,7 @@ def create_app(
     async def upload_mesh(
         request: Request,
         name: Annotated[str, Query(description="mesh (and shape) name: letters, digits, _ - .")],
-        format: Annotated[str, Query(description="ply, glb, obj or stl")] = "ply",
+        format: Annotated[str, Query(description="ply, glb, obj, stl or off")] = "ply",
         allow_open: Annotated[bool, Query(description="accept a mesh that is not watertight")] = False,
     ) -> dict[str, Any]:
         """Upload a mesh file as the raw request body; it is validated before it is stored."""

@@ -82,11 +82,11 @@ def save_mesh_atomic(mesh: Any, path: Path) -> None:
 
 
 def _prepare_samples(ctx: JobContext, mesh_id: str, name: str, cfg: Config, lo: float, hi: float) -> Any:
-    from compact_sdf.data import prepare_mesh
-
     row = ctx.store.get_mesh(mesh_id)
     if row is None:
         raise InputError(f"mesh {mesh_id} no longer exists")
+    from compact_sdf.data import prepare_mesh
+
     sampling = replace(cfg.sampling, allow_open=bool(row["allow_open"]) or cfg.sampling.allow_open)
     return prepare_mesh(
         ctx.data.mesh_path(mesh_id),

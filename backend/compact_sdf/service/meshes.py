@@ -6,12 +6,14 @@ service's limits and stores the accepted mesh with its report.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from compact_sdf.config import SamplingConfig
+from compact_sdf.errors import InputError
 from compact_sdf.service.paths import DataDir, atomic_write_bytes, check_name, new_id
 from compact_sdf.service.store import Store
 
@@ -37,12 +39,14 @@ class MeshIntake:
         from compact_sdf.data.load import load_mesh
 
         check_name(name, "mesh name")
-        tmp = self.data.tmp_dir / f"upload-{new_id()}.{fmt}"
+        folder = self.data.tmp_dir / f"upload-{new_id()}"
         try:
+            folder.mkdir(mode=0o700)
+            tmp = folder / f"{name}.{fmt}"  # the loader's messages name the file the user sent
             atomic_write_bytes(tmp, body, mode=0o600)
             mesh = load_mesh(tmp)
         finally:
-            tmp.unlink(missing_ok=True)
+            shutil.rmtree(folder, ignore_errors=True)
         return self._accept(mesh, name, allow_open)
 
     def from_arrays(
@@ -61,13 +65,16 @@ class MeshIntake:
 
     def _accept(self, mesh: Any, name: str, allow_open: bool) -> dict[str, Any]:
         from compact_sdf.data.load import mesh_hash
-        from compact_sdf.data.validate import validate_mesh
+        from compact_sdf.data.validate import require_valid, validate_mesh
 
         self._check_faces(len(mesh.faces))
         cfg = replace(SamplingConfig(), allow_open=allow_open, max_faces=self.max_faces)
         report = validate_mesh(mesh, cfg, name)
         if not report.ok:
-            raise self.Invalid(f"mesh '{name}' was refused: {report.format()}", report.to_dict())
+            try:
+                require_valid(report)
+            except InputError as exc:  # its one-line text: the fatal problems and what to do
+                raise self.Invalid(str(exc), report.to_dict()) from None
         mesh_id = new_id()
         atomic_write_bytes(self.data.mesh_path(mesh_id), mesh.export(file_type="ply"))
         self.store.add_mesh(
