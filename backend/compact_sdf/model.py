@@ -206,5 +206,5 @@ def calibrate_radius(mlp: SkipMLP, make_input, directions: int = _CALIBRATION_DI
     u = u / u.norm(dim=1, keepdim=True)
     w = mlp.out.weight
     device = w.device
-    g = mlp(make_input(u).to(device)) + INIT_RADIUS
-    w.mul_(1.0 / g.mean())
+    g = (mlp(make_input(u).to(device)) + INIT_RADIUS).clamp(min=1e-3)  # radius along u is 0.5 / g
+    w.mul_((1.0 / g).mean())
