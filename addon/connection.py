@@ -4,6 +4,7 @@ preferences, or a local backend this Blender session started through the launche
 
 from __future__ import annotations
 
+import atexit
 from typing import Any
 
 import bpy
@@ -11,6 +12,7 @@ import bpy
 from .preferences import get_prefs
 
 _local: Any = None  # the running launcher.LocalBackend, if this session started one
+_atexit_registered = False
 
 
 class BackendUnavailable(Exception):
@@ -45,7 +47,7 @@ def submit(body: dict[str, Any], context: bpy.types.Context | None = None) -> di
 
 def start_local(context: bpy.types.Context | None = None) -> Any:
     """Start the local backend with the interpreter, device and data folder from the preferences."""
-    global _local
+    global _local, _atexit_registered
     from .launcher import LocalBackend
 
     if _local is not None and _local.alive():
@@ -57,11 +59,12 @@ def start_local(context: bpy.types.Context | None = None) -> Any:
             f"no backend Python at {python}: press 'Set up backend' in the add-on preferences "
             "or choose an interpreter"
         )
-    # The server picks CUDA when it sees a GPU; hiding the GPUs is how "CPU" is forced.
-    env = {"CUDA_VISIBLE_DEVICES": ""} if prefs.device == "cpu" else {}
-    backend = LocalBackend(python, prefs.resolved_data_dir(), env=env)
+    backend = LocalBackend(python, prefs.resolved_data_dir(), device=prefs.device)
     backend.start(timeout=float(prefs.start_timeout))
     _local = backend
+    if not _atexit_registered:  # quitting Blender must not leave the backend running
+        atexit.register(stop_local)
+        _atexit_registered = True
     return backend
 
 

@@ -51,7 +51,7 @@ def check_object(obj: bpy.types.Object, depsgraph: bpy.types.Depsgraph, allow_op
     if obj.type != "MESH":
         return [
             Issue(
-                name, f"'{name}' is a {obj.type.lower()}, not a mesh: only mesh objects can be encoded", True
+                name, f"'{name}' is not a mesh ({obj.type.lower()} object): only meshes can be encoded", True
             )
         ]
     issues: list[Issue] = []

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import bpy
-from bpy.props import EnumProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, StringProperty
 from bpy.types import Operator
 from bpy_extras.io_utils import ExportHelper, ImportHelper
+from mathutils import Vector
 
 from . import connection
 from .operators_backend import refresh_models
-from .properties import LINK_MODEL
+from .operators_encode import add_object, download_meshes, run_or_track, target_collection
+from .properties import LINK_CODE, LINK_MODEL, LINK_ROLE
 
 
 def chosen_model(context: bpy.types.Context) -> str:
@@ -69,6 +72,9 @@ class COMPACT_SDF_OT_import_codes(Operator, ImportHelper):
 
     filename_ext = ".npz"
     filter_glob: StringProperty(default="*.npz;*.json", options={"HIDDEN"})  # type: ignore[valid-type]
+    decode: BoolProperty(  # type: ignore[valid-type]
+        name="Decode shapes", description="Extract each imported shape as a new object", default=True
+    )
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         model_id = chosen_model(context)
@@ -84,17 +90,43 @@ class COMPACT_SDF_OT_import_codes(Operator, ImportHelper):
             self.report({"ERROR"}, f"'{path.name}' is not a codes file (.npz or .json)")
             return {"CANCELLED"}
         try:
-            answer = connection.client(context).import_codes(model_id, path.read_bytes(), fmt)
+            cl = connection.client(context)
+            before = {sh["name"] for sh in cl.get_model(model_id)["shapes"]}
+            model = cl.import_codes(model_id, path.read_bytes(), fmt)
             refresh_models(context)
         except Exception as exc:
             self.report({"ERROR"}, f"Import failed: {exc}")
             return {"CANCELLED"}
-        names = answer.get("shapes") if isinstance(answer, dict) else None
-        detail = (
-            f": {', '.join(s['name'] if isinstance(s, dict) else str(s) for s in names)}" if names else ""
-        )
-        self.report({"INFO"}, f"Imported codes into model {model_id[:8]}{detail}")
+        new = [sh["name"] for sh in model["shapes"] if sh["name"] not in before]
+        if not new:
+            self.report({"WARNING"}, f"Model {model_id[:8]} already had every shape in '{path.name}'")
+            return {"FINISHED"}
+        self.report({"INFO"}, f"Imported {len(new)} codes into model {model_id[:8]}: {', '.join(new)}")
+        if not self.decode:
+            return {"FINISHED"}
+        settings = context.scene.compact_sdf
+        for name in new:
+            body = {"kind": "extract", "model_id": model_id, "shape": name, "resolution": settings.resolution}
+            body["band"] = settings.band
+            try:
+                job = connection.submit(body, context)
+            except Exception as exc:
+                self.report({"ERROR"}, f"Decoding '{name}' failed: {exc}")
+                continue
+            run_or_track(self, job, f"Decode {name}", lambda j, n=name: _place_decoded(j, model_id, n))
         return {"FINISHED"}
+
+
+def _place_decoded(job: dict[str, Any], model_id: str, shape: str) -> str:
+    """An object for an imported code: geometry where the code's shape lives, origin at its centre."""
+    (tris,) = download_meshes(job)[:1]
+    xs, ys, zs = tris.vertices[0::3], tris.vertices[1::3], tris.vertices[2::3]
+    centre = Vector(((min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2, (min(zs) + max(zs)) / 2))
+    obj = add_object(shape, tris, centre, target_collection(bpy.context))
+    obj[LINK_MODEL] = model_id
+    obj[LINK_CODE] = shape
+    obj[LINK_ROLE] = "decoded"
+    return f"Decoded imported code '{shape}' as '{obj.name}'"
 
 
 classes = (COMPACT_SDF_OT_export_codes, COMPACT_SDF_OT_import_codes)

@@ -99,15 +99,17 @@ class COMPACT_SDF_OT_encode_selected(Operator):
             self.report({"ERROR"}, "Select one or more mesh objects to encode")
             return {"CANCELLED"}
         depsgraph = context.evaluated_depsgraph_get()
-        valid = []
-        for obj in selected:
-            issues = mesh_bridge.check_object(obj, depsgraph, settings.allow_open)
-            for issue in issues:
-                self.report({issue.level}, issue.message)
-            if not any(i.fatal for i in issues):
-                valid.append(obj)
+        issues = {obj.name: mesh_bridge.check_object(obj, depsgraph, settings.allow_open) for obj in selected}
+        valid = [obj for obj in selected if not any(i.fatal for i in issues[obj.name])]
+        for found in issues.values():
+            for issue in found:
+                if not issue.fatal:
+                    self.report({"WARNING"}, issue.message)
+                elif valid:  # the others still go ahead: a skipped object is a warning, not a failure
+                    self.report({"WARNING"}, f"Skipped {issue.message}")
+                else:
+                    self.report({"ERROR"}, issue.message)
         if not valid:
-            self.report({"ERROR"}, "Nothing to encode: every selected object has a problem (see above)")
             return {"CANCELLED"}
         try:
             cl = connection.client(context)

@@ -22,7 +22,7 @@ _in_flight: set[str] = set()
 
 def interpolation_sources(context: bpy.types.Context) -> tuple[list[bpy.types.Object], str | None]:
     """The selected encoded objects ordered left to right (world X), or an error sentence."""
-    objs = [o for o in encoded_objects(context) if o.get(LINK_ROLE, "source") == "source"]
+    objs = [o for o in encoded_objects(context) if o.get(LINK_ROLE, "source") in ("source", "decoded")]
     if len(objs) < 2:
         return [], "Select two or more objects encoded with 'Encode Selected'"
     models = {o[LINK_MODEL] for o in objs}

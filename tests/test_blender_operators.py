@@ -1,0 +1,346 @@
+"""Every operator against a live backend in headless Blender (tiny preset), the bad selections, a dead
+backend, a wrong token, cancel, and links that survive saving and reopening the .blend.
+
+One Blender process runs the whole story (starting the backend and training once is the expensive part);
+each test below checks one promise from what it recorded.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from blender_harness import REPO, install_extension, run_in_blender
+
+pytestmark = [pytest.mark.blender, pytest.mark.slow]
+
+TRAIN_STEPS = 40
+RESOLUTION = 32
+
+
+@pytest.fixture(scope="module")
+def story(tmp_path_factory: pytest.TempPathFactory, shared_meshes: Path) -> dict[str, Any]:
+    sys.path.insert(0, str(REPO / "scripts"))
+    import package
+
+    root = tmp_path_factory.mktemp("blender_ops")
+    zip_path = package.build(root / "dist")
+    run = run_in_blender(
+        __file__,
+        "scenario_story",
+        root / "user",
+        timeout=600,
+        zip_path=str(zip_path),
+        knight=str(shared_meshes / "knight_small.ply"),
+        out_dir=str(root / "out"),
+    )
+    return run["result"] | {"output": run["output"], "out_dir": str(root / "out")}
+
+
+def test_dead_backend_is_reported_and_creates_nothing(story: dict[str, Any]) -> None:
+    dead = story["dead_backend"]
+    assert "local backend is not running" in dead["error"]
+    assert dead["objects_before"] == dead["objects_after"] and dead["links"] == 0
+
+
+def test_wrong_token_is_reported_and_creates_nothing(story: dict[str, Any]) -> None:
+    wrong = story["wrong_token"]
+    assert "Encoding failed" in wrong["error"] and "401" in wrong["error"], wrong["error"]
+    assert wrong["objects_before"] == wrong["objects_after"] and wrong["links"] == 0
+
+
+def test_bad_selections_are_reported_per_object(story: dict[str, Any]) -> None:
+    bad = story["bad_selections"]
+    assert "'Marker' is not a mesh (empty object)" in bad["non_mesh"]
+    assert "'Sheet' is not watertight (4 open or non-manifold edges)" in bad["open_mesh"]
+    assert "Select one or more mesh objects" in bad["nothing"]
+    assert bad["objects_before"] == bad["objects_after"] and bad["links"] == 0
+
+
+def test_encode_links_each_valid_object_and_skips_the_rest(story: dict[str, Any]) -> None:
+    enc = story["encode"]
+    assert enc["result"] == ["FINISHED"]
+    assert set(enc["links"]) == {"knight_small", "Ball", "Box"}
+    assert len({link[0] for link in enc["links"].values()}) == 1  # one model
+    assert {link[1] for link in enc["links"].values()} == {"knight_small", "Ball", "Box"}
+    assert "Skipped 'Marker' is not a mesh" in story["output"]
+    assert "'Box' has unapplied modifiers (Bevel)" in story["output"]
+    assert enc["models_listed"] >= 1
+
+
+def test_reconstruct_places_named_objects_on_their_sources(story: dict[str, Any]) -> None:
+    rec = story["reconstruct"]
+    assert sorted(rec["objects"]) == ["Ball SDF", "knight_small SDF"]
+    for name, info in rec["objects"].items():
+        assert info["collection"] == "Compact SDF"
+        assert info["faces"] > 50
+        assert info["location"] == pytest.approx(info["source_location"], abs=1e-5)
+        # the reconstruction occupies its source's place (tiny preset: coarse, so a loose tolerance)
+        assert info["center"] == pytest.approx(info["source_center"], abs=0.25 * info["source_size"]), name
+
+
+def test_interpolate_makes_a_row_of_k_objects(story: dict[str, Any]) -> None:
+    row = story["interpolate"]
+    assert row["count"] == 3 and row["collection"] == "Interpolation"
+    assert all(f > 50 for f in row["faces"])
+    xs = [loc[0] for loc in row["locations"]]
+    assert xs == sorted(xs) and xs[0] < xs[-1]
+
+
+def test_live_object_re_extracts_on_slider_change_and_refines(story: dict[str, Any]) -> None:
+    live = story["live"]
+    assert live["created_faces"] > 20
+    assert live["moved_signature"] != live["created_signature"]  # the slider changed the geometry
+    assert live["refined_resolution"] == RESOLUTION and live["refined_faces"] > live["moved_faces"]
+
+
+def test_export_and_import_codes(story: dict[str, Any]) -> None:
+    codes = story["codes"]
+    assert codes["npz_bytes"] > 0 and codes["json_bytes"] > 0
+    assert codes["import_error"] == "" or "already had every shape" in codes["import_error"], codes
+
+
+def test_cancel_stops_training_and_links_nothing(story: dict[str, Any]) -> None:
+    cancel = story["cancel"]
+    assert cancel["status"] == "cancelled"
+    assert cancel["links"] == 0 and "cancelled" in cancel["message"]
+
+
+def test_links_survive_save_and_reopen(story: dict[str, Any]) -> None:
+    reopened = story["reopened"]
+    assert reopened["links"] == story["encode"]["links"]
+    assert reopened["live_factor"] == pytest.approx(0.9)
+
+
+def test_stopped_backend_reconstruct_reports_and_creates_nothing(story: dict[str, Any]) -> None:
+    stopped = story["stopped"]
+    assert "not running" in stopped["error"]
+    assert stopped["objects_before"] == stopped["objects_after"]
+
+
+# --- runs inside Blender -------------------------------------------------------------------------
+
+
+def scenario_story(zip_path: str, knight: str, out_dir: str) -> dict[str, Any]:
+    import bpy
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    module = install_extension(zip_path)
+    prefs = bpy.context.preferences.addons[module].preferences
+    prefs.python_path = sys.executable
+    prefs.data_dir = str(out / "data")
+    prefs.device = "cpu"
+    ops = bpy.ops.compact_sdf
+    connection = sys.modules[module + ".addon.connection"]
+    story: dict[str, Any] = {}
+
+    scene = bpy.context.scene
+    bpy.ops.wm.ply_import(filepath=knight)
+    knight_obj = bpy.context.active_object
+    knight_obj.name = "knight_small"
+    bpy.ops.mesh.primitive_ico_sphere_add(subdivisions=2, radius=0.4, location=(1.5, 0, 0.5))
+    bpy.context.active_object.name = "Ball"
+    bpy.ops.mesh.primitive_cube_add(size=0.6, location=(3.0, 0, 0.5))
+    box = bpy.context.active_object
+    box.name = "Box"
+    box.modifiers.new("Bevel", "BEVEL")
+    bpy.ops.object.empty_add(location=(4, 0, 0))
+    bpy.context.active_object.name = "Marker"
+    bpy.ops.mesh.primitive_plane_add(location=(5, 0, 0))
+    bpy.context.active_object.name = "Sheet"
+    settings = scene.compact_sdf
+    settings.preset = "tiny"
+    settings.steps = TRAIN_STEPS
+    settings.resolution = RESOLUTION
+    settings.preview_resolution = 16
+    settings.interp_steps = 3
+
+    story["dead_backend"] = _expect_error(lambda: ops.encode_selected(), ["Ball"])
+    assert ops.backend_start() == {"FINISHED"}
+    local = connection.local_backend()
+    prefs.backend_mode = "REMOTE"
+    prefs.remote_url = local.url
+    prefs.remote_token = "not-the-token"
+    story["wrong_token"] = _expect_error(lambda: ops.encode_selected(), ["Ball"])
+    prefs.backend_mode = "LOCAL"
+
+    bad = {"objects_before": len(bpy.data.objects)}
+    bad["non_mesh"] = _expect_error(lambda: ops.encode_selected(), ["Marker"])["error"]
+    bad["open_mesh"] = _expect_error(lambda: ops.encode_selected(), ["Sheet"])["error"]
+    bad["nothing"] = _expect_error(lambda: ops.encode_selected(), [])["error"]
+    bad["objects_after"] = len(bpy.data.objects)
+    bad["links"] = _count_links()
+    story["bad_selections"] = bad
+
+    _select(["knight_small", "Ball", "Box", "Marker"])
+    result = ops.encode_selected()
+    story["encode"] = {
+        "result": sorted(result),
+        "links": _links(),
+        "models_listed": len(bpy.context.window_manager.compact_sdf.models),
+    }
+
+    _select(["knight_small", "Ball"])
+    assert ops.reconstruct() == {"FINISHED"}
+    story["reconstruct"] = {
+        "objects": {o.name: _describe(o) for o in bpy.data.objects if o.name.endswith(" SDF")}
+    }
+
+    _select(["knight_small", "Ball"])
+    assert ops.interpolate() == {"FINISHED"}
+    row = sorted(
+        (o for o in bpy.data.objects if o.get("compact_sdf_role") == "interpolation"), key=lambda o: o.name
+    )
+    story["interpolate"] = {
+        "count": len(row),
+        "collection": row[0].users_collection[0].name,
+        "faces": [len(o.data.polygons) for o in row],
+        "locations": [list(o.location) for o in row],
+    }
+
+    _select(["knight_small", "Ball"])
+    assert ops.live_create() == {"FINISHED"}
+    live_obj = next(o for o in bpy.data.objects if o.get("compact_sdf_role") == "live")
+    live = {"created_faces": len(live_obj.data.polygons), "created_signature": _signature(live_obj)}
+    live_obj.compact_sdf.live_factor = 0.9  # the update callback re-extracts (synchronously in background)
+    live["moved_faces"] = len(live_obj.data.polygons)
+    live["moved_signature"] = _signature(live_obj)
+    bpy.context.view_layer.objects.active = live_obj
+    assert ops.live_refine(resolution=RESOLUTION) == {"FINISHED"}
+    live["refined_resolution"] = live_obj["compact_sdf_resolution"]
+    live["refined_faces"] = len(live_obj.data.polygons)
+    story["live"] = live
+
+    _select(["knight_small"])
+    codes = {}
+    assert ops.export_codes(filepath=str(out / "codes.npz"), file_format="npz") == {"FINISHED"}
+    assert ops.export_codes(filepath=str(out / "codes.json"), file_format="json") == {"FINISHED"}
+    codes["npz_bytes"] = (out / "codes.npz").stat().st_size
+    codes["json_bytes"] = (out / "codes.json").stat().st_size
+    try:
+        ops.import_codes(filepath=str(out / "codes.json"))
+        codes["import_error"] = ""
+    except RuntimeError as exc:
+        codes["import_error"] = str(exc)
+    story["codes"] = codes
+
+    story["cancel"] = _cancel_story(module)
+
+    blend = out / "links.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    bpy.ops.wm.read_homefile(use_empty=True)
+    bpy.ops.wm.open_mainfile(filepath=str(blend))
+    live_obj = next(o for o in bpy.data.objects if o.get("compact_sdf_role") == "live")
+    story["reopened"] = {"links": _links(), "live_factor": live_obj.compact_sdf.live_factor}
+
+    assert ops.backend_stop() == {"FINISHED"}
+    story["stopped"] = _expect_error(lambda: ops.reconstruct(), ["knight_small"])
+    return story
+
+
+def _cancel_story(module: str) -> dict[str, Any]:
+    """A long training followed by the UI timer path (track + tick), cancelled from the operator."""
+    import time
+
+    import bpy
+
+    connection = sys.modules[module + ".addon.connection"]
+    jobs = sys.modules[module + ".addon.jobs"]
+    encode = sys.modules[module + ".addon.operators_encode"]
+    bridge = sys.modules[module + ".addon.mesh_bridge"]
+    bpy.ops.mesh.primitive_ico_sphere_add(subdivisions=2, location=(0, 4, 0))
+    victim = bpy.context.active_object
+    victim.name = "Victim"
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    cl = connection.client()
+    mesh = cl.upload_mesh(
+        name="Victim", source=bridge.to_ply(bridge.world_triangles(victim, depsgraph)), fmt="ply"
+    )
+    body = {"kind": "train", "mesh_ids": [mesh["id"]], "preset": "tiny", "overrides": {"train.steps": 100000}}
+    job = connection.submit(body)
+    jobs.track(job, "Encode Victim", lambda j: encode._link_encoded(j, {"Victim": "Victim"}))
+    deadline = time.monotonic() + 120
+    while bpy.context.window_manager.compact_sdf.job_stage in ("", "queued") and time.monotonic() < deadline:
+        jobs._tick()
+        time.sleep(0.3)
+    assert bpy.ops.compact_sdf.cancel_job() == {"FINISHED"}
+    while jobs.active() and time.monotonic() < deadline:
+        jobs._tick()
+        time.sleep(0.3)
+    return {
+        "status": cl.get_job(job["id"])["status"],
+        "links": int("compact_sdf_model" in victim),
+        "message": bpy.context.window_manager.compact_sdf.job_message,
+    }
+
+
+def _select(names: list[str]) -> None:
+    import bpy
+
+    for obj in bpy.context.view_layer.objects:
+        obj.select_set(obj.name in names)
+    bpy.context.view_layer.objects.active = bpy.data.objects[names[0]] if names else None
+
+
+def _expect_error(call: Any, select: list[str]) -> dict[str, Any]:
+    """Run an operator that must fail with an ERROR report; record the message and what it left behind."""
+    import bpy
+
+    _select(select)
+    before = len(bpy.data.objects), len(bpy.data.meshes)
+    try:
+        call()
+    except RuntimeError as exc:
+        error = str(exc)
+    else:
+        raise AssertionError(f"expected an error report selecting {select}")
+    after = len(bpy.data.objects), len(bpy.data.meshes)
+    return {"error": error, "objects_before": before, "objects_after": after, "links": _count_links()}
+
+
+def _links() -> dict[str, list[str]]:
+    import bpy
+
+    return {
+        o.name: [o["compact_sdf_model"], o["compact_sdf_code"]]
+        for o in bpy.data.objects
+        if o.get("compact_sdf_role") == "source"
+    }
+
+
+def _count_links() -> int:
+    import bpy
+
+    return sum(1 for o in bpy.data.objects if "compact_sdf_model" in o)
+
+
+def _bounds(obj: Any) -> tuple[list[float], list[float]]:
+    from mathutils import Vector
+
+    corners = [obj.matrix_world @ Vector(c) for c in obj.bound_box]
+    return [min(c[i] for c in corners) for i in range(3)], [max(c[i] for c in corners) for i in range(3)]
+
+
+def _describe(obj: Any) -> dict[str, Any]:
+    import bpy
+
+    source = bpy.data.objects[obj.name.removesuffix(" SDF")]
+    lo, hi = _bounds(obj)
+    slo, shi = _bounds(source)
+    return {
+        "collection": obj.users_collection[0].name,
+        "faces": len(obj.data.polygons),
+        "location": list(obj.location),
+        "source_location": list(source.matrix_world.translation),
+        "center": [(a + b) / 2 for a, b in zip(lo, hi, strict=True)],
+        "source_center": [(a + b) / 2 for a, b in zip(slo, shi, strict=True)],
+        "source_size": max(b - a for a, b in zip(slo, shi, strict=True)),
+    }
+
+
+def _signature(obj: Any) -> list[float]:
+    lo, hi = _bounds(obj)
+    return [round(v, 5) for v in (*lo, *hi)] + [len(obj.data.vertices)]
