@@ -25,8 +25,8 @@ TorchVariant = Literal["cpu", "cuda"]
 # The PyTorch index that serves CPU-only wheels (small, no CUDA libraries). CUDA wheels come from PyPI's
 # default torch on Linux/Windows, or from an index the user names in the preferences.
 CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
-# Disk needed by a fresh environment, measured roughly on Linux x86_64 wheels: CPU torch + the backend's
-# dependencies about 1.5 GB, the CUDA build about 6 GB. Checked before anything is downloaded.
+# Free disk the set-up insists on before downloading anything: thresholds with a margin, not measurements;
+# the CUDA build of torch brings the NVIDIA libraries and is several times the size of the CPU build.
 NEEDED_BYTES: dict[str, int] = {"cpu": 2 * 1024**3, "cuda": 7 * 1024**3}
 
 # Printed by the last step inside the new environment; parsed into InstallReport.
