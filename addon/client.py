@@ -36,6 +36,7 @@ class Client:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self._max_upload: int | None = None
 
     # -- transport ------------------------------------------------------------------------------
     def request(
@@ -94,10 +95,20 @@ class Client:
             with open(source, "rb") as fh:
                 body = fh.read()
             fmt = fmt or os.path.splitext(os.fspath(source))[1].lstrip(".").lower()
+        self._check_size(len(body))
         query = {"name": name, "format": fmt, "allow_open": allow_open}
         return self.request(
             "POST", f"{API}/meshes", query=query, data=body, content_type="application/octet-stream"
         )
+
+    def _check_size(self, size: int) -> None:
+        """Refuse here what the server would refuse: it answers 413 without reading the body, which a
+        sender still writing sees as a broken connection instead of the server's message."""
+        if self._max_upload is None:
+            self._max_upload = int(self.health().get("max_upload_bytes") or 0)
+        if self._max_upload and size > self._max_upload:
+            message = f"upload of {size} bytes exceeds the server limit of {self._max_upload} bytes"
+            raise ApiError(413, "too_large", message)
 
     def upload_arrays(
         self, name: str, vertices: list[list[float]], faces: list[list[int]], allow_open: bool = False

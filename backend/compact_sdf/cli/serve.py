@@ -6,8 +6,8 @@ import argparse
 import ipaddress
 import logging
 import os
+import signal
 import socket
-import sys
 import time
 from pathlib import Path
 
@@ -123,6 +123,13 @@ def run(args: argparse.Namespace) -> int:
     config = uvicorn.Config(
         app, log_level=args.log_level, access_log=args.log_level == "debug", lifespan="on"
     )
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it: a requested stop is a clean exit.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.Server(config).run(sockets=[sock])
-    sys.stdout.flush()
+    print("compact-sdf: stopped", flush=True)
     return 0
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    print("compact-sdf: stopped", flush=True)
+    raise SystemExit(0)

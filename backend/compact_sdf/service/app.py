@@ -127,9 +127,12 @@ def create_app(
         return _error(422, "invalid_request", message, problems)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _error(exc.status_code, code, str(exc.detail))
+        message = str(exc.detail)
+        if exc.status_code in (404, 405):
+            message = f"no route {request.method} {request.url.path}" + (" (see /openapi.json)")
+        return _error(exc.status_code, code, message)
 
     @app.exception_handler(Exception)
     async def _crash(_: Request, exc: Exception) -> JSONResponse:
@@ -149,6 +152,8 @@ def create_app(
             "torch": torch.__version__,
             "queued_jobs": len(store.list_jobs("queued", limit=10_000)),
             "running_jobs": len(store.running_jobs()),
+            "max_upload_bytes": limits.max_upload_bytes,
+            "max_faces": limits.max_faces,
         }
         if worker.device == "cuda":
             free, total = torch.cuda.mem_get_info()

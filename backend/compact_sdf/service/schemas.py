@@ -43,6 +43,8 @@ class Health(Strict):
     gpu_memory_free: int | None = Field(None, description="bytes")
     queued_jobs: int
     running_jobs: int
+    max_upload_bytes: int
+    max_faces: int
 
 
 class MeshArraysIn(Strict):
