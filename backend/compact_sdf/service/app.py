@@ -20,12 +20,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from compact_sdf import __version__
 from compact_sdf.errors import CheckpointError, CompactSDFError, InputError
 from compact_sdf.service import schemas
-from compact_sdf.service.jobs import CHECKPOINT, build_config, export_codes_file, remove_model_dir
+from compact_sdf.service.jobs import (
+    CHECKPOINT,
+    build_config,
+    export_codes_file,
+    import_codes_file,
+    remove_model_dir,
+)
 from compact_sdf.service.meshes import MeshIntake
 from compact_sdf.service.paths import DataDir, check_name, is_id, new_id
 from compact_sdf.service.store import Store
@@ -192,18 +199,8 @@ def create_app(
         check_name(name, "mesh name")
         if format not in UPLOAD_FORMATS:
             raise InputError(f"unknown format {format!r}; use one of {', '.join(UPLOAD_FORMATS)}")
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limits.max_upload_bytes:
-            raise _too_large(int(declared), limits)
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limits.max_upload_bytes:
-                raise _too_large(size, limits)
-            chunks.append(chunk)
-        if size == 0:
-            raise InputError("the request body is empty; send the mesh file as the body")
-        return _intake(lambda: intake.from_bytes(b"".join(chunks), format, name, allow_open))
+        body = await _read_body(request, limits)
+        return await run_in_threadpool(_intake, lambda: intake.from_bytes(body, format, name, allow_open))
 
     @api.post(
         "/meshes/arrays",
@@ -290,6 +287,38 @@ def create_app(
             media_type="application/json" if format == "json" else "application/octet-stream",
             background=BackgroundTask(path.unlink, missing_ok=True),
         )
+
+    @api.post(
+        "/models/{model_id}/codes",
+        response_model=schemas.ModelOut,
+        tags=["models"],
+        responses={409: {"model": schemas.ErrorResponse}, 413: {"model": schemas.ErrorResponse}},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        },
+    )
+    async def import_codes(
+        request: Request, model_id: str, format: Annotated[str, Query(description="npz or json")] = "npz"
+    ) -> dict[str, Any]:
+        """Add the shapes of an exported codes file to a model (``codes.import_codes``)."""
+        model = _get_model(model_id)
+        if format not in ("npz", "json"):
+            raise InputError(f"unknown codes format {format!r}; use npz or json")
+        if store.active_jobs_for_model(model_id):
+            raise ApiError(
+                409, "conflict", f"model {model_id} has queued or running jobs; wait or cancel them"
+            )
+        if not (data.model_dir(model_id) / CHECKPOINT).is_file():
+            raise ApiError(409, "not_trained", f"model {model_id} has no checkpoint yet; train it first")
+        body = await _read_body(request, limits)
+        names = await run_in_threadpool(import_codes_file, data, model_id, body, format)
+        known = {s["name"] for s in model["shapes"]}
+        shapes = model["shapes"] + [{"name": n, "mesh_id": None} for n in names if n not in known]
+        store.update_model(model_id, shapes=shapes)
+        return _model_out(_get_model(model_id), full=True)
 
     def _get_model(model_id: str) -> dict[str, Any]:
         model = store.get_model(model_id) if is_id(model_id) else None
@@ -442,6 +471,22 @@ def create_app(
     app.state.store = store
     app.state.data = data
     return app
+
+
+async def _read_body(request: Request, limits: Limits) -> bytes:
+    """The raw request body, refused (413) as soon as it passes the upload limit."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limits.max_upload_bytes:
+        raise _too_large(int(declared), limits)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limits.max_upload_bytes:
+            raise _too_large(size, limits)
+        chunks.append(chunk)
+    if size == 0:
+        raise InputError("the request body is empty; send the file as the body")
+    return b"".join(chunks)
 
 
 def _too_large(size: int, limits: Limits) -> ApiError:

@@ -17,7 +17,7 @@ from typing import Any
 
 from compact_sdf.config import Config, get_preset
 from compact_sdf.errors import Cancelled, InputError
-from compact_sdf.service.paths import DataDir, temp_path_like
+from compact_sdf.service.paths import DataDir, new_id, temp_path_like
 from compact_sdf.service.store import Store
 
 CHECKPOINT = "checkpoint.pt"
@@ -262,6 +262,22 @@ def export_codes_file(data: DataDir, model_id: str, fmt: str, device: str = "cpu
     out = temp_path_like(data.tmp_dir / f"codes.{fmt}")
     export_codes(loaded, out)
     return out
+
+
+def import_codes_file(data: DataDir, model_id: str, body: bytes, fmt: str) -> list[str]:
+    """Hand an uploaded codes file to ``codes.import_codes``; return the model's shape names after it."""
+    from compact_sdf.checkpoint import load_model
+    from compact_sdf.codes import import_codes
+
+    folder = data.tmp_dir / f"codes-{new_id()}"
+    folder.mkdir(mode=0o700)
+    try:
+        path = folder / f"codes.{fmt}"
+        path.write_bytes(body)
+        import_codes(data.model_dir(model_id), path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return [s.name for s in load_model(data.model_dir(model_id)).shapes]
 
 
 def remove_model_dir(data: DataDir, model_id: str) -> None:

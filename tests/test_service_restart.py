@@ -1,0 +1,98 @@
+"""Crash safety: SIGKILL the server during training, restart it on the same data, the job resumes from
+its last checkpoint; a clean stop pauses training and the next start finishes it; nothing finished is lost.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from _service_helpers import FAST_TRAIN, arrays, sphere, start_backend, wait_for
+from compact_sdf.service.store import Store
+
+
+def checkpoint_step(model_dir: Path) -> int:
+    payload = torch.load(model_dir / "checkpoint.pt", map_location="cpu", weights_only=False)
+    return int(payload["step"])
+
+
+def progress(api: Any, job_id: str) -> dict[str, Any]:
+    return api.get_job(job_id)["progress"] or {}
+
+
+@pytest.mark.slow
+def test_sigkill_during_training_then_resume(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    backend = start_backend(data)
+    try:
+        api = backend.client
+        ball = api.upload_arrays("ball", *arrays(sphere()))
+        first = api.create_job("train", mesh_ids=[ball["id"]], preset="tiny", overrides=FAST_TRAIN)
+        finished = api.wait_job(first["id"], timeout=300)
+        assert finished["status"] == "succeeded", finished["error"]
+        extract = api.create_job("extract", model_id=first["model_id"], shape="ball", resolution=16)
+        assert api.wait_job(extract["id"], timeout=120)["status"] == "succeeded"
+        kept = api.download_result(extract["id"], "ball_fused.ply")
+
+        steps = 400
+        long_job = api.create_job(
+            "train", mesh_ids=[ball["id"]], preset="tiny", overrides={**FAST_TRAIN, "train.steps": steps}
+        )
+        model_dir = data / "models" / long_job["model_id"]
+        wait_for(lambda: progress(api, long_job["id"]).get("step", 0) >= 25, 300, what="two checkpoints")
+        os.kill(backend.pid, signal.SIGKILL)
+        backend.proc.wait(30)
+    finally:
+        backend.stop()
+    assert backend.proc.returncode == -signal.SIGKILL
+    saved = checkpoint_step(model_dir)
+    assert saved >= 20 and saved % FAST_TRAIN["train.checkpoint_every"] == 0
+    assert Store(data / "jobs.sqlite").get_job(long_job["id"])["status"] == "running"  # as the crash left it
+
+    backend = start_backend(data)
+    try:
+        api = backend.client
+        resumed = wait_for(lambda: progress(api, long_job["id"]).get("resumed"), 300, what="the resumed job")
+        assert resumed is True
+        first_step = progress(api, long_job["id"])["step"]
+        assert first_step > saved, "training restarted from scratch instead of the checkpoint"
+        done = api.wait_job(long_job["id"], timeout=600)
+        assert done["status"] == "succeeded", done["error"]
+        assert done["attempts"] == 2 and done["result"]["resumed"] is True
+        assert done["result"]["train"]["step"] == steps
+        assert api.get_job(first["id"])["status"] == "succeeded"  # finished work survives the crash
+        assert api.download_result(extract["id"], "ball_fused.ply") == kept
+        assert api.get_model(long_job["model_id"])["status"] == "ready"
+    finally:
+        assert backend.stop() == 0, backend.last_log_text()
+
+
+@pytest.mark.slow
+def test_clean_stop_pauses_training_and_next_start_finishes(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    backend = start_backend(data)
+    try:
+        api = backend.client
+        ball = api.upload_arrays("ball", *arrays(sphere()))
+        job = api.create_job(
+            "train", mesh_ids=[ball["id"]], preset="tiny", overrides={**FAST_TRAIN, "train.steps": 200}
+        )
+        wait_for(lambda: progress(api, job["id"]).get("step", 0) >= 5, 300, what="training")
+    finally:
+        assert backend.stop() == 0, backend.last_log_text()
+    row = Store(data / "jobs.sqlite").get_job(job["id"])
+    assert row["status"] == "queued" and "shutdown" in row["progress"]["stage"]
+    saved = checkpoint_step(data / "models" / job["model_id"])
+    assert saved >= 5  # train saved on the stop request, not only at checkpoint_every
+
+    backend = start_backend(data)
+    try:
+        done = backend.client.wait_job(job["id"], timeout=600)
+        assert done["status"] == "succeeded", done["error"]
+        assert done["attempts"] == 1 and done["result"]["resumed"] is True
+    finally:
+        assert backend.stop() == 0, backend.last_log_text()
