@@ -167,8 +167,7 @@ def run_extract(ctx: JobContext) -> dict[str, Any]:
     p = ctx.params
     loaded, cfg = _load(ctx)
     ecfg = replace(cfg.extract, resolution=int(p.get("resolution", 128)), band=int(p.get("band", 3)))
-    ctx.report({"stage": "extract", "fraction": 0.0})
-    mesh = extract_shape(loaded, p["shape"], ecfg, mode=p.get("mode", "fused"))
+    mesh = extract_shape(loaded, p["shape"], ecfg, mode=p.get("mode", "fused"), progress=ctx.stage("extract"))
     name = f"{p['shape']}_{p.get('mode', 'fused')}.{p.get('format', 'ply')}"
     save_mesh_atomic(mesh, ctx.result_path(name))
     return {"files": [name], "vertices": len(mesh.vertices), "faces": len(mesh.faces)}
@@ -180,22 +179,22 @@ def run_interpolate(ctx: JobContext) -> dict[str, Any]:
     p = ctx.params
     loaded, cfg = _load(ctx)
     ecfg = replace(cfg.extract, resolution=int(p.get("resolution", 96)))
-    ctx.report({"stage": "interpolate", "fraction": 0.0})
     weights = p.get("weights")
     steps: Any = weights if weights is not None else int(p.get("steps", 5))
-    meshes = interpolate_shapes(loaded, list(p["shapes"]), steps, p.get("mode", "linear"), ecfg)
+    meshes = interpolate_shapes(
+        loaded, list(p["shapes"]), steps, p.get("mode", "linear"), ecfg, progress=ctx.stage("interpolate")
+    )
     files = []
     for i, mesh in enumerate(meshes):
         name = f"interp_{i:02d}.{p.get('format', 'ply')}"
         save_mesh_atomic(mesh, ctx.result_path(name))
         files.append(name)
-        ctx.report({"stage": "interpolate: save", "fraction": (i + 1) / len(meshes)})
     return {"files": files}
 
 
 def run_fit(ctx: JobContext) -> dict[str, Any]:
     """Add an uploaded mesh to a trained model through ``fit.fit_shape`` (the CLI's code path)."""
-    from compact_sdf.fit import fit_shape
+    from compact_sdf.fit import FIT_ITERATIONS, fit_shape
 
     p = ctx.params
     model = _model(ctx)
@@ -209,10 +208,21 @@ def run_fit(ctx: JobContext) -> dict[str, Any]:
     samples = _prepare_samples(ctx, p["mesh_id"], name, cfg, 0.0, 0.3)
     model_dir = ctx.data.model_dir(model["id"])
 
-    def on_progress(text: str, fraction: float) -> None:
+    def on_progress(text: str, fraction: float) -> None:  # no raise here: fit saves before it stops
         ctx.report({"stage": f"fit: {text}", "fraction": 0.3 + 0.7 * min(max(float(fraction), 0.0), 1.0)})
 
-    result = fit_shape(model_dir, samples, cfg, progress=on_progress, should_stop=ctx.should_stop)
+    result = fit_shape(
+        model_dir,
+        samples,
+        cfg,
+        full=bool(p.get("full", False)),
+        iterations=int(p.get("iterations", FIT_ITERATIONS)),
+        extra_steps=p.get("extra_steps"),
+        cache_dir=ctx.data.cache_dir,
+        source=str(ctx.data.mesh_path(p["mesh_id"])),
+        progress=on_progress,
+        should_stop=ctx.should_stop,
+    )
     if ctx.should_stop():
         raise Cancelled("cancelled")
     ctx.store.update_model(model["id"], shapes=[*model["shapes"], {"name": name, "mesh_id": p["mesh_id"]}])
@@ -232,14 +242,16 @@ def run_evaluate(ctx: JobContext) -> dict[str, Any]:
     mesh_id = p.get("mesh_id") or _shape_mesh_id(model, p["shape"])
     loaded, cfg = _load(ctx)
     ecfg = replace(cfg.extract, resolution=int(p.get("resolution", 128)))
-    ctx.report({"stage": "evaluate: extract", "fraction": 0.0})
-    pred = extract_shape(loaded, p["shape"], ecfg, mode=p.get("mode", "fused"))
+    pred = extract_shape(
+        loaded, p["shape"], ecfg, mode=p.get("mode", "fused"), progress=ctx.stage("extract", 0, 0.5)
+    )
     name = f"{p['shape']}_{p.get('mode', 'fused')}.ply"
     save_mesh_atomic(pred, ctx.result_path(name))
     ctx.report({"stage": "evaluate: metrics", "fraction": 0.5})
     gt = load_mesh(ctx.data.mesh_path(mesh_id))
     pred_mesh = trimesh.Trimesh(vertices=pred.vertices, faces=pred.faces, process=False)
-    metrics = evaluate_meshes(pred_mesh, gt)
+    samples = int(p.get("samples", 100_000))
+    metrics = evaluate_meshes(pred_mesh, gt, samples=samples, release_samples=min(samples, 100_000))
     return {"files": [name], "metrics": _jsonable(metrics), "mesh_id": mesh_id}
 
 
@@ -265,8 +277,7 @@ def export_codes_file(data: DataDir, model_id: str, fmt: str, device: str = "cpu
 
 
 def import_codes_file(data: DataDir, model_id: str, body: bytes, fmt: str) -> list[str]:
-    """Hand an uploaded codes file to ``codes.import_codes``; return the model's shape names after it."""
-    from compact_sdf.checkpoint import load_model
+    """Hand an uploaded codes file to ``codes.import_codes``; return the imported shape names."""
     from compact_sdf.codes import import_codes
 
     folder = data.tmp_dir / f"codes-{new_id()}"
@@ -274,10 +285,9 @@ def import_codes_file(data: DataDir, model_id: str, body: bytes, fmt: str) -> li
     try:
         path = folder / f"codes.{fmt}"
         path.write_bytes(body)
-        import_codes(data.model_dir(model_id), path)
+        return list(import_codes(data.model_dir(model_id), path))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return [s.name for s in load_model(data.model_dir(model_id)).shapes]
 
 
 def remove_model_dir(data: DataDir, model_id: str) -> None:

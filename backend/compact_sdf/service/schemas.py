@@ -132,6 +132,11 @@ class FitJob(Strict):
     model_id: Id
     mesh_id: Id
     name: Name | None = None
+    full: bool = Field(
+        False, description="False: fit the code only (frozen decoder); True: continue training"
+    )
+    iterations: int = Field(800, ge=1, le=100_000, description="code-fit iterations")
+    extra_steps: int | None = Field(None, ge=1, le=1_000_000, description="training steps when full")
     overrides: Overrides = Field(default_factory=dict)
 
 
@@ -144,6 +149,9 @@ class EvaluateJob(Strict):
     mesh_id: Id | None = None
     mode: Literal["fused", "generalization", "overfitting"] = "fused"
     resolution: Resolution = 128
+    samples: int = Field(
+        100_000, ge=1_000, le=2_000_000, description="surface samples per side for the metrics"
+    )
 
 
 JobIn = Annotated[
