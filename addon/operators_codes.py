@@ -32,12 +32,15 @@ class COMPACT_SDF_OT_export_codes(Operator, ExportHelper):
     bl_idname = "compact_sdf.export_codes"
     bl_label = "Export Codes"
 
-    filename_ext = ".npz"
+    filename_ext = ".json"
     filter_glob: StringProperty(default="*.npz;*.json", options={"HIDDEN"})  # type: ignore[valid-type]
     file_format: EnumProperty(  # type: ignore[valid-type]
         name="Format",
-        items=[("npz", "NumPy (.npz)", "Compact binary"), ("json", "JSON (.json)", "Readable text")],
-        default="npz",
+        items=[
+            ("json", "JSON (.json)", "Codes with their metadata in one file: can add shapes to a model"),
+            ("npz", "NumPy (.npz)", "Compact binary codes only: updates shapes the model already has"),
+        ],
+        default="json",
     )
 
     def check(self, context: bpy.types.Context) -> bool:

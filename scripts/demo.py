@@ -34,7 +34,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--preset", default="preview", choices=("tiny", "preview", "balanced"))
     p.add_argument("--steps", type=int, default=300, help="training steps (0 = the preset's)")
     p.add_argument("--resolution", type=int, default=96, help="marching-cubes resolution of the results")
-    p.add_argument("--samples", type=int, default=24, help="Cycles samples per pixel")
+    p.add_argument("--samples", type=int, default=16, help="Cycles samples per pixel")
     p.add_argument(
         "--quick", action="store_true", help="tiny preset, few steps, low resolution (a smoke run)"
     )
@@ -95,15 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         check(ops.live_create(), "live interpolation")
         live = next(o for o in bpy.data.objects if o.get("compact_sdf_role") == "live")
         live.compact_sdf.live_factor = 0.3
-        live.location = (
-            SPACING_X * (len(names) - 1) + SPACING_X * 1.2,
-            ROW_Y["reconstruction"],
-            live.location.z,
-        )
+        live.location = (SPACING_X * len(names), ROW_Y["interpolation"], live.location.z)  # after the row
         log(t0, "live blend at 0.3")
         select([names[0]])
-        codes = out / "demo_codes.npz"
-        check(ops.export_codes(filepath=str(codes), file_format="npz"), "export codes")
+        codes = out / "demo_codes.json"
+        check(ops.export_codes(filepath=str(codes), file_format="json"), "export codes")
         log(t0, f"exported codes to {codes}")
     finally:
         ops.backend_stop()
@@ -203,15 +199,16 @@ def dress_scene(names: list[str]) -> None:
         obj.data.materials.clear()
         obj.data.materials.append(material(f"demo {role}", COLORS.get(role, COLORS["source"])))
     width = SPACING_X * (len(names) - 1)
-    for label, y in (
-        ("sources", ROW_Y["source"]),
-        ("reconstructions", 0.0),
-        ("interpolation", ROW_Y["interpolation"]),
-    ):
-        bpy.ops.object.text_add(location=(-2.6, y - 0.2, 0.02))
+    labels = (
+        ("sources", "source"),
+        ("reconstructions", "reconstruction"),
+        ("interpolation + live", "interpolation"),
+    )
+    for label, row in labels:
+        bpy.ops.object.text_add(location=(-1.3, ROW_Y[row], 0.25), rotation=(1.0, 0.0, 0.0))
         text = bpy.context.active_object
         text.data.body = label
-        text.data.size = 0.42
+        text.data.size = 0.5
         text.data.align_x = "RIGHT"
         text.data.materials.append(material("demo label", (0.05, 0.05, 0.05, 1.0)))
     bpy.ops.mesh.primitive_plane_add(size=60, location=(width / 2, 0, -0.02))
@@ -220,9 +217,9 @@ def dress_scene(names: list[str]) -> None:
     floor.data.materials.append(material("demo floor", (0.9, 0.9, 0.88, 1.0)))
     bpy.ops.object.light_add(type="SUN", rotation=(0.6, 0.2, 0.4))
     bpy.context.active_object.data.energy = 3.5
-    bpy.ops.object.camera_add(location=(width / 2 - 0.5, -11.5, 9.0), rotation=(0.92, 0.0, 0.0))
+    bpy.ops.object.camera_add(location=(width / 2 - 1.2, -14.5, 11.5), rotation=(0.97, 0.0, 0.0))
     cam = bpy.context.active_object
-    cam.data.lens = 30
+    cam.data.lens = 29
     scene = bpy.context.scene
     scene.camera = cam
     world = bpy.data.worlds.new("demo world")
@@ -240,7 +237,7 @@ def render(path: Path, samples: int) -> Path:
     scene.cycles.device = "CPU"
     scene.cycles.samples = samples
     scene.cycles.use_denoising = False
-    scene.render.resolution_x, scene.render.resolution_y = 960, 540
+    scene.render.resolution_x, scene.render.resolution_y = 800, 450
     scene.render.resolution_percentage = 100
     scene.render.image_settings.file_format = "PNG"
     scene.render.filepath = str(path)

@@ -7,6 +7,7 @@ each test below checks one promise from what it recorded.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,11 @@ def test_live_object_re_extracts_on_slider_change_and_refines(story: dict[str, A
 def test_export_and_import_codes(story: dict[str, Any]) -> None:
     codes = story["codes"]
     assert codes["npz_bytes"] > 0 and codes["json_bytes"] > 0
-    assert codes["import_error"] == "" or "already had every shape" in codes["import_error"], codes
+    assert codes["objects_after_reimport"] == codes["objects_before_import"]
+    assert "Model " in story["output"] and "already had every shape in 'codes.json'" in story["output"]
+    assert [d[:2] for d in codes["decoded"]] == [["Ball_copy", "Ball_copy"]]
+    assert codes["decoded"][0][2] > 50 and codes["decoded"][0][3] == "Compact SDF"
+    assert "Ball_copy" in codes["model_shapes"].split(", ")
 
 
 def test_cancel_stops_training_and_links_nothing(story: dict[str, Any]) -> None:
@@ -220,11 +225,21 @@ def scenario_story(zip_path: str, knight: str, out_dir: str) -> dict[str, Any]:
     assert ops.export_codes(filepath=str(out / "codes.json"), file_format="json") == {"FINISHED"}
     codes["npz_bytes"] = (out / "codes.npz").stat().st_size
     codes["json_bytes"] = (out / "codes.json").stat().st_size
-    try:
-        ops.import_codes(filepath=str(out / "codes.json"))
-        codes["import_error"] = ""
-    except RuntimeError as exc:
-        codes["import_error"] = str(exc)
+    # the same codes again change nothing; a code under a new name becomes a new shape and a new object
+    assert ops.import_codes(filepath=str(out / "codes.json")) == {"FINISHED"}
+    codes["objects_after_reimport"] = len(bpy.data.objects)
+    export = json.loads((out / "codes.json").read_text())
+    row = export["names"].index("Ball")
+    renamed = {**export, "names": ["Ball_copy"], "codes": [export["codes"][row]]}
+    renamed["shapes"] = {"Ball_copy": export["shapes"]["Ball"]}
+    (out / "renamed.json").write_text(json.dumps(renamed))
+    codes["objects_before_import"] = len(bpy.data.objects)
+    assert ops.import_codes(filepath=str(out / "renamed.json")) == {"FINISHED"}
+    decoded = [o for o in bpy.data.objects if o.get("compact_sdf_role") == "decoded"]
+    codes["decoded"] = [
+        [o.name, o["compact_sdf_code"], len(o.data.polygons), o.users_collection[0].name] for o in decoded
+    ]
+    codes["model_shapes"] = bpy.context.window_manager.compact_sdf.active_model().shapes
     story["codes"] = codes
 
     story["cancel"] = _cancel_story(module)
