@@ -74,7 +74,7 @@ def wrap(model: nn.Module, world: World) -> nn.Module:
     if getattr(model, "sparse_grid", False):
         DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, ["grid.weight"])
     ids = [world.device.index] if world.device.type == "cuda" else None
-    return DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
+    return DistributedDataParallel(model, device_ids=ids)
 
 
 def allreduce_sparse_grad_(param: torch.Tensor, world: World) -> None:
@@ -85,6 +85,7 @@ def allreduce_sparse_grad_(param: torch.Tensor, world: World) -> None:
             torch.zeros(1, 0, dtype=torch.long, device=param.device),
             param.new_zeros(0, *param.shape[1:]),
             param.shape,
+            check_invariants=False,
         )
     grad = grad.coalesce()
     idx, val = grad.indices()[0], grad.values()
@@ -102,7 +103,10 @@ def allreduce_sparse_grad_(param: torch.Tensor, world: World) -> None:
     keep = [int(c) for c in counts]
     idx_all = torch.cat([t[:k] for t, k in zip(all_idx, keep, strict=True)])
     val_all = torch.cat([t[:k] for t, k in zip(all_val, keep, strict=True)]) / world.size
-    param.grad = torch.sparse_coo_tensor(idx_all.unsqueeze(0), val_all, param.shape).coalesce()
+    # indices come from coalesced gradients of this very parameter: valid by construction
+    param.grad = torch.sparse_coo_tensor(
+        idx_all.unsqueeze(0), val_all, param.shape, check_invariants=False
+    ).coalesce()
 
 
 def mean_over_ranks(values: list[float], world: World) -> list[float]:
