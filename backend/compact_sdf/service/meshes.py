@@ -56,7 +56,11 @@ class MeshIntake:
 
         check_name(name, "mesh name")
         self._check_faces(len(faces))
-        mesh = mesh_from_arrays(np.asarray(vertices, dtype=np.float64), np.asarray(faces, dtype=np.int64))
+        try:
+            v, f = np.asarray(vertices, dtype=np.float64), np.asarray(faces, dtype=np.int64)
+        except (OverflowError, ValueError) as exc:
+            raise InputError(f"vertices must be numbers and faces indices below 2^63 ({exc})") from None
+        mesh = mesh_from_arrays(v, f)
         return self._accept(mesh, name, allow_open)
 
     def _check_faces(self, count: int) -> None:

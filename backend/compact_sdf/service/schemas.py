@@ -50,7 +50,9 @@ class Health(Strict):
 class MeshArraysIn(Strict):
     name: Name
     vertices: list[Annotated[list[float], Field(min_length=3, max_length=3)]] = Field(min_length=3)
-    faces: list[Annotated[list[int], Field(min_length=3, max_length=3)]] = Field(min_length=1)
+    faces: list[Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=3, max_length=3)]] = Field(
+        min_length=1
+    )
     allow_open: bool = False
 
 
