@@ -28,6 +28,7 @@ from compact_sdf.checkpoint import (
     save_checkpoint,
 )
 from compact_sdf.config import Config, TrainConfig
+from compact_sdf.data.sampler import BalancedSampler
 from compact_sdf.data.samples import ShapeSamples
 from compact_sdf.errors import CheckpointError, InputError
 from compact_sdf.losslog import LossLog
@@ -57,23 +58,6 @@ class TrainResult:
     elapsed_s: float
 
 
-class _BalancedPools:
-    """Index pools of one sample set: |sdf| <= t, sdf > 0, sdf < 0; draws 1/2, 1/4, 1/4 with replacement."""
-
-    def __init__(self, sdf: torch.Tensor, near: float) -> None:
-        every = torch.arange(sdf.numel(), device=sdf.device)
-        pools = [every[sdf.abs() <= near], every[sdf > 0], every[sdf < 0]]
-        self.pools = [p if p.numel() else every for p in pools]  # an empty class borrows from all
-
-    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        counts = (n - n // 2 - n // 4, n // 4, n // 4)
-        parts = [
-            p[torch.randint(p.numel(), (k,), generator=generator, device=p.device)]
-            for p, k in zip(self.pools, counts, strict=True)
-        ]
-        return torch.cat(parts)
-
-
 class _DeviceShape:
     """One shape's two sample sets as tensors on the training device."""
 
@@ -84,8 +68,8 @@ class _DeviceShape:
         self.ovf_y = torch.as_tensor(s.ovf_sdf, dtype=torch.float32).to(device)
         self.gen_x = torch.as_tensor(s.gen_points, dtype=torch.float32).to(device)
         self.gen_y = torch.as_tensor(s.gen_sdf, dtype=torch.float32).to(device)
-        self.ovf_pool = _BalancedPools(self.ovf_y, near)
-        self.gen_pool = _BalancedPools(self.gen_y, near)
+        self.ovf_pool = BalancedSampler(self.ovf_y, near)
+        self.gen_pool = BalancedSampler(self.gen_y, near)
 
     def draw(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
         io = self.ovf_pool.sample(n, gen)
