@@ -1,0 +1,184 @@
+"""Latent codes as files: export a model's codes, import them back (method.md sections 1 and 5).
+
+A code means something only to the decoder it was trained with, so every export names that
+decoder: ``model_hash`` is the sha256 of every weight except the codes. Formats:
+
+- ``.npz``: ``codes`` (shapes x code size, float32) and ``names``; metadata in a ``.json`` beside it;
+- ``.json``: the same metadata with the codes inline (one self-contained text file).
+
+Metadata: names, code size, model id (the model directory's name), model hash, training step,
+and per shape its mesh hash and normalisation (so imported shapes mesh in their own coordinates).
+Importing overwrites the codes of shapes the model knows and appends the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from compact_sdf.checkpoint import LoadedModel, ShapeInfo, read_checkpoint, save_checkpoint
+from compact_sdf.data.normalize import Normalization
+from compact_sdf.errors import InputError
+
+FORMAT = "compact-sdf-codes"
+VERSION = 1
+CODES_KEY = "codes.weight"
+
+
+def decoder_hash(state: dict[str, torch.Tensor]) -> str:
+    """sha256 over every weight but the codes (name, dtype, shape and bytes, in name order)."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        if name == CODES_KEY:
+            continue
+        t = state[name].detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def _metadata(loaded: LoadedModel) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "names": loaded.names,
+        "code_size": int(loaded.model.cfg.code_dim),
+        "model_id": Path(loaded.model_dir).resolve().name,
+        "model_hash": decoder_hash(loaded.model.state_dict()),
+        "step": loaded.step,
+        "shapes": {
+            s.name: {"mesh_hash": s.mesh_hash, "normalization": s.normalization.to_dict()}
+            for s in loaded.shapes
+        },
+    }
+
+
+def export_codes(loaded: LoadedModel, path: str | Path) -> Path:
+    """Write the codes to ``path`` (.npz plus a .json beside it, or a single .json)."""
+    path = Path(path)
+    codes = loaded.model.codes.weight.detach().cpu().float().numpy()
+    meta = _metadata(loaded)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".npz":
+        with path.open("wb") as f:
+            np.savez(f, codes=codes, names=np.array(loaded.names))
+        path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    elif path.suffix == ".json":
+        path.write_text(json.dumps({**meta, "codes": codes.tolist()}, indent=2) + "\n")
+    else:
+        raise InputError(f"cannot write codes to '{path.name}': use .npz or .json")
+    return path
+
+
+def read_codes(path: str | Path) -> tuple[list[str], np.ndarray, dict[str, Any]]:
+    """(names, codes (S, d) float32, metadata) from an export; metadata is {} for a bare .npz."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no codes file at {path}")
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as f:
+                codes, names = f["codes"], [str(n) for n in f["names"]]
+            side = path.with_suffix(".json")
+            meta = json.loads(side.read_text()) if side.is_file() else {}
+        elif path.suffix == ".json":
+            meta = json.loads(path.read_text())
+            codes, names = np.asarray(meta.pop("codes"), dtype=np.float32), list(meta["names"])
+        else:
+            raise InputError(f"cannot read codes from '{path.name}': use .npz or .json")
+    except (KeyError, ValueError, OSError) as exc:
+        raise InputError(f"{path.name} is not a codes export ({type(exc).__name__}: {exc})") from None
+    if codes.ndim != 2 or len(codes) != len(names):
+        raise InputError(f"{path.name}: codes must be (shapes x code size) with one name per row")
+    return names, codes.astype(np.float32), meta
+
+
+def update_codes(model_dir: str | Path, entries: list[tuple[ShapeInfo, torch.Tensor]]) -> list[str]:
+    """Set codes in a model directory's checkpoint (atomic rewrite); unknown names are appended.
+
+    Appended codes get zero Adam moments so training can resume with them.
+    """
+    data = read_checkpoint(Path(model_dir))
+    state = data["model"]
+    weight = state[CODES_KEY].clone()
+    shapes = list(data["shapes"])
+    index = {s["name"]: i for i, s in enumerate(shapes)}
+    appended = []
+    for info, code in entries:
+        if code.shape != (weight.shape[1],):
+            raise InputError(
+                f"code of '{info.name}' has size {tuple(code.shape)}; the model uses {weight.shape[1]}"
+            )
+        if info.name in index:
+            weight[index[info.name]] = code.to(weight)
+        else:
+            index[info.name] = len(shapes)
+            shapes.append(info.to_dict())
+            weight = torch.cat([weight, code.to(weight)[None]])
+            appended.append(info.name)
+    state[CODES_KEY] = weight
+    data["shapes"] = shapes
+    if appended and data.get("optimizer") is not None:
+        _grow_code_moments(data["optimizer"], len(appended))
+    save_checkpoint(Path(model_dir), data)
+    return [info.name for info, _ in entries]
+
+
+def _grow_code_moments(optimizer: dict[str, Any], extra: int) -> None:
+    dense = optimizer["dense"]
+    names = [g.get("name") for g in dense["param_groups"]]
+    if "codes" not in names:
+        return
+    slot = dense["state"].get(dense["param_groups"][names.index("codes")]["params"][0])
+    if slot is None:
+        return
+    for key in ("exp_avg", "exp_avg_sq"):
+        t = slot[key]
+        slot[key] = torch.cat([t, t.new_zeros(extra, *t.shape[1:])])
+
+
+def import_codes(model_dir: str | Path, path: str | Path, *, force: bool = False) -> list[str]:
+    """Load an export into a model directory; returns the imported names.
+
+    Refuses codes of another size, and (unless ``force``) codes made for another decoder. Shapes new
+    to the model need the export's metadata (normalisation and mesh hash).
+    """
+    from compact_sdf.checkpoint import model_from_payload
+
+    names, codes, meta = read_codes(path)
+    data = read_checkpoint(Path(model_dir))
+    model, cfg = model_from_payload(data, "cpu")
+    if codes.shape[1] != cfg.model.code_dim:
+        raise InputError(
+            f"{Path(path).name} holds codes of size {codes.shape[1]}; the model uses {cfg.model.code_dim}"
+        )
+    want = meta.get("model_hash")
+    if not force and want is not None and want != decoder_hash(model.state_dict()):
+        raise InputError(
+            f"{Path(path).name} was exported from another model (decoder hash differs)",
+            hint="codes only mean something to their own decoder; pass --force to import anyway",
+        )
+    known = {s["name"]: ShapeInfo.from_dict(s) for s in data["shapes"]}
+    entries = []
+    for name, code in zip(names, codes, strict=True):
+        info = known.get(name)
+        extra = meta.get("shapes", {}).get(name)
+        if extra is not None:
+            norm = Normalization.from_dict(extra["normalization"])
+            info = (
+                ShapeInfo(name, str(extra["mesh_hash"]), norm)
+                if info is None
+                else replace(info, normalization=norm)
+            )
+        if info is None:
+            raise InputError(
+                f"shape '{name}' is new to this model and {Path(path).name} has no metadata for it"
+            )
+        entries.append((info, torch.from_numpy(code)))
+    return update_codes(model_dir, entries)
