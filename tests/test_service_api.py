@@ -294,3 +294,42 @@ def test_cancel_and_50_concurrent_status_requests(api: Any, backend: Any, traine
     assert err.status == 409 and "already cancelled" in err.message
     assert api.delete_model(running["model_id"]) == {"deleted": running["model_id"]}
     assert not (Path(backend.data_dir) / "models" / running["model_id"]).exists()
+
+
+def test_fit_evaluate_and_codes_round_trip(api: Any, trained: dict[str, Any]) -> None:
+    """The remaining job kinds on the trained model: add a shape (code only), score a reconstruction,
+    and re-import the model's own exported codes."""
+    model = trained["model_id"]
+    small = api.upload_arrays("small_ball", *arrays(sphere(2, radius=0.3)))
+    fit = api.create_job({"kind": "fit", "model_id": model, "mesh_id": small["id"], "iterations": 20})
+    done = api.wait_job(fit["id"], timeout=300)
+    assert done["status"] == "succeeded", done["error"]
+    assert done["result"]["shape"] == "small_ball" and done["result"]["fit"]["mode"] == "code"
+    assert "small_ball" in [s["name"] for s in api.get_model(model)["shapes"]]
+    err = error_of(lambda: api.create_job({"kind": "fit", "model_id": model, "mesh_id": small["id"]}))
+    assert err.status == 422 and "already has a shape" in err.message
+
+    job = api.create_job(
+        {"kind": "evaluate", "model_id": model, "shape": "ball", "resolution": 24, "samples": 2000}
+    )
+    done = api.wait_job(job["id"], timeout=300)
+    assert done["status"] == "succeeded", done["error"]
+    metrics = done["result"]["metrics"]
+    assert metrics["samples"] == 2000 and all(np.isfinite(v) for v in metrics.values())
+    assert [f["name"] for f in api.list_results(job["id"])] == ["ball_fused.ply"]
+
+    exported = api.export_codes(model, "npz")
+    imported = api.import_codes(model, exported, "npz")
+    assert [s["name"] for s in imported["shapes"]] == ["knight", "ball", "small_ball"]
+    err = error_of(lambda: api.import_codes(model, b"not an npz", "npz"))
+    assert err.status == 422
+
+
+@pytest.mark.parametrize("fmt", ["glb", "obj", "stl"])
+def test_other_upload_formats(api: Any, fmt: str) -> None:
+    mesh = sphere(1)
+    exported = mesh.export(file_type=fmt)
+    body = exported.encode() if isinstance(exported, str) else bytes(exported)
+    created = api.upload_mesh(f"ball_{fmt}", body, fmt=fmt)
+    assert created["faces"] == len(mesh.faces) and created["vertices"] == len(mesh.vertices)
+    api.delete_mesh(created["id"])
