@@ -114,8 +114,11 @@ class Client:
         self, name: str, vertices: list[list[float]], faces: list[list[int]], allow_open: bool = False
     ) -> dict[str, Any]:
         """Upload a mesh as vertex and face lists (what Blender hands over without writing a file)."""
-        body = {"name": name, "vertices": vertices, "faces": faces, "allow_open": allow_open}
-        return self.request("POST", f"{API}/meshes/arrays", json_body=body)
+        body = json.dumps({"name": name, "vertices": vertices, "faces": faces, "allow_open": allow_open})
+        self._check_size(len(body))
+        return self.request(
+            "POST", f"{API}/meshes/arrays", data=body.encode(), content_type="application/json"
+        )
 
     def list_meshes(self) -> list[dict[str, Any]]:
         return self.request("GET", f"{API}/meshes")

@@ -6,6 +6,7 @@ the tests talk to it only through the stdlib client the add-on uses, or raw urll
 
 from __future__ import annotations
 
+import http.client
 import io
 import json
 import urllib.error
@@ -177,12 +178,36 @@ def test_open_mesh_needs_allow_open(api: Any) -> None:
     assert error_of(lambda: api.get_mesh(accepted["id"])).status == 404
 
 
+def oversize(backend: Any, path: str, size: int, chunked: bool) -> tuple[int, Any]:
+    """Send ``size`` bytes to ``path``: declared (Content-Length, body held back, so the server must answer
+    from the header) or chunked (no length; the server must count as it reads)."""
+    host, port = backend.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    headers = {"Authorization": f"Bearer {backend.token}", "Content-Type": "application/json"}
+    try:
+        if chunked:
+            conn.request("POST", path, body=iter([b" " * size]), headers=headers, encode_chunked=True)
+        else:
+            conn.putrequest("POST", path)
+            for key, value in {**headers, "Content-Length": str(size)}.items():
+                conn.putheader(key, value)
+            conn.endheaders()
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
+
+
 def test_too_large_uploads_are_413(api: Any, backend: Any) -> None:
-    big = b"\0" * (MAX_UPLOAD_MB * 1024 * 1024 + 1)
-    err = error_of(lambda: api.upload_mesh("big", big))  # refused by the client from /health's limit
+    limit = MAX_UPLOAD_MB * 1024 * 1024
+    err = error_of(lambda: api.upload_mesh("big", b"\0" * (limit + 1)))  # refused by the client (/health)
     assert err.status == 413 and err.code == "too_large" and "limit" in err.message
-    status, body = raw(backend, "POST", "/api/v1/meshes?name=big", body=big[: 1024 * 1024 + 1])
-    assert status == 413 and body["error"]["code"] == "too_large"  # and by the server
+    err = error_of(lambda: api.upload_arrays("big", [[0.5, 0.5, 0.5]] * 80_000, [[0, 1, 2]]))
+    assert err.status == 413 and err.code == "too_large"
+    for path in ("/api/v1/meshes?name=big", "/api/v1/meshes/arrays"):  # and by the server
+        for chunked in (False, True):
+            status, body = oversize(backend, path, limit + 10, chunked)
+            assert status == 413 and body["error"]["code"] == "too_large", (path, chunked, body)
     many = sphere(5)  # 20,480 faces
     assert len(many.faces) > MAX_FACES
     err = error_of(lambda: api.upload_mesh("many", ply_bytes(many)))
@@ -205,6 +230,9 @@ def test_bad_job_requests(api: Any, trained: dict[str, Any]) -> None:
     assert err.status == 422 and "model.nope" in err.message
     err = error_of(lambda: api.create_job({"kind": "extract", "model_id": model, "shape": "../knight"}))
     assert err.status == 422
+    more = {"kind": "train", "model_id": model, "overrides": {"model.hidden": 8}}
+    err = error_of(lambda: api.create_job(more))
+    assert err.status == 422 and "only train.* settings" in err.message
 
 
 # -- the main path ----------------------------------------------------------------------------------

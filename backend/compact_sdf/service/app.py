@@ -135,7 +135,9 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+            exc.status_code, "http_error"
+        )
         message = str(exc.detail)
         if exc.status_code in (404, 405):
             message = f"no route {request.method} {request.url.path}" + (" (see /openapi.json)")
@@ -211,9 +213,6 @@ def create_app(
     )
     def upload_arrays(body: schemas.MeshArraysIn, request: Request) -> dict[str, Any]:
         """Upload a mesh as compact JSON arrays ``vertices`` (V x 3) and ``faces`` (F x 3)."""
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limits.max_upload_bytes:
-            raise _too_large(int(declared), limits)
         return _intake(lambda: intake.from_arrays(body.vertices, body.faces, body.name, body.allow_open))
 
     def _intake(make: Any) -> dict[str, Any]:
@@ -386,6 +385,11 @@ def create_app(
             if body.overrides:
                 from compact_sdf.config import Config
 
+                fixed = sorted(k for k in body.overrides if not k.startswith("train."))
+                if fixed:
+                    raise InputError(
+                        f"only train.* settings can change when training continues; got {', '.join(fixed)}"
+                    )
                 try:
                     cfg = Config.from_dict(model["config"]).override(dict(body.overrides))
                 except ValueError as exc:
@@ -467,6 +471,7 @@ def create_app(
         return job
 
     app.include_router(api)
+    app.add_middleware(BodyLimit, limits=limits)
     app.state.worker = worker
     app.state.store = store
     app.state.data = data
@@ -474,27 +479,46 @@ def create_app(
 
 
 async def _read_body(request: Request, limits: Limits) -> bytes:
-    """The raw request body, refused (413) as soon as it passes the upload limit."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limits.max_upload_bytes:
-        raise _too_large(int(declared), limits)
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limits.max_upload_bytes:
-            raise _too_large(size, limits)
-        chunks.append(chunk)
-    if size == 0:
+    """The raw request body (``BodyLimit`` has already refused it past the upload limit)."""
+    body = await request.body()
+    if not body:
         raise InputError("the request body is empty; send the file as the body")
-    return b"".join(chunks)
+    return body
 
 
-def _too_large(size: int, limits: Limits) -> ApiError:
-    return ApiError(
-        413,
-        "too_large",
-        f"upload of {size} bytes exceeds the server limit of {limits.max_upload_bytes} bytes",
-    )
+class BodyLimit:
+    """ASGI middleware: a request body past the upload limit is refused with 413 (declared or streamed,
+    chunked included) before it is buffered; raised inside the route, so the JSON error handler answers."""
+
+    def __init__(self, app: Any, limits: Limits) -> None:
+        self.app = app
+        self.limits = limits
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limits.max_upload_bytes
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        seen = 0
+
+        async def limited_receive() -> Any:
+            nonlocal seen
+            if declared.isdigit() and int(declared) > limit:
+                raise _too_large(int(declared), self.limits)
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _too_large(seen, self.limits)
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+def _too_large(size: int, limits: Limits) -> StarletteHTTPException:
+    """An HTTPException (not ApiError) so FastAPI's body parsing passes it through to the handler."""
+    message = f"upload of {size} bytes exceeds the server limit of {limits.max_upload_bytes} bytes"
+    return StarletteHTTPException(413, detail=message)
 
 
 def _result_names(job: dict[str, Any]) -> list[str]:
