@@ -97,7 +97,9 @@ class LocalBackend:
         if proc is None:
             return None
         if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM if os.name == "posix" else signal.CTRL_BREAK_EVENT)
+            proc.send_signal(
+                signal.SIGTERM if os.name == "posix" else getattr(signal, "CTRL_BREAK_EVENT", signal.SIGTERM)
+            )
             try:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:
