@@ -1,127 +1,125 @@
-"""Extraction, interpolation, codes and fitting on a small model trained on two analytic shapes."""
+"""Extraction, interpolation, codes, fitting and their CLI forms on a tiny model of two meshes."""
 
 from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import trimesh
 from compact_sdf.checkpoint import load_model
+from compact_sdf.cli import main
 from compact_sdf.codes import decoder_hash, export_codes, import_codes, read_codes
 from compact_sdf.config import ExtractConfig, get_preset
+from compact_sdf.data import prepare_mesh
 from compact_sdf.data.normalize import Normalization
-from compact_sdf.data.samples import ShapeSamples
 from compact_sdf.errors import InputError
+from compact_sdf.evaluate import ABLATION
 from compact_sdf.extract import MeshArrays, extract_shape
 from compact_sdf.fit import fit_shape
 from compact_sdf.interpolate import interpolate_shapes
 from compact_sdf.metrics import point_metrics
 from compact_sdf.train import train
 
-SPHERE_NORM = Normalization(center=(1.0, 2.0, 3.0), scale=2.0)
-BOX_NORM = Normalization(center=(-1.0, 0.0, 0.0), scale=0.5)
+BOX_EXTENTS = np.array([2.8, 1.6, 1.2])  # own units; normalised (longest side 1.8): 1.8, 1.03, 0.77
 
 
-def sphere_sdf(p: np.ndarray) -> np.ndarray:
-    return np.linalg.norm(p, axis=1) - 0.6
+def write_meshes(folder: Path) -> dict[str, Path]:
+    """A sphere and a box away from the origin and not unit-sized, as PLY files named by shape."""
+    sphere = trimesh.creation.icosphere(subdivisions=4, radius=0.3)
+    sphere.apply_translation((1.0, 2.0, 3.0))
+    box = trimesh.creation.box(extents=BOX_EXTENTS)
+    box.apply_translation((-1.0, 0.0, 0.0))
+    paths = {"sphere": folder / "sphere.ply", "box": folder / "box.ply"}
+    sphere.export(paths["sphere"])
+    box.export(paths["box"])
+    return paths
 
 
-def box_sdf(p: np.ndarray) -> np.ndarray:
-    q = np.abs(p) - np.array([0.7, 0.4, 0.3])
-    return np.linalg.norm(np.maximum(q, 0), axis=1) + np.minimum(q.max(axis=1), 0)
+@dataclass
+class Trained:
+    model_dir: Path
+    meshes: dict[str, Path]
+    cache: Path
+
+    def copy(self, dest: Path) -> Path:
+        shutil.copytree(self.model_dir, dest)
+        return dest
 
 
-def analytic_samples(name: str, sdf, norm: Normalization, seed: int) -> ShapeSamples:
-    """Training sets like the data pipeline's, from an exact SDF: uniform plus near-surface points."""
-    rng = np.random.default_rng(seed)
-    cand = rng.uniform(-1, 1, size=(400_000, 3))
-    d = sdf(cand)
-    near = cand[np.abs(d) < 0.05][:20_000]
-    lattice = np.stack(np.meshgrid(*[np.linspace(-1, 1, 33)] * 3, indexing="ij"), -1).reshape(-1, 3)
-    gen = np.concatenate([near, cand[:10_000]]).astype(np.float32)
-    ovf = np.concatenate([lattice, near]).astype(np.float32)
-    return ShapeSamples(
-        name, f"hash-{name}", norm, ovf, sdf(ovf).astype(np.float32), gen, sdf(gen).astype(np.float32)
-    )
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Trained:
+    root = tmp_path_factory.mktemp("model")
+    meshes = write_meshes(root)
+    cfg = get_preset("tiny")
+    cfg = replace(cfg, train=replace(cfg.train, device="cpu"))
+    shapes = [prepare_mesh(p, cfg=cfg.sampling, cache_dir=root / "cache") for p in meshes.values()]
+    train(root / "two", shapes, cfg, sources={k: str(v) for k, v in meshes.items()})
+    return Trained(root / "two", meshes, root / "cache")
 
 
-def _mesh_metrics(a: MeshArrays, b: MeshArrays, norm: Normalization) -> dict[str, float]:
-    """Sample-based metrics in unit coordinates (both meshes given in own coordinates of ``norm``)."""
+def norm_of(loaded, name: str) -> Normalization:
+    return loaded.shapes[loaded.shape_index(name)].normalization
+
+
+def unit_metrics(a: MeshArrays, b: MeshArrays, norm: Normalization) -> dict[str, float]:
+    """Sample-based metrics in unit coordinates for two meshes in the own coordinates of ``norm``."""
     pa = norm.to_unit(a.to_trimesh().sample(20_000, seed=0))
     pb = norm.to_unit(b.to_trimesh().sample(20_000, seed=1))
     return point_metrics(pa, pb)
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
-    model_dir = tmp_path_factory.mktemp("model") / "two"
-    cfg = get_preset("tiny")
-    cfg = replace(cfg, train=replace(cfg.train, device="cpu"))
-    shapes = [
-        analytic_samples("sphere", sphere_sdf, SPHERE_NORM, 0),
-        analytic_samples("box", box_sdf, BOX_NORM, 1),
-    ]
-    train(model_dir, shapes, cfg)
-    return model_dir
-
-
-def unit(mesh: MeshArrays, norm: Normalization) -> np.ndarray:
-    return norm.to_unit(mesh.vertices)
-
-
-def test_extract_shape_in_own_coordinates(trained: Path) -> None:
-    loaded = load_model(trained)
-    cfg = ExtractConfig(resolution=48)
+def test_extract_shape_in_own_coordinates(trained: Trained) -> None:
+    loaded = load_model(trained.model_dir)
+    cfg = ExtractConfig(resolution=40)
     sphere = extract_shape(loaded, "sphere", cfg)
-    radii = np.linalg.norm(unit(sphere, SPHERE_NORM), axis=1)
-    assert abs(np.median(radii) - 0.6) < 0.08
-    assert np.allclose(sphere.vertices.mean(axis=0), (1.0, 2.0, 3.0), atol=0.1)  # scale 2: radius 0.3 there
+    radii = np.linalg.norm(sphere.vertices - np.array([1.0, 2.0, 3.0]), axis=1)
+    assert abs(np.median(radii) - 0.3) < 0.04
     box = extract_shape(loaded, "box", cfg)
-    extent = np.ptp(unit(box, BOX_NORM), axis=0)
-    assert np.allclose(extent, [1.4, 0.8, 0.6], atol=0.2)
+    assert np.allclose(np.ptp(box.vertices, axis=0), BOX_EXTENTS, rtol=0.15)
+    assert np.allclose(box.vertices.mean(axis=0), (-1.0, 0.0, 0.0), atol=0.15)
     for mode in ("generalization", "overfitting"):
         other = extract_shape(loaded, "box", cfg, mode=mode)
-        assert _mesh_metrics(other, box, BOX_NORM)["chamfer"] < 0.05
+        assert unit_metrics(other, box, norm_of(loaded, "box"))["chamfer"] < 0.02
     with pytest.raises(InputError, match="this model knows"):
         extract_shape(loaded, "teapot", cfg)
     with pytest.raises(InputError, match="mode"):
         extract_shape(loaded, "box", cfg, mode="both")
 
 
-def test_interpolation_endpoints_reproduce_the_shapes(trained: Path) -> None:
-    loaded = load_model(trained)
-    cfg = ExtractConfig(resolution=40)
+def test_interpolation_endpoints_reproduce_the_shapes(trained: Trained) -> None:
+    loaded = load_model(trained.model_dir)
+    cfg = ExtractConfig(resolution=32)
     ends = [extract_shape(loaded, n, cfg) for n in ("sphere", "box")]
     for mode in ("linear", "slerp"):
         path = interpolate_shapes(loaded, ["sphere", "box"], 3, mode, cfg)
         assert len(path) == 3
         for got, want in ((path[0], ends[0]), (path[-1], ends[1])):
             assert np.array_equal(got.faces, want.faces) and np.allclose(
-                got.vertices, want.vertices, atol=1e-6
+                got.vertices, want.vertices, atol=1e-5
             )
-        mid = unit(path[1], Normalization(center=(0.0, 1.0, 1.5), scale=1.0))
-        assert 0.3 < np.ptp(mid, axis=0).max() < 1.6  # a real shape in between, placed between the two
+        middle = path[1].vertices.mean(axis=0)
+        assert np.all((middle > np.array([-1.2, -0.2, -0.2])) & (middle < np.array([1.2, 2.2, 3.2])))
 
 
-def test_codes_export_import_round_trip(trained: Path, tmp_path: Path) -> None:
-    loaded = load_model(trained)
+def test_codes_export_import_round_trip(trained: Trained, tmp_path: Path) -> None:
+    loaded = load_model(trained.model_dir)
     out = export_codes(loaded, tmp_path / "codes.npz")
     names, codes, meta = read_codes(out)
     assert names == ["sphere", "box"] and codes.shape == (2, loaded.model.cfg.code_dim)
     assert meta["code_size"] == codes.shape[1] and meta["model_hash"] == decoder_hash(
         loaded.model.state_dict()
     )
-    assert meta["shapes"]["sphere"]["normalization"] == SPHERE_NORM.to_dict()
+    assert meta["shapes"]["box"]["normalization"] == norm_of(loaded, "box").to_dict()
     single = export_codes(loaded, tmp_path / "codes.json")
     assert np.allclose(json.loads(single.read_text())["codes"], codes)
 
     # A copy of the model whose codes were scrambled gets its shapes back from the export.
-    copy = tmp_path / "copy"
-    shutil.copytree(trained, copy)
+    copy = trained.copy(tmp_path / "copy")
     data = torch.load(copy / "checkpoint.pt", weights_only=True)
     data["model"]["codes.weight"] = torch.randn_like(data["model"]["codes.weight"])
     torch.save(data, copy / "checkpoint.pt")
@@ -141,28 +139,78 @@ def test_codes_export_import_round_trip(trained: Path, tmp_path: Path) -> None:
     grown = load_model(copy)
     assert grown.names == ["sphere", "box", "ball"]
     assert torch.equal(grown.code("ball"), loaded.code("box"))
-    assert grown.shapes[2].normalization == BOX_NORM
+    assert norm_of(grown, "ball") == norm_of(loaded, "box")
 
     np.savez(tmp_path / "wide.npz", codes=np.zeros((1, 99), np.float32), names=np.array(["x"]))
     with pytest.raises(InputError, match="size 99"):
         import_codes(copy, tmp_path / "wide.npz")
 
 
-def test_code_fit_recovers_a_training_shape(trained: Path, tmp_path: Path) -> None:
-    copy = tmp_path / "fit"
-    shutil.copytree(trained, copy)
-    samples = analytic_samples("box_again", box_sdf, BOX_NORM, 7)
+def test_code_fit_recovers_a_training_shape(trained: Trained, tmp_path: Path) -> None:
+    copy = trained.copy(tmp_path / "fit")
     cfg = load_model(copy).config
     cfg = replace(cfg, train=replace(cfg.train, samples_per_shape=1000, device="cpu"))
+    samples = prepare_mesh(trained.meshes["box"], name="box_again", cfg=cfg.sampling, cache_dir=trained.cache)
     result = fit_shape(copy, samples, cfg, iterations=150)
     assert result.mode == "code" and np.isfinite(result.loss_gen)
     loaded = load_model(copy)
     assert loaded.names == ["sphere", "box", "box_again"]
-    cfg = ExtractConfig(resolution=40)
+    cfg = ExtractConfig(resolution=32)
     fitted, box, sphere = (extract_shape(loaded, n, cfg) for n in ("box_again", "box", "sphere"))
-    to_box = _mesh_metrics(fitted, box, BOX_NORM)
-    sphere_here = BOX_NORM.from_unit(unit(sphere, SPHERE_NORM)).astype(np.float32)  # the sphere in box space
-    to_sphere = _mesh_metrics(fitted, MeshArrays(sphere_here, sphere.faces, sphere.normals), BOX_NORM)
-    assert to_box["chamfer"] < 0.2 * to_sphere["chamfer"]
+    box_norm = norm_of(loaded, "box")
+    sphere_here = box_norm.from_unit(norm_of(loaded, "sphere").to_unit(sphere.vertices)).astype(np.float32)
+    to_box = unit_metrics(fitted, box, box_norm)
+    to_sphere = unit_metrics(fitted, MeshArrays(sphere_here, sphere.faces, sphere.normals), box_norm)
+    assert to_box["chamfer"] < 0.25 * to_sphere["chamfer"]
+    assert to_box["fscore@0.01"] > to_sphere["fscore@0.01"]
     with pytest.raises(InputError, match="already has a shape named 'box'"):
-        fit_shape(copy, analytic_samples("box", box_sdf, BOX_NORM, 8), iterations=5)
+        fit_shape(
+            copy, prepare_mesh(trained.meshes["box"], cfg=load_model(copy).config.sampling), iterations=5
+        )
+
+
+def test_cli_forms(trained: Trained, tmp_path: Path, capsys) -> None:
+    model = str(trained.model_dir)
+    out = tmp_path / "box.ply"
+    assert (
+        main(["extract", model, "--shape", "box", "--resolution", "32", "--band", "3", "--out", str(out)])
+        == 0
+    )
+    assert len(trimesh.load(out).faces) > 100
+    assert main(["extract", model, "--shape", "box", "--resolution", "24", "--mode", "generalization",
+                 "--out", str(tmp_path / "box.obj")]) == 0  # fmt: skip
+    assert main(["extract", model, "--shape", "nope", "--out", str(out)]) == 2
+    assert "this model knows: sphere, box" in capsys.readouterr().err
+
+    steps = tmp_path / "steps"
+    args = ["interpolate", model, "--from", "sphere", "--to", "box", "--steps", "3", "--mode", "slerp"]
+    assert main([*args, "--resolution", "24", "--out", str(steps)]) == 0
+    assert sorted(p.name for p in steps.iterdir()) == ["step_000.ply", "step_001.ply", "step_002.ply"]
+
+    codes = tmp_path / "codes.npz"
+    assert main(["codes", "export", model, "--out", str(codes)]) == 0
+    assert np.load(codes)["codes"].shape == (2, 16)
+    copy = trained.copy(tmp_path / "copy")
+    assert main(["codes", "import", str(copy), str(codes)]) == 0
+
+    metrics = tmp_path / "m.json"
+    args = ["evaluate", model, "--shape", "box", "--mesh", str(trained.meshes["box"]), "--resolution", "32"]
+    assert main([*args, "--samples", "20000", "--json", str(metrics)]) == 0
+    values = json.loads(metrics.read_text())
+    assert 0 < values["chamfer"] < 0.01 and values["fscore@0.01"] > 0.3
+
+    ablation = tmp_path / "ablate.json"
+    args = ["ablate", model, "--shape", "box", "--mesh", str(trained.meshes["box"]), "--resolution", "24"]
+    assert main([*args, "--samples", "5000", "--json", str(ablation)]) == 0
+    table = json.loads(ablation.read_text())
+    assert (
+        list(table) == list(ABLATION) == ["generalization", "overfitting", "fused_n1", "fused_n3", "fused_n6"]
+    )
+    assert all({"chamfer", "fscore@0.005", "fscore@0.01"} <= set(entry) for entry in table.values())
+
+    assert main(["fit", str(copy), str(trained.meshes["box"]), "--name", "box2", "--iterations", "10"]) == 0
+    assert load_model(copy).names == ["sphere", "box", "box2"]
+    args = ["fit", str(copy), str(trained.meshes["sphere"]), "--name", "ball", "--full", "--steps", "3"]
+    assert main([*args, "--cache", str(trained.cache)]) == 0
+    grown = load_model(copy)
+    assert grown.names == ["sphere", "box", "box2", "ball"] and grown.step == 103
