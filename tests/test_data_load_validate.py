@@ -192,3 +192,10 @@ def test_prepare_mesh_refuses_before_sampling(tmp_path: Path, shared_meshes: Pat
     with pytest.raises(InputError, match="bunny_open_scan: the mesh is not watertight"):
         prepare_mesh(shared_meshes / "bunny_open_scan.ply", cache_dir=tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_stray_vertices_are_dropped_and_forward_face_references_allowed(tmp_path: Path) -> None:
+    path = tmp_path / "late.obj"
+    path.write_text("f 1 2 3\nv 0 0 0\nv 1 0 0\nv 0 1 0\nv 50 50 50\n")
+    mesh = load_mesh(path)
+    assert len(mesh.vertices) == 3 and mesh.bounds[1].max() == 1.0

@@ -3,12 +3,14 @@
 trimesh reads every format; scenes (GLB/GLTF, multi-object OBJ) are flattened with their
 transforms applied. Loading does not repair anything: NaNs, open edges and flipped faces are
 left for ``validate`` to report. Vertices with identical positions are merged, because STL and
-many OBJ exports split them per face and would otherwise never look watertight.
+many OBJ exports split them per face and would otherwise never look watertight; vertices no
+face uses are dropped, since they would distort the normalisation box.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -65,18 +67,16 @@ def mesh_hash(mesh: trimesh.Trimesh) -> str:
 
 
 def _check_obj(path: Path) -> None:
-    """Refuse OBJ lines trimesh would silently drop or misread, naming the first bad line."""
-    with path.open("r", encoding="utf-8", errors="replace") as handle:
-        lines = [(n, line.split(), line.strip()) for n, line in enumerate(handle, start=1)]
+    """Refuse OBJ lines trimesh would silently drop or misread, naming the first bad line.
+
+    Two streaming passes (vertices, then faces) so a face may refer to a vertex defined later.
+    """
     vertices = 0
-    for number, parts, text in lines:
-        if parts and parts[0] == "v":
-            if len(parts) < 4 or not all(_is_float(x) for x in parts[1:4]):
-                raise InputError(f"{path.name} line {number}: a vertex needs 3 numbers, got '{text}'")
-            vertices += 1
-    for number, parts, text in lines:
-        if not parts or parts[0] != "f":
-            continue
+    for number, parts, text in _obj_lines(path, "v"):
+        if len(parts) < 4 or not all(_is_float(x) for x in parts[1:4]):
+            raise InputError(f"{path.name} line {number}: a vertex needs 3 numbers, got '{text}'")
+        vertices += 1
+    for number, parts, text in _obj_lines(path, "f"):
         if len(parts) < 4:
             raise InputError(f"{path.name} line {number}: a face needs at least 3 vertices, got '{text}'")
         for token in parts[1:]:
@@ -86,6 +86,15 @@ def _check_obj(path: Path) -> None:
                     f"{path.name} line {number}: face refers to vertex '{index}' but the file "
                     f"defines {vertices} vertices"
                 )
+
+
+def _obj_lines(path: Path, keyword: str) -> Iterator[tuple[int, list[str], str]]:
+    with path.open("r", encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.startswith(keyword):
+                parts = line.split()
+                if parts and parts[0] == keyword:
+                    yield number, parts, line.strip()
 
 
 def _as_single_mesh(loaded: object, label: str) -> trimesh.Trimesh:
@@ -104,6 +113,7 @@ def _as_single_mesh(loaded: object, label: str) -> trimesh.Trimesh:
 def _merged(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
     if len(mesh.vertices) and np.isfinite(mesh.vertices).all():
         mesh.merge_vertices(merge_tex=True, merge_norm=True)
+        mesh.remove_unreferenced_vertices()
     return mesh
 
 
