@@ -51,10 +51,12 @@ class SkipMLP(nn.Module):
         self.in_dim = in_dim
         self.skip_layer = skip_layer if 0 < skip_layer < layers else -1
         self.live_cols = live_cols
-        self.hidden = nn.ModuleList()
+        linears = []
         for i in range(layers):
             fan_in = in_dim if i == 0 else hidden + (in_dim if i == self.skip_layer else 0)
-            self.hidden.append(nn.Linear(fan_in, hidden))
+            linears.append(nn.Linear(fan_in, hidden))
+        self.hidden = nn.ModuleList(linears)
+        self._linears: list[nn.Linear] = linears  # typed view of ``hidden`` (same modules)
         self.out = nn.Linear(hidden, 1)
         self.reset_parameters()
 
@@ -63,7 +65,7 @@ class SkipMLP(nn.Module):
         mask = torch.zeros(self.in_dim)
         mask[self.live_cols] = 1.0
         with torch.no_grad():
-            for i, lin in enumerate(self.hidden):
+            for i, lin in enumerate(self._linears):
                 nn.init.normal_(lin.weight, 0.0, math.sqrt(2.0 / width))
                 nn.init.zeros_(lin.bias)
                 if i == 0:
@@ -75,7 +77,7 @@ class SkipMLP(nn.Module):
 
     def forward(self, inp: torch.Tensor) -> torch.Tensor:
         h = inp
-        for i, lin in enumerate(self.hidden):
+        for i, lin in enumerate(self._linears):
             if i == self.skip_layer:
                 h = torch.cat([h, inp], dim=-1)
             h = F.relu(lin(h))
@@ -85,6 +87,8 @@ class SkipMLP(nn.Module):
 class DualSDF(nn.Module):
     """Codes + shared grid + the two branch MLPs; see the module docstring."""
 
+    corner_offsets: torch.Tensor  # (8, 3) the cell corners as 0/1 offsets
+
     def __init__(self, cfg: ModelConfig, num_shapes: int, *, sparse_grid: bool = True) -> None:
         super().__init__()
         if cfg.grid_res < 2:
@@ -93,6 +97,8 @@ class DualSDF(nn.Module):
         self.sparse_grid = sparse_grid
         self.codes = nn.Embedding(num_shapes, cfg.code_dim)
         self.grid = nn.Embedding(cfg.grid_res**3, cfg.grid_channels, sparse=sparse_grid)
+        corners = [[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)]
+        self.register_buffer("corner_offsets", torch.tensor(corners, dtype=torch.long), persistent=False)
         d, c, pe = cfg.code_dim, cfg.grid_channels, pe_dim(cfg.pe_freqs)
         # f_g input [z, x, PE(x)]: raw x at d..d+2 and again as PE's first three values.
         self.gen = SkipMLP(
@@ -145,9 +151,7 @@ class DualSDF(nn.Module):
         i0 = g.floor().clamp(max=r - 2)  # lower corner; the last cell owns the upper face
         t = g - i0
         i0 = i0.long()
-        offsets = torch.tensor(
-            [[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)], device=x.device, dtype=torch.long
-        )  # (8, 3)
+        offsets = self.corner_offsets  # (8, 3)
         corners = i0.unsqueeze(1) + offsets  # (P, 8, 3)
         idx = (corners[..., 0] * r + corners[..., 1]) * r + corners[..., 2]
         off = offsets.to(t.dtype)

@@ -283,7 +283,7 @@ def _run(
             if not all(math.isfinite(v) for v in values):
                 raise FloatingPointError(f"training diverged at step {step + 1} (loss is not finite)")
             dt = time.perf_counter() - t0
-            rate = per_step * s_per * 2 / max(dt, 1e-9)
+            rate = per_step * s_per * 2 / max(dt, 1e-9)  # all ranks together: they step in lockstep
             speed = rate if speed == 0.0 else 0.9 * speed + 0.1 * rate
             for k, v in zip(acc, values, strict=True):
                 acc[k] += v
@@ -297,7 +297,7 @@ def _run(
                     log.append(
                         step=done,
                         lr=opts.lr("grid"),
-                        samples_per_s=speed * world.size,
+                        samples_per_s=speed,
                         elapsed=elapsed0 + time.perf_counter() - t_begin,
                         **last,
                     )
@@ -305,7 +305,7 @@ def _run(
                 save_checkpoint(model_dir, payload(done))
             if progress is not None and world.is_main:
                 eta = (total - done) * per_step * s_per * 2 / max(speed, 1e-9)
-                progress(TrainProgress(done, total, values[0], values[1], speed * world.size, eta))
+                progress(TrainProgress(done, total, values[0], values[1], speed, eta))
         else:
             step = max(total, start)
     done = step
@@ -318,6 +318,6 @@ def _run(
         cancelled=cancelled,
         loss_gen=last["loss_gen"],
         loss_ovf=last["loss_ovf"],
-        samples_per_s=speed * world.size,
+        samples_per_s=speed,
         elapsed_s=elapsed0 + time.perf_counter() - t_begin,
     )
