@@ -1,0 +1,163 @@
+"""Reconstruction fidelity: train one model on several shared meshes, score every shape, ablate.
+
+For each shape: CD / F / P / R (method.md section 6; area-uniform samples on both meshes, normalised
+units, tau 0.005 and 0.01), the release's vertex-protocol CD, the sampling floor (the GT against
+itself with other samples), and the fusion ablation (generalization only, overfitting only, fused
+with n = 1, 3, 6) on the same model. The marching-cubes resolution defaults to 192, which is not
+one of the training lattices of the preview preset (64 and 128 cells). One reconstruction is
+rendered next to its ground truth into docs/img/.
+
+    .venv/bin/python bench/fidelity.py --preset preview --meshes bunny spot fandisk
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import trimesh
+
+REPO = Path(__file__).resolve().parents[1]
+MESHES = REPO.parent / "shared" / "meshes"
+
+
+def train_model(meshes: list[Path], preset: str, steps: int | None, device: str) -> Path:
+    from compact_sdf.config import get_preset
+    from compact_sdf.data import prepare_mesh
+    from compact_sdf.train import train
+
+    cfg = get_preset(preset)
+    steps = steps or cfg.train.steps
+    cfg = replace(cfg, train=replace(cfg.train, steps=steps, device=device))
+    model_dir = REPO / "out" / "bench" / f"fidelity_{preset}_{steps}_{'_'.join(m.stem for m in meshes)}"
+    if (model_dir / "checkpoint.pt").exists():
+        return model_dir
+    t0 = time.perf_counter()
+    shapes = [prepare_mesh(m, cfg=cfg.sampling, cache_dir=REPO / "out" / "cache") for m in meshes]
+    print(
+        f"samples ready in {time.perf_counter() - t0:.0f} s; training {preset} for {steps} steps",
+        file=sys.stderr,
+    )
+    t0 = time.perf_counter()
+    train(model_dir, shapes, cfg, sources={m.stem: str(m) for m in meshes})
+    print(f"trained in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return model_dir
+
+
+def render_pair(gt: trimesh.Trimesh, pred: trimesh.Trimesh, title: str, path: Path) -> None:
+    """Flat-shaded software render (matplotlib) of ground truth and reconstruction side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from mpl_toolkits.mplot3d.art3d import Poly3DCollection
+
+    light = np.array([0.4, 0.5, 0.75])
+    light /= np.linalg.norm(light)
+    lo, hi = gt.bounds
+    center, half = (lo + hi) / 2, (hi - lo).max() / 2
+    fig = plt.figure(figsize=(10, 5), dpi=110)
+    for i, (mesh, label) in enumerate(((gt, "ground truth"), (pred, title))):
+        ax = fig.add_subplot(1, 2, i + 1, projection="3d")
+        shade = 0.25 + 0.75 * np.clip(mesh.face_normals @ light, 0, 1)
+        colors = np.stack([shade * 0.75, shade * 0.8, shade * 0.9, np.ones_like(shade)], axis=1)
+        ax.add_collection3d(Poly3DCollection(mesh.triangles, facecolors=colors, linewidths=0))
+        for setter, c in zip((ax.set_xlim, ax.set_ylim, ax.set_zlim), center, strict=True):
+            setter(c - half, c + half)
+        ax.set_box_aspect((1, 1, 1))
+        ax.view_init(elev=15, azim=-60)
+        ax.set_axis_off()
+        ax.set_title(label)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main() -> None:
+    from compact_sdf.checkpoint import load_model
+    from compact_sdf.data.load import load_mesh
+    from compact_sdf.evaluate import ablate
+    from compact_sdf.metrics import evaluate_meshes
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--meshes", nargs="+", default=["bunny", "spot", "fandisk"], help="stems in ../shared/meshes"
+    )
+    p.add_argument("--preset", default="preview")
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--resolution", type=int, default=192)
+    p.add_argument("--samples", type=int, default=1_000_000)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int, default=torch.get_num_threads())
+    p.add_argument("--render", default=None, help="shape to render (default: the first)")
+    p.add_argument("--json", default=str(REPO / "out" / "bench" / "fidelity.json"))
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    meshes = [MESHES / f"{m}.ply" for m in args.meshes]
+    model_dir = train_model(meshes, args.preset, args.steps, args.device)
+    loaded = load_model(model_dir, device=args.device)
+    ecfg = replace(loaded.config.extract, resolution=args.resolution)
+    results: dict[str, dict] = {}
+    for path in meshes:
+        name = path.stem
+        gt = load_mesh(path)
+        t0 = time.perf_counter()
+        table = ablate(loaded, name, gt, ecfg, samples=args.samples)
+        floor = evaluate_meshes(gt, gt, samples=args.samples, seed=100)
+        results[name] = {"ablation": table, "floor": floor}
+        fused = table["fused_n3"]
+        print(f"{name}: CD {fused['chamfer']:.3e} F@0.01 {fused['fscore@0.01']:.3f} "
+              f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr)  # fmt: skip
+        if name == (args.render or meshes[0].stem):
+            from compact_sdf.extract import extract_shape
+
+            pred = extract_shape(loaded, name, ecfg, "fused").to_trimesh()
+            render_pair(
+                gt, pred, f"fused n=3, N={args.resolution}", REPO / "docs" / "img" / f"fidelity_{name}.png"
+            )
+    out = {"model": str(model_dir), "preset": args.preset, "resolution": args.resolution}
+    out.update({"samples": args.samples, "threads": args.threads, "device": args.device, "shapes": results})
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+    print_tables(results)
+
+
+def print_tables(results: dict[str, dict]) -> None:
+    head = [
+        "CD",
+        "CD release",
+        "F@0.005",
+        "P@0.005",
+        "R@0.005",
+        "F@0.01",
+        "P@0.01",
+        "R@0.01",
+        "NC",
+        "floor CD",
+    ]
+    print("| shape | " + " | ".join(head) + " |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, r in results.items():
+        f = r["ablation"]["fused_n3"]
+        cols = [f"{f['chamfer']:.3e}", f"{f['chamfer_release']:.3e}"]
+        cols += [f"{f[f'{k}@{t}']:.3f}" for t in ("0.005", "0.01") for k in ("fscore", "precision", "recall")]
+        cols += [f"{f['normal_consistency']:.3f}", f"{r['floor']['chamfer']:.2e}"]
+        print(f"| {name} | " + " | ".join(cols) + " |")
+    print()
+    keys = list(next(iter(results.values()))["ablation"])
+    print("| shape | " + " | ".join(f"{k} CD / F@0.01" for k in keys) + " |")
+    print("|---|" + "---|" * len(keys))
+    for name, r in results.items():
+        cells = [f"{r['ablation'][k]['chamfer']:.3e} / {r['ablation'][k]['fscore@0.01']:.3f}" for k in keys]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
