@@ -184,3 +184,30 @@ def test_surface_cover_spacing_bound() -> None:
 
     assert cKDTree(cover).query(probe)[0].max() <= spacing
     assert len(cover) < 4 * (1.0 / spacing) ** 2  # slivers stay cheap
+
+
+def test_coarse_points_outside_the_band_are_exact(prepared: ShapeSamples, knight: trimesh.Trimesh) -> None:
+    """The flood-fill sign + fcpw distance path agrees with the direct libigl query."""
+    v, f = unit_mesh(prepared, knight)
+    far = np.abs(prepared.ovf_sdf) > CFG.band_width  # only coarse points lie outside the band
+    assert far.sum() > 20_000
+    direct = signed_distance(v, f, prepared.ovf_points[far])
+    np.testing.assert_allclose(prepared.ovf_sdf[far], direct, atol=1e-6)
+
+
+def test_cavity_keeps_its_own_sign() -> None:
+    """A hollow ball: the cavity is outside the solid though enclosed, so its region sign is +."""
+    outer = trimesh.creation.icosphere(subdivisions=3, radius=1.0)
+    inner = trimesh.creation.icosphere(subdivisions=3, radius=0.5)
+    inner.invert()
+    hollow = trimesh.util.concatenate([outer, inner])
+    assert hollow.is_watertight and hollow.volume > 0
+    cfg = SamplingConfig(
+        coarse_cells=16, fine_cells=32, band_width=3 * 2 / 32, surface_samples=10, uniform_samples=10
+    )
+    s = prepare_samples(hollow, cfg, "hollow")
+    radius = np.linalg.norm(s.normalization.from_unit(s.ovf_points), axis=1)
+    clear = (np.abs(radius - 1.0) > 0.05) & (np.abs(radius - 0.5) > 0.05)
+    want_inside = (radius > 0.5) & (radius < 1.0)
+    assert (clear & (radius < 0.45)).sum() > 10  # the cavity really has lattice points
+    assert np.array_equal((s.ovf_sdf < 0)[clear], want_inside[clear])

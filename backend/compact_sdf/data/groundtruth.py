@@ -22,6 +22,7 @@ Progress = Callable[[str, float], None]
 
 SIGN_MODES = ("pseudonormal", "winding")
 CHUNK = 1 << 20
+FCPW_CHUNK = 1 << 18  # fcpw returns one Python object per point: keep the list short
 
 
 def signed_distance(
@@ -59,6 +60,41 @@ def signed_distance(
         restored = np.empty_like(out)
         restored[order] = out
         out = restored
+    return out
+
+
+def unsigned_distance(
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    points: np.ndarray,
+    *,
+    progress: Progress | None = None,
+    stage: str = "distance",
+) -> np.ndarray:
+    """Exact unsigned distance (float32) through fcpw's BVH: 2-4x libigl's rate far from the surface.
+
+    fcpw works in float32 (max error 1.1e-7 against the float64 brute force, docs/groundtruth.md),
+    which is the precision the samples are stored in anyway.
+    """
+    import fcpw
+
+    scene = fcpw.scene_3D()
+    scene.set_object_count(1)
+    scene.set_object_vertices(np.asfortranarray(vertices, dtype=np.float32), 0)
+    scene.set_object_triangles(np.asfortranarray(faces, dtype=np.int32), 0)
+    scene.build(fcpw.aggregate_type.bvh_surface_area, True)
+    p = np.asarray(points, dtype=np.float32).reshape(-1, 3)
+    out = np.empty(len(p), dtype=np.float32)
+    step = FCPW_CHUNK
+    if progress is not None:
+        progress(stage, 0.0)
+    for start in range(0, len(p), step):
+        chunk = np.asfortranarray(p[start : start + step])
+        hits = fcpw.interaction_3D_list()
+        scene.find_closest_points(chunk, np.full(len(chunk), np.inf, dtype=np.float32), hits)
+        out[start : start + len(chunk)] = np.fromiter((h.d for h in hits), dtype=np.float32, count=len(chunk))
+        if progress is not None:
+            progress(stage, min(1.0, (start + len(chunk)) / len(p)))
     return out
 
 

@@ -7,6 +7,8 @@ their voxels are marked and dilated by the band width plus that slack (a provabl
 band), and only those candidates get an exact distance query, in lattice order, which the AABB
 tree answers several times faster than scattered points. Candidates outside the band are dropped
 (or reused for coinciding coarse points). Mesh vertices play no part, so long triangles leave no holes.
+Coarse points outside the band get their distance from fcpw (faster far from the surface) and
+their sign from the connected region of the lattice they lie in (see ``flood_fill_sdf``).
 
 Generalization set: area-uniform surface samples with N(0, sigma) offsets plus uniform points,
 clipped to [-1,1]^3.
@@ -22,7 +24,7 @@ import trimesh
 from scipy import ndimage
 
 from compact_sdf.config import SamplingConfig
-from compact_sdf.data.groundtruth import SignMode, signed_distance
+from compact_sdf.data.groundtruth import SignMode, signed_distance, unsigned_distance
 from compact_sdf.data.load import mesh_hash
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.data.samples import ShapeSamples
@@ -106,11 +108,37 @@ def coarse_samples(
     sdf[on_fine[found]] = cand_sdf[pos[found]]
     drop = np.zeros(len(coarse), dtype=bool)
     drop[on_fine[found]] = np.abs(cand_sdf[pos[found]]) <= cfg.band_width  # already in the band set
-    todo = np.isnan(sdf) & ~drop
-    sdf[todo] = signed_distance(
-        vertices, faces, points[todo], sign=sign, progress=report, stage="coarse lattice: exact distance"
-    )
+    todo = np.isnan(sdf)  # never dropped: every coarse point in the band was a candidate
+    stage = "coarse lattice: exact distance"
+    if sign == "pseudonormal" and n % c == 0 and cfg.band_width >= 1.0 / c:
+        sdf[todo] = flood_fill_sdf(vertices, faces, points, todo, c, report, stage)
+    else:
+        sdf[todo] = signed_distance(vertices, faces, points[todo], sign=sign, progress=report, stage=stage)
     return points[~drop], sdf[~drop]
+
+
+def flood_fill_sdf(
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    points: np.ndarray,
+    unknown: np.ndarray,
+    cells: int,
+    report: Progress,
+    stage: str,
+) -> np.ndarray:
+    """Signed distance of the coarse points outside the band: fast unsigned query, sign by region.
+
+    Two 6-neighbours with opposite signs straddle the surface, so one of them lies within half a
+    coarse cell of it, inside the band (band_width >= 1/cells), and is already known. Hence the
+    sign is constant on each 6-connected region of unknown points, and one exact query per region
+    (outside, inside, each cavity) gives it. Only valid for closed meshes.
+    """
+    labels, _ = ndimage.label(unknown.reshape((cells + 1,) * 3))
+    region = labels.reshape(-1)[unknown]  # 1..count for each unknown point
+    first = np.unique(region, return_index=True)[1]  # one representative per region, in label order
+    pts = points[unknown]
+    region_sign = np.sign(signed_distance(vertices, faces, pts[first], coherent=False))
+    return unsigned_distance(vertices, faces, pts, progress=report, stage=stage) * region_sign[region - 1]
 
 
 def generalization_samples(
