@@ -213,6 +213,12 @@ def _ply_ascii(text: str, elements: list[tuple[str, int, list[list[str]]]]) -> T
     return Triangles(verts, faces)
 
 
+def centre(tris: Triangles) -> Vector:
+    """Centre of the bounding box (where an object made from world-space triangles gets its origin)."""
+    axes = [tris.vertices[i::3] for i in range(3)]
+    return Vector([(min(a) + max(a)) / 2 if len(a) else 0.0 for a in axes])
+
+
 def new_mesh(name: str, tris: Triangles, origin: Vector | None = None) -> bpy.types.Mesh:
     """A Blender mesh from world-space triangles, shifted so ``origin`` becomes its local (0,0,0)."""
     mesh = bpy.data.meshes.new(name)

@@ -9,9 +9,8 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 from bpy.types import Operator
 from bpy_extras.io_utils import ExportHelper, ImportHelper
-from mathutils import Vector
 
-from . import connection
+from . import connection, mesh_bridge
 from .operators_backend import refresh_models
 from .operators_encode import add_object, download_meshes, run_or_track, target_collection
 from .properties import LINK_CODE, LINK_MODEL, LINK_ROLE
@@ -123,9 +122,7 @@ class COMPACT_SDF_OT_import_codes(Operator, ImportHelper):
 def _place_decoded(job: dict[str, Any], model_id: str, shape: str) -> str:
     """An object for an imported code: geometry where the code's shape lives, origin at its centre."""
     (tris,) = download_meshes(job)[:1]
-    xs, ys, zs = tris.vertices[0::3], tris.vertices[1::3], tris.vertices[2::3]
-    centre = Vector(((min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2, (min(zs) + max(zs)) / 2))
-    obj = add_object(shape, tris, centre, target_collection(bpy.context))
+    obj = add_object(shape, tris, mesh_bridge.centre(tris), target_collection(bpy.context))
     obj[LINK_MODEL] = model_id
     obj[LINK_CODE] = shape
     obj[LINK_ROLE] = "decoded"

@@ -130,16 +130,19 @@ class COMPACT_SDF_OT_live_create(Operator):
             self.report({"ERROR"}, f"Live interpolation failed: {exc}")
             return {"CANCELLED"}
         names = [o.name for o in sources]
-        origin = sum((o.matrix_world.translation for o in sources), Vector()) / len(sources)
-        origin = origin + Vector((0.0, settings.spacing, 0.0))
-        return run_or_track(self, job, "Live interpolation", lambda j: _make_live(j, names, origin))
+        offset = Vector((0.0, settings.spacing, 0.0))
+        return run_or_track(self, job, "Live interpolation", lambda j: _make_live(j, names, offset))
 
 
-def _make_live(job: dict[str, Any], names: list[str], origin: Vector) -> str:
+def _make_live(job: dict[str, Any], names: list[str], offset: Vector) -> str:
+    """The blended shape arrives where the backend blends its sources' places; it is moved by ``offset``
+    (behind the sources) and keeps that origin, so later slider updates morph in place."""
     (tris,) = download_meshes(job)[:1]
     params = job.get("params") or {}
-    obj = add_object(f"Live {names[0]}-{names[-1]}", tris, Vector(), target_collection(bpy.context))
-    obj.location = origin
+    centre = mesh_bridge.centre(tris)
+    obj = add_object(f"Live {names[0]}-{names[-1]}", tris, centre, target_collection(bpy.context))
+    obj.location = centre + offset
+    obj["compact_sdf_origin"] = list(centre)
     obj[LINK_MODEL] = params.get("model_id", "")
     obj[LINK_SOURCES] = ",".join(params.get("shapes", []))
     obj[LINK_ROLE] = "live"
@@ -200,7 +203,7 @@ def _update_live(job: dict[str, Any], name: str) -> str:
     if obj is None:
         return f"'{name}' was deleted; update dropped"
     (tris,) = download_meshes(job)[:1]
-    mesh_bridge.replace_geometry(obj.data, tris)
+    mesh_bridge.replace_geometry(obj.data, tris, Vector(obj.get("compact_sdf_origin", (0.0, 0.0, 0.0))))
     obj["compact_sdf_resolution"] = int((job.get("params") or {}).get("resolution", 0))
     return f"Updated '{name}' ({tris.face_count} triangles)"
 

@@ -32,8 +32,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=REPO / "out")
     p.add_argument("--preset", default="preview", choices=("tiny", "preview", "balanced"))
-    p.add_argument("--steps", type=int, default=300, help="training steps (0 = the preset's)")
-    p.add_argument("--resolution", type=int, default=96, help="marching-cubes resolution of the results")
+    p.add_argument("--steps", type=int, default=200, help="training steps (0 = the preset's)")
+    p.add_argument("--resolution", type=int, default=80, help="marching-cubes resolution of the results")
     p.add_argument("--samples", type=int, default=16, help="Cycles samples per pixel")
     p.add_argument(
         "--quick", action="store_true", help="tiny preset, few steps, low resolution (a smoke run)"
@@ -158,7 +158,6 @@ def build_scene() -> list[str]:
         ("Torus", lambda: bpy.ops.mesh.primitive_torus_add(major_radius=0.65, minor_radius=0.28)),
         ("Box", lambda: bpy.ops.mesh.primitive_cube_add(size=1.3)),
         ("Cone", lambda: bpy.ops.mesh.primitive_cone_add(radius1=0.8, depth=1.5)),
-        ("Capsule", lambda: bpy.ops.mesh.primitive_cylinder_add(radius=0.5, depth=1.4)),
     ]
     names = []
     for i, (name, make) in enumerate(makers):
@@ -171,8 +170,6 @@ def build_scene() -> list[str]:
             obj.rotation_euler = (0.0, 0.0, 0.5)
         if name == "Torus":
             obj.rotation_euler = (1.1, 0.0, 0.0)
-        if name == "Capsule":
-            obj.modifiers.new("Bevel", "BEVEL").width = 0.2
         names.append(name)
     return names
 
@@ -181,7 +178,6 @@ def material(name: str, color: tuple[float, float, float, float]) -> object:
     import bpy
 
     mat = bpy.data.materials.get(name) or bpy.data.materials.new(name)
-    mat.use_nodes = True
     bsdf = mat.node_tree.nodes.get("Principled BSDF")
     bsdf.inputs["Base Color"].default_value = color
     bsdf.inputs["Roughness"].default_value = 0.45
@@ -210,6 +206,7 @@ def dress_scene(names: list[str]) -> None:
         text.data.body = label
         text.data.size = 0.5
         text.data.align_x = "RIGHT"
+        text.visible_shadow = False
         text.data.materials.append(material("demo label", (0.05, 0.05, 0.05, 1.0)))
     bpy.ops.mesh.primitive_plane_add(size=60, location=(width / 2, 0, -0.02))
     floor = bpy.context.active_object
@@ -223,7 +220,6 @@ def dress_scene(names: list[str]) -> None:
     scene = bpy.context.scene
     scene.camera = cam
     world = bpy.data.worlds.new("demo world")
-    world.use_nodes = True
     world.node_tree.nodes["Background"].inputs["Color"].default_value = (0.8, 0.82, 0.86, 1.0)
     world.node_tree.nodes["Background"].inputs["Strength"].default_value = 0.6
     scene.world = world

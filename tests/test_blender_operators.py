@@ -93,6 +93,8 @@ def test_interpolate_makes_a_row_of_k_objects(story: dict[str, Any]) -> None:
 def test_live_object_re_extracts_on_slider_change_and_refines(story: dict[str, Any]) -> None:
     live = story["live"]
     assert live["created_faces"] > 20
+    # half-way between its sources (blended placement), moved behind them by the row offset
+    assert live["center"] == pytest.approx(live["expected_center"], abs=0.3)
     assert live["moved_signature"] != live["created_signature"]  # the slider changed the geometry
     assert live["refined_resolution"] == RESOLUTION and live["refined_faces"] > live["moved_faces"]
 
@@ -210,6 +212,10 @@ def scenario_story(zip_path: str, knight: str, out_dir: str) -> dict[str, Any]:
     assert ops.live_create() == {"FINISHED"}
     live_obj = next(o for o in bpy.data.objects if o.get("compact_sdf_role") == "live")
     live = {"created_faces": len(live_obj.data.polygons), "created_signature": _signature(live_obj)}
+    ends = [_center(bpy.data.objects[n]) for n in ("knight_small", "Ball")]
+    live["center"] = _center(live_obj)
+    live["expected_center"] = [(a + b) / 2 for a, b in zip(*ends, strict=True)]
+    live["expected_center"][1] += settings.spacing
     live_obj.compact_sdf.live_factor = 0.9  # the update callback re-extracts (synchronously in background)
     live["moved_faces"] = len(live_obj.data.polygons)
     live["moved_signature"] = _signature(live_obj)
@@ -337,6 +343,11 @@ def _bounds(obj: Any) -> tuple[list[float], list[float]]:
 
     corners = [obj.matrix_world @ Vector(c) for c in obj.bound_box]
     return [min(c[i] for c in corners) for i in range(3)], [max(c[i] for c in corners) for i in range(3)]
+
+
+def _center(obj: Any) -> list[float]:
+    lo, hi = _bounds(obj)
+    return [(a + b) / 2 for a, b in zip(lo, hi, strict=True)]
 
 
 def _describe(obj: Any) -> dict[str, Any]:
