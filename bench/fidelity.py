@@ -70,8 +70,8 @@ def render_pair(gt: trimesh.Trimesh, pred: trimesh.Trimesh, title: str, path: Pa
         ax.add_collection3d(Poly3DCollection(mesh.triangles, facecolors=colors, linewidths=0))
         for setter, c in zip((ax.set_xlim, ax.set_ylim, ax.set_zlim), center, strict=True):
             setter(c - half, c + half)
-        ax.set_box_aspect((1, 1, 1))
-        ax.view_init(elev=15, azim=-60)
+        ax.set_box_aspect((1, 1, 1), zoom=1.3)
+        ax.view_init(elev=15, azim=-60, vertical_axis="y")
         ax.set_axis_off()
         ax.set_title(label)
     fig.tight_layout()
