@@ -294,6 +294,16 @@ def test_codes_export(api: Any, trained: dict[str, Any]) -> None:
     assert err.status == 422
 
 
+def test_continue_training_resumes_the_model(api: Any, trained: dict[str, Any]) -> None:
+    more = FAST_TRAIN["train.steps"] + 5
+    job = api.create_job("train", model_id=trained["model_id"], overrides={"train.steps": more})
+    assert job["model_id"] == trained["model_id"]
+    done = api.wait_job(job["id"], timeout=300)
+    assert done["status"] == "succeeded", done["error"]
+    assert done["result"]["resumed"] is True and done["result"]["train"]["step"] == more
+    assert api.get_model(trained["model_id"])["config"]["train"]["steps"] == more
+
+
 def test_cancel_and_50_concurrent_status_requests(api: Any, backend: Any, trained: dict[str, Any]) -> None:
     long_run = {**FAST_TRAIN, "train.steps": 100_000}
     running = api.create_job("train", mesh_ids=[trained["ball"]["id"]], preset="tiny", overrides=long_run)

@@ -31,6 +31,7 @@ from compact_sdf.service.jobs import (
     build_config,
     export_codes_file,
     import_codes_file,
+    model_config,
     remove_model_dir,
 )
 from compact_sdf.service.meshes import MeshIntake
@@ -383,17 +384,12 @@ def create_app(
         if body.model_id is not None:
             model = _get_model(body.model_id)
             if body.overrides:
-                from compact_sdf.config import Config
-
                 fixed = sorted(k for k in body.overrides if not k.startswith("train."))
                 if fixed:
                     raise InputError(
                         f"only train.* settings can change when training continues; got {', '.join(fixed)}"
                     )
-                try:
-                    cfg = Config.from_dict(model["config"]).override(dict(body.overrides))
-                except ValueError as exc:
-                    raise InputError(str(exc)) from None
+                cfg = model_config(model, body.overrides)
                 store.update_model(model["id"], config=cfg.to_dict())
             return str(model["id"])
         meshes = [_get_mesh(m) for m in body.mesh_ids or []]

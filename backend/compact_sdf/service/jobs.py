@@ -62,11 +62,16 @@ def build_config(preset: str, overrides: dict[str, Any]) -> Config:
         raise InputError(str(exc)) from None
 
 
-def model_config(ctx: JobContext, model: dict[str, Any]) -> Config:
+def model_config(model: dict[str, Any], overrides: dict[str, Any] | None = None) -> Config:
+    """The config stored with a model, with optional overrides (a bad one is the user's error)."""
     try:
-        return Config.from_dict(model["config"])
+        cfg = Config.from_dict(model["config"])
     except (ValueError, TypeError) as exc:
         raise InputError(f"model {model['id']} has an unreadable config: {exc}") from None
+    try:
+        return cfg.override(dict(overrides)) if overrides else cfg
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
 
 
 def save_mesh_atomic(mesh: Any, path: Path) -> None:
@@ -117,7 +122,7 @@ def run_train(ctx: JobContext) -> dict[str, Any]:
     from compact_sdf.train import train
 
     model = _model(ctx)
-    cfg = model_config(ctx, model)
+    cfg = model_config(model)
     if cfg.train.device == "auto":
         cfg = replace(cfg, train=replace(cfg.train, device=ctx.device))
     shapes = model["shapes"]
@@ -198,9 +203,7 @@ def run_fit(ctx: JobContext) -> dict[str, Any]:
 
     p = ctx.params
     model = _model(ctx)
-    cfg = model_config(ctx, model)
-    if p.get("overrides"):
-        cfg = _override(cfg, p["overrides"])
+    cfg = model_config(model, p.get("overrides"))
     mesh = ctx.store.get_mesh(p["mesh_id"])
     if mesh is None:
         raise InputError(f"mesh {p['mesh_id']} no longer exists")
@@ -315,13 +318,6 @@ def _shape_mesh_id(model: dict[str, Any], shape: str) -> str:
         if s["name"] == shape:
             return str(s["mesh_id"])
     raise InputError(f"model has no shape '{shape}'; known: {', '.join(s['name'] for s in model['shapes'])}")
-
-
-def _override(cfg: Config, overrides: dict[str, Any]) -> Config:
-    try:
-        return cfg.override(dict(overrides))
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
 
 
 def _finite(value: Any) -> float | None:
