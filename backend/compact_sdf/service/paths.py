@@ -105,7 +105,7 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.fchmod(fd, mode)
+        os.chmod(tmp, mode)  # before any byte is written; os.chmod also works on Windows
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
