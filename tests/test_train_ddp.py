@@ -4,6 +4,7 @@ and the hand-made sparse grid all-reduce gives every rank the same averaged grad
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -52,8 +53,22 @@ def test_torchrun_two_gloo_ranks(tmp_path: Path) -> None:
     torch.save(points, tmp_path / "points.pt")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)]
-    proc = subprocess.run([*cmd, str(tmp_path)], env=env, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    # own session, so a hang kills torchrun's workers too instead of orphaning them
+    proc = subprocess.Popen(
+        [*cmd, str(tmp_path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        _, err = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, err = proc.communicate()
+        raise AssertionError(f"torchrun hung; stderr tail:\n{err[-3000:]}") from None
+    assert proc.returncode == 0, err[-3000:]
 
     loaded = load_model(tmp_path / "model")
     assert loaded.step == 12 and loaded.names == ["sphere", "box"]
