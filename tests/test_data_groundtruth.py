@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import trimesh
-from compact_sdf.data.groundtruth import point_triangle_distance, signed_distance
+from compact_sdf.data.groundtruth import point_triangle_distance, signed_distance, unsigned_distance
 
 
 def _points(n: int, seed: int = 0) -> np.ndarray:
@@ -56,6 +56,7 @@ def test_magnitude_matches_brute_force_exact_distance() -> None:
     for sign in ("pseudonormal", "winding"):
         got = signed_distance(mesh.vertices, mesh.faces, p, sign=sign)
         np.testing.assert_allclose(np.abs(got), reference, atol=1e-6, err_msg=sign)
+    np.testing.assert_allclose(unsigned_distance(mesh.vertices, mesh.faces, p), reference, atol=1e-6)
 
 
 def test_brute_force_reference_handles_every_region() -> None:
