@@ -75,13 +75,6 @@ class MeshArrays:
 
         return trimesh.Trimesh(self.vertices, self.faces, vertex_normals=self.normals, process=False)
 
-    def to_dict(self) -> dict[str, list]:
-        return {
-            "vertices": self.vertices.tolist(),
-            "faces": self.faces.tolist(),
-            "normals": self.normals.tolist(),
-        }
-
 
 def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Area-weighted face normals summed at each vertex, normalised (float32)."""

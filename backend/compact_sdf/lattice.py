@@ -84,10 +84,9 @@ class SparseValues:
 
     def lookup(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(found mask, values) for any array of linear indices; values are 0 where not found."""
-        pos = np.searchsorted(self.index, index)
-        pos = np.minimum(pos, max(len(self.index) - 1, 0))
         if len(self.index) == 0:
             return np.zeros(np.shape(index), bool), np.zeros(np.shape(index), np.float32)
+        pos = np.minimum(np.searchsorted(self.index, index), len(self.index) - 1)
         found = self.index[pos] == index
         return found, np.where(found, self.value[pos], np.float32(0.0))
 
