@@ -113,17 +113,24 @@ def _tick() -> float | None:
         _watches.pop(watch.job_id, None)
         try:
             ok, message = finish(job, watch.label, watch.on_done)
-            if ok:
-                bpy.ops.ed.undo_push(message=f"Compact SDF: {watch.label}")
         except Exception as exc:
             traceback.print_exc()
-            message = f"{watch.label}: {exc}"
+            ok, message = False, f"{watch.label}: {exc}"
+        if ok:  # objects made from a timer are not an operator's: give them their own undo step
+            _undo_push(f"Compact SDF: {watch.label}")
         _runtime().job_message = message
         print(f"Compact SDF: {message}")
         if watch.on_finish is not None:
             watch.on_finish(job)
     _redraw()
     return POLL_S if _watches else None
+
+
+def _undo_push(label: str) -> None:
+    try:
+        bpy.ops.ed.undo_push(message=label)
+    except RuntimeError as exc:  # no undo stack (e.g. a context without a window): the data is still made
+        print(f"Compact SDF: no undo step for {label}: {exc}")
 
 
 def _runtime() -> Any:

@@ -109,6 +109,14 @@ def test_export_and_import_codes(story: dict[str, Any]) -> None:
     assert "Ball_copy" in codes["model_shapes"].split(", ")
 
 
+def test_timer_path_follows_a_job_and_creates_its_object(story: dict[str, Any]) -> None:
+    timer = story["timer"]
+    assert timer["timer_registered"] and timer["stopped_polling"]
+    assert timer["new_objects"] == ["Ball SDF.001"]
+    assert timer["message"].startswith("Reconstructed 'Ball' as 'Ball SDF.001'")
+    assert "succeeded" in timer["stages"]
+
+
 def test_cancel_stops_training_and_links_nothing(story: dict[str, Any]) -> None:
     cancel = story["cancel"]
     assert cancel["status"] == "cancelled"
@@ -248,6 +256,7 @@ def scenario_story(zip_path: str, knight: str, out_dir: str) -> dict[str, Any]:
     codes["model_shapes"] = bpy.context.window_manager.compact_sdf.active_model().shapes
     story["codes"] = codes
 
+    story["timer"] = _timer_story(module)
     story["cancel"] = _cancel_story(module)
 
     blend = out / "links.blend"
@@ -260,6 +269,38 @@ def scenario_story(zip_path: str, knight: str, out_dir: str) -> dict[str, Any]:
     assert ops.backend_stop() == {"FINISHED"}
     story["stopped"] = _expect_error(lambda: ops.reconstruct(), ["knight_small"])
     return story
+
+
+def _timer_story(module: str) -> dict[str, Any]:
+    """The UI path: a job followed by the timer function (what bpy.app.timers calls every half second)."""
+    import time
+
+    import bpy
+
+    connection = sys.modules[module + ".addon.connection"]
+    jobs = sys.modules[module + ".addon.jobs"]
+    encode = sys.modules[module + ".addon.operators_encode"]
+    ball = bpy.data.objects["Ball"]
+    body = {"kind": "extract", "model_id": ball["compact_sdf_model"], "shape": "Ball", "resolution": 24}
+    before = {o.name for o in bpy.data.objects}
+    jobs.track(connection.submit(body), "Reconstruct Ball", lambda j: encode._place_reconstruction(j, "Ball"))
+    timer_registered = bpy.app.timers.is_registered(jobs._tick)
+    progress_seen = set()
+    deadline = time.monotonic() + 120
+    next_call: float | None = 0.0
+    while next_call is not None and time.monotonic() < deadline:
+        next_call = jobs._tick()
+        progress_seen.add(bpy.context.window_manager.compact_sdf.job_stage)
+        time.sleep(0.2)
+    if bpy.app.timers.is_registered(jobs._tick):  # background Blender never fires timers itself
+        bpy.app.timers.unregister(jobs._tick)
+    return {
+        "timer_registered": timer_registered,
+        "new_objects": sorted({o.name for o in bpy.data.objects} - before),
+        "message": bpy.context.window_manager.compact_sdf.job_message,
+        "stages": sorted(progress_seen),
+        "stopped_polling": next_call is None,
+    }
 
 
 def _cancel_story(module: str) -> dict[str, Any]:
