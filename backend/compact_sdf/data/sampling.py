@@ -69,15 +69,22 @@ def band_samples(
     report("band: covering the surface", 0.0)
     cover = surface_cover(vertices, faces, spacing=h / 2)
     radius = math.floor((cfg.band_width + h / 2) / h + 0.5 + 1e-9)
-    mask = np.zeros((n + 1,) * 3, dtype=np.uint8)
     k = np.clip(np.rint((cover + 1.0) / h).astype(np.int64), 0, n)
+    del cover
+    # Work in the lattice box around the surface (plus the dilation) rather than all (n+1)^3.
+    lo = np.maximum(k.min(axis=0) - radius, 0)
+    hi = np.minimum(k.max(axis=0) + radius, n)
+    mask = np.zeros(tuple(hi - lo + 1), dtype=np.uint8)
+    k -= lo
     mask[k[:, 0], k[:, 1], k[:, 2]] = 1
-    del cover, k
+    del k
     report("band: dilating", 0.0)
     for axis in range(3):
         mask = ndimage.maximum_filter1d(mask, 2 * radius + 1, axis=axis, mode="constant")
-    cand_idx = np.flatnonzero(mask)
+    local = np.nonzero(mask)
     del mask
+    cand_idx = np.ravel_multi_index(tuple(ax + o for ax, o in zip(local, lo, strict=True)), (n + 1,) * 3)
+    del local
     cand_sdf = signed_distance(
         vertices, faces, lattice_points(cand_idx, n), sign=sign, progress=report, stage="band: exact distance"
     )
