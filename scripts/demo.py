@@ -150,26 +150,24 @@ def select(names: list[str]) -> None:
 
 
 def build_scene() -> list[str]:
-    """Source shapes in a row: watertight Blender primitives, one with an unapplied modifier."""
+    """The shipped shapes (compact_sdf.data.shapes: Spot and procedural solids) in a row, Z up."""
     import bpy
+    from compact_sdf.data.shapes import builtin_shapes
 
-    makers = [
-        ("Sphere", lambda: bpy.ops.mesh.primitive_uv_sphere_add(radius=0.8, segments=48, ring_count=24)),
-        ("Torus", lambda: bpy.ops.mesh.primitive_torus_add(major_radius=0.65, minor_radius=0.28)),
-        ("Box", lambda: bpy.ops.mesh.primitive_cube_add(size=1.3)),
-        ("Cone", lambda: bpy.ops.mesh.primitive_cone_add(radius1=0.8, depth=1.5)),
-    ]
+    shapes = builtin_shapes()
+    order = [("Spot", "spot"), ("Sphere", "sphere"), ("Rounded box", "rounded_box"), ("Torus", "torus")]
+    rotations = {"spot": (1.5708, 0.0, 0.6), "torus": (1.1, 0.0, 0.0), "rounded_box": (0.0, 0.0, 0.5)}
     names = []
-    for i, (name, make) in enumerate(makers):
-        make()
-        obj = bpy.context.active_object
-        obj.name = name
-        obj.location = (i * SPACING_X, ROW_Y["source"], 0.8)
-        if name == "Box":
-            obj.modifiers.new("Bevel", "BEVEL").width = 0.15
-            obj.rotation_euler = (0.0, 0.0, 0.5)
-        if name == "Torus":
-            obj.rotation_euler = (1.1, 0.0, 0.0)
+    for i, (name, key) in enumerate(order):
+        tm = shapes[key]
+        tm.apply_scale(1.6 / max(tm.extents))
+        mesh = bpy.data.meshes.new(name)
+        mesh.from_pydata(tm.vertices.tolist(), [], tm.faces.tolist())
+        mesh.shade_smooth()
+        obj = bpy.data.objects.new(name, mesh)
+        bpy.context.scene.collection.objects.link(obj)
+        obj.location = (i * SPACING_X, ROW_Y["source"], 0.85)
+        obj.rotation_euler = rotations.get(key, (0.0, 0.0, 0.0))
         names.append(name)
     return names
 
