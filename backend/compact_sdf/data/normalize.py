@@ -29,7 +29,9 @@ class Normalization:
         if not np.isfinite(longest) or longest <= 0.0:
             raise ValueError("cannot normalise a mesh with zero or non-finite extent")
         center = (lo + hi) / 2.0
-        return cls(center=(float(center[0]), float(center[1]), float(center[2])), scale=2.0 * extent / longest)
+        return cls(
+            center=(float(center[0]), float(center[1]), float(center[2])), scale=2.0 * extent / longest
+        )
 
     def to_unit(self, points: np.ndarray) -> np.ndarray:
         return (np.asarray(points, dtype=np.float64) - np.asarray(self.center)) * self.scale

@@ -28,6 +28,9 @@ class ShapeSamples:
     report: Any = None  # the ValidationReport of the source mesh, when there was one
 
     def __post_init__(self) -> None:
-        for label, pts, sdf in (("ovf", self.ovf_points, self.ovf_sdf), ("gen", self.gen_points, self.gen_sdf)):
+        for label, pts, sdf in (
+            ("ovf", self.ovf_points, self.ovf_sdf),
+            ("gen", self.gen_points, self.gen_sdf),
+        ):
             if pts.ndim != 2 or pts.shape[1] != 3 or sdf.shape != (pts.shape[0],):
                 raise ValueError(f"{label} samples have shapes {pts.shape} and {sdf.shape}")
