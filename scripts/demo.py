@@ -169,6 +169,7 @@ def build_scene() -> list[str]:
         obj.location = (i * SPACING_X, ROW_Y["source"], 0.85)
         obj.rotation_euler = rotations.get(key, (0.0, 0.0, 0.0))
         names.append(name)
+    bpy.context.view_layer.update()  # objects linked through the data API get their view-layer bases now
     return names
 
 

@@ -71,6 +71,14 @@ def test_encode_links_each_valid_object_and_skips_the_rest(story: dict[str, Any]
     assert enc["models_listed"] >= 1
 
 
+def test_operators_on_unencoded_or_too_few_objects_report_and_create_nothing(story: dict[str, Any]) -> None:
+    bad = story["bad_after_encode"]
+    assert "Select two or more objects encoded" in bad["interp_one"]
+    assert "Select two or more objects encoded" in bad["live_one"]
+    assert "Select objects encoded with 'Encode Selected'" in bad["rec_plain"]
+    assert bad["objects_before"] == bad["objects_after"]
+
+
 def test_reconstruct_places_named_objects_on_their_sources(story: dict[str, Any]) -> None:
     rec = story["reconstruct"]
     assert sorted(rec["objects"]) == ["Ball SDF", "knight_small SDF"]
@@ -197,6 +205,13 @@ def scenario_story(zip_path: str, knight: str, out_dir: str) -> dict[str, Any]:
         "links": _links(),
         "models_listed": len(bpy.context.window_manager.compact_sdf.models),
     }
+
+    after_encode = {"objects_before": len(bpy.data.objects)}
+    after_encode["interp_one"] = _expect_error(lambda: ops.interpolate(), ["knight_small"])["error"]
+    after_encode["live_one"] = _expect_error(lambda: ops.live_create(), ["Ball"])["error"]
+    after_encode["rec_plain"] = _expect_error(lambda: ops.reconstruct(), ["Sheet"])["error"]
+    after_encode["objects_after"] = len(bpy.data.objects)
+    story["bad_after_encode"] = after_encode
 
     _select(["knight_small", "Ball"])
     assert ops.reconstruct() == {"FINISHED"}
