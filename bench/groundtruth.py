@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import igl
 import numpy as np
@@ -31,6 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "backend"))
 
 from compact_sdf.data.groundtruth import point_triangle_distance, signed_distance  # noqa: E402
+from compact_sdf.data.load import load_mesh  # noqa: E402
 from compact_sdf.data.normalize import Normalization  # noqa: E402
 from compact_sdf.data.sampling import area_samples  # noqa: E402
 
@@ -93,7 +95,7 @@ SLOW = {  # measured on a small subset only
 
 
 def unit_mesh(name: str, subdivide: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    mesh = trimesh.load(MESHES / f"{name}.ply", process=False)
+    mesh = load_mesh(MESHES / f"{name}.ply")
     if subdivide:
         mesh = mesh.subdivide()
     return Normalization.fit(mesh.vertices).to_unit(mesh.vertices), np.asarray(mesh.faces, dtype=np.int64)
@@ -138,9 +140,9 @@ def main() -> None:
 
     sv, sf = unit_mesh(args.speed_mesh, subdivide=True)
     sets = point_sets(sv, sf, args.points, rng)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, (fn, signed) in METHODS.items():
-        row: dict[str, object] = {"method": name}
+        row: dict[str, Any] = {"method": name}
         try:
             got, _, _ = timed(fn, kv, kf, probe)
         except ImportError as exc:
@@ -166,7 +168,7 @@ def main() -> None:
             continue
         speeds = " | ".join(
             f"{row[k]['mpts_per_s']:.3f} (cpu/wall {row[k]['cpu_per_wall']:.1f})" for k in sets
-        )  # type: ignore[index]
+        )
         sign = "n/a (unsigned)" if row["sign_errors"] is None else row["sign_errors"]
         print(f"| {row['method']} | {row['max_abs_error']:.1e} | {sign} | {speeds} |")
     summary = {

@@ -22,12 +22,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import trimesh
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "backend"))
 
 from compact_sdf.config import get_preset  # noqa: E402
+from compact_sdf.data.load import load_mesh  # noqa: E402
 from compact_sdf.data.sampling import prepare_samples  # noqa: E402
 
 MESHES = REPO.parent / "shared" / "meshes"
@@ -66,7 +66,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    mesh = trimesh.load(MESHES / f"{args.mesh}.ply")
+    mesh = load_mesh(MESHES / f"{args.mesh}.ply")
     for _ in range(args.subdivide):
         mesh = mesh.subdivide()
     assert mesh.is_watertight, "the benchmark mesh must stay watertight"
@@ -75,14 +75,15 @@ def main() -> None:
     rss_before = peak_rss_gb()
 
     stages: dict[str, float] = {}
-    state = {"stage": "", "t": time.perf_counter()}
+    current: list[tuple[str, float]] = []  # (stage, start) of the stage running now
 
     def progress(stage: str, fraction: float) -> None:
         now = time.perf_counter()
-        if stage != state["stage"]:
-            if state["stage"]:
-                stages[str(state["stage"])] = stages.get(str(state["stage"]), 0.0) + now - float(state["t"])
-            state["stage"], state["t"] = stage, now
+        if not current or current[-1][0] != stage:
+            if current:
+                name, since = current[-1]
+                stages[name] = stages.get(name, 0.0) + now - since
+            current.append((stage, now))
 
     wall, cpu = time.perf_counter(), cpu_seconds()
     samples = prepare_samples(mesh, cfg, args.mesh, progress)
