@@ -38,6 +38,22 @@ def _status(key: str) -> float:
     raise KeyError(key)
 
 
+def count_points() -> list[int]:
+    """Count every point either extraction sends through a network branch."""
+    import compact_sdf.extract as sparse
+    import compact_sdf.extract_dense as dense
+    from compact_sdf.lattice import evaluate
+
+    total = [0]
+
+    def counted(fn, points, batch, device):
+        total[0] += len(points)
+        return evaluate(fn, points, batch, device)
+
+    sparse.evaluate = dense.evaluate = counted  # type: ignore[assignment]
+    return total
+
+
 def release_style(loaded, name: str, cfg, device: str):
     """Both branches on the full lattice twice, a band pass, marching cubes on the full volume."""
     from compact_sdf.extract_dense import band_mask, dense_volume, mesh_volume
@@ -72,6 +88,7 @@ def worker(args: argparse.Namespace) -> None:
     cfg = replace(loaded.config.extract, resolution=args.resolution, band=3)
     with torch.no_grad():  # warm the kernels so the first timed call pays no start-up cost
         loaded.model.sdf_ovf(loaded.code(args.shape), torch.zeros(8, 3, device=args.device))
+    points = count_points()
     Path("/proc/self/clear_refs").write_text("5")
     before = _status("VmRSS")
     t0 = time.perf_counter()
@@ -84,11 +101,8 @@ def worker(args: argparse.Namespace) -> None:
     seconds = time.perf_counter() - t0
     peak = _status("VmHWM") - before
     np.savez(args.save, vertices=mesh.vertices, faces=mesh.faces)
-    print(
-        json.dumps(
-            {"seconds": seconds, "peak_mib": peak, "vertices": len(mesh.vertices), "faces": len(mesh.faces)}
-        )
-    )
+    counts = {"vertices": len(mesh.vertices), "faces": len(mesh.faces), "points": points[0]}
+    print(json.dumps({"seconds": seconds, "peak_mib": peak, **counts}))
 
 
 def same_mesh(a: dict, b: dict, tol: float) -> tuple[bool, float]:
