@@ -10,6 +10,7 @@ The first Ctrl-C stops at the next step boundary and saves a checkpoint; a secon
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -152,6 +153,8 @@ def run_train(args: argparse.Namespace) -> int:
     finally:
         close()
         signal.signal(signal.SIGINT, previous)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # under torchrun only rank 0 reports
     state = "stopped" if result.cancelled else "trained"
     print(
         f"{state} {len(shapes)} shape(s) to step {result.step}/{result.total_steps} "
