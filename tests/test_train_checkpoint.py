@@ -130,3 +130,17 @@ def test_loaded_model_lookup(tmp_path: Path) -> None:
     assert loaded.shapes[0].mesh_hash == "analytic-sphere"
     with pytest.raises(InputError, match="knows: sphere, box"):
         loaded.shape_index("cow")
+
+
+def test_resume_after_codes_appended_to_the_checkpoint(tmp_path: Path) -> None:
+    """A code added to the checkpoint by another tool (codes import) resumes with fresh Adam moments."""
+    sphere, box = sphere_and_box()
+    train(tmp_path / "m", [sphere], tiny_config(steps=3))
+    ckpt = tmp_path / "m" / "checkpoint.pt"
+    data = torch.load(ckpt, weights_only=True)
+    codes = data["model"]["codes.weight"]
+    data["model"]["codes.weight"] = torch.cat([codes, codes[:1] * 0.5])
+    data["shapes"].append({**data["shapes"][0], "name": "box", "mesh_hash": box.mesh_hash})
+    torch.save(data, ckpt)
+    result = train(tmp_path / "m", [sphere, box], tiny_config(steps=6), resume=True)
+    assert result.step == 6 and load_model(tmp_path / "m").names == ["sphere", "box"]

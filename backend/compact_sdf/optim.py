@@ -74,18 +74,19 @@ class Optimizers:
             "grid": None if self.grid is None else self.grid.state_dict(),
         }
 
-    def load_state_dict(self, state: dict[str, Any], new_codes: int = 0) -> None:
-        """Restore; ``new_codes`` rows appended to the codes since the save get fresh (zero) moments."""
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore; codes appended since the save (more rows than the saved moments) get zero moments."""
         dense = state["dense"]
-        if new_codes:
-            codes_id = dense["param_groups"][[g["name"] for g in dense["param_groups"]].index("codes")][
-                "params"
-            ][0]
-            slot = dense["state"].get(codes_id)
-            if slot is not None:
-                for key in ("exp_avg", "exp_avg_sq"):
-                    t = slot[key]
-                    slot[key] = torch.cat([t, t.new_zeros(new_codes, *t.shape[1:])])
+        names = [g["name"] for g in dense["param_groups"]]
+        codes_id = dense["param_groups"][names.index("codes")]["params"][0]
+        rows = next(g for g in self.dense.param_groups if g["name"] == "codes")["params"][0].shape[0]
+        slot = dense["state"].get(codes_id)
+        if slot is not None:
+            for key in ("exp_avg", "exp_avg_sq"):
+                t = slot[key]
+                if t.shape[0] > rows:
+                    raise ValueError(f"the optimiser state has {t.shape[0]} codes, the model {rows}")
+                slot[key] = torch.cat([t, t.new_zeros(rows - t.shape[0], *t.shape[1:])])
         self.dense.load_state_dict(dense)
         if (state["grid"] is None) != (self.grid is None):
             raise ValueError("train.sparse_grid differs from the checkpoint's; resume with the same setting")

@@ -209,7 +209,7 @@ def _run(
     opts = Optimizers(model, tc)
     if data is not None:
         try:
-            opts.load_state_dict(data["optimizer"], new_codes=new)
+            opts.load_state_dict(data["optimizer"])
         except (KeyError, ValueError, RuntimeError) as exc:
             raise CheckpointError(
                 f"optimiser state does not fit the model: {str(exc).splitlines()[0]}"
