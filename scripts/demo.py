@@ -95,7 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         check(ops.live_create(), "live interpolation")
         live = next(o for o in bpy.data.objects if o.get("compact_sdf_role") == "live")
         live.compact_sdf.live_factor = 0.3
-        live.location = (SPACING_X * len(names), ROW_Y["interpolation"], live.location.z)  # after the row
+        live.location = (
+            SPACING_X * len(names) + 0.4,
+            ROW_Y["interpolation"],
+            live.location.z,
+        )  # after the row
         log(t0, "live blend at 0.3")
         select([names[0]])
         codes = out / "demo_codes.json"
@@ -156,7 +160,7 @@ def build_scene() -> list[str]:
 
     shapes = builtin_shapes()
     order = [("Spot", "spot"), ("Sphere", "sphere"), ("Rounded box", "rounded_box"), ("Torus", "torus")]
-    rotations = {"spot": (1.5708, 0.0, 0.6), "torus": (1.1, 0.0, 0.0), "rounded_box": (0.0, 0.0, 0.5)}
+    rotations = {"spot": (1.5708, 0.0, 1.3), "torus": (1.1, 0.0, 0.0), "rounded_box": (0.0, 0.0, 0.5)}
     names = []
     for i, (name, key) in enumerate(order):
         tm = shapes[key]
@@ -213,9 +217,9 @@ def dress_scene(names: list[str]) -> None:
     floor.data.materials.append(material("demo floor", (0.9, 0.9, 0.88, 1.0)))
     bpy.ops.object.light_add(type="SUN", rotation=(0.6, 0.2, 0.4))
     bpy.context.active_object.data.energy = 3.5
-    bpy.ops.object.camera_add(location=(width / 2 - 1.2, -14.5, 11.5), rotation=(0.97, 0.0, 0.0))
+    bpy.ops.object.camera_add(location=(width / 2 - 1.0, -12.5, 10.0), rotation=(0.93, 0.0, 0.0))
     cam = bpy.context.active_object
-    cam.data.lens = 29
+    cam.data.lens = 27
     scene = bpy.context.scene
     scene.camera = cam
     world = bpy.data.worlds.new("demo world")
