@@ -13,8 +13,8 @@ from compact_sdf.interpolate import interpolate_codes, interpolate_normalization
 
 
 def test_path_weights_walk_through_the_shapes() -> None:
-    assert np.allclose(path_weights(2, 3), [[1, 0], [0.5, 0.5], [0, 1]])
-    expected = [[1, 0, 0], [0.5, 0.5, 0], [0, 1, 0], [0, 0.5, 0.5], [0, 0, 1]]
+    assert np.allclose(path_weights(2, 3), np.array([[1, 0], [0.5, 0.5], [0, 1]]))
+    expected = np.array([[1, 0, 0], [0.5, 0.5, 0], [0, 1, 0], [0, 0.5, 0.5], [0, 0, 1]])
     assert np.allclose(path_weights(3, 5), expected)
 
 
