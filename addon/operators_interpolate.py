@@ -136,13 +136,12 @@ class COMPACT_SDF_OT_live_create(Operator):
 
 def _make_live(job: dict[str, Any], names: list[str], offset: Vector) -> str:
     """The blended shape arrives where the backend blends its sources' places; it is moved by ``offset``
-    (behind the sources) and keeps that origin, so later slider updates morph in place."""
+    (behind the sources). Its origin is its centre, and later slider updates morph it around that origin."""
     (tris,) = download_meshes(job)[:1]
     params = job.get("params") or {}
     centre = mesh_bridge.centre(tris)
     obj = add_object(f"Live {names[0]}-{names[-1]}", tris, centre, target_collection(bpy.context))
     obj.location = centre + offset
-    obj["compact_sdf_origin"] = list(centre)
     obj[LINK_MODEL] = params.get("model_id", "")
     obj[LINK_SOURCES] = ",".join(params.get("shapes", []))
     obj[LINK_ROLE] = "live"
@@ -203,7 +202,7 @@ def _update_live(job: dict[str, Any], name: str) -> str:
     if obj is None:
         return f"'{name}' was deleted; update dropped"
     (tris,) = download_meshes(job)[:1]
-    mesh_bridge.replace_geometry(obj.data, tris, Vector(obj.get("compact_sdf_origin", (0.0, 0.0, 0.0))))
+    mesh_bridge.replace_geometry(obj.data, tris, mesh_bridge.centre(tris))  # morph in place
     obj["compact_sdf_resolution"] = int((job.get("params") or {}).get("resolution", 0))
     return f"Updated '{name}' ({tris.face_count} triangles)"
 
