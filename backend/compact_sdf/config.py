@@ -75,7 +75,8 @@ class ExtractConfig:
     band: int = 3  # voxel layers around the coarse generalization surface that use s_o
     batch_points: int = 262_144
     coarse_cells: int = 16  # cells per side of the first level of the sparse surface search
-    lipschitz: float = 1.5  # assumed bound on |grad s_g|: a cell is skipped when a corner has |s| > L * diagonal
+    # assumed bound on |grad s_g|: a cell is skipped when a corner has |s| > L * diagonal
+    lipschitz: float = 1.5
     block_cells: int = 32  # marching cubes runs on blocks of this many cells per side
 
 
@@ -116,7 +117,8 @@ class Config:
             section, _, key = dotted.partition(".")
             sub = _SECTIONS.get(section)
             if sub is None or not key:
-                raise ValueError(f"unknown setting '{dotted}': use section.key with section in {sorted(_SECTIONS)}")
+                known = ", ".join(sorted(_SECTIONS))
+                raise ValueError(f"unknown setting '{dotted}': use section.key with section in {known}")
             current = getattr(cfg, section)
             names = {f.name: f for f in fields(sub)}
             if key not in names:
@@ -247,10 +249,10 @@ def get_preset(name: str) -> Config:
 
 
 __all__ = [
+    "PRESETS",
     "Config",
     "ExtractConfig",
     "ModelConfig",
-    "PRESETS",
     "SamplingConfig",
     "TrainConfig",
     "get_preset",
