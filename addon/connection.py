@@ -5,6 +5,7 @@ preferences, or a local backend this Blender session started through the launche
 from __future__ import annotations
 
 import atexit
+import threading
 from typing import Any
 
 import bpy
@@ -12,6 +13,7 @@ import bpy
 from .preferences import get_prefs
 
 _local: Any = None  # the running launcher.LocalBackend, if this session started one
+_starting: LocalStart | None = None  # one launched but not answering yet
 _atexit_registered = False
 
 
@@ -32,6 +34,8 @@ def client(context: bpy.types.Context | None = None) -> Any:
         if not prefs.remote_url:
             raise BackendUnavailable("set the remote backend's URL in the add-on preferences")
         return Client(prefs.remote_url, prefs.remote_token)
+    if _starting is not None:
+        raise BackendUnavailable("the local backend is still starting: the panel says when it is running")
     if _local is None or not _local.alive():
         raise BackendUnavailable(
             "the local backend is not running: press 'Start backend' in the Compact SDF panel"
@@ -45,13 +49,45 @@ def submit(body: dict[str, Any], context: bpy.types.Context | None = None) -> di
     return client(context).create_job(body["kind"], **params)
 
 
-def start_local(context: bpy.types.Context | None = None) -> Any:
-    """Start the local backend with the interpreter, device and data folder from the preferences."""
-    global _local, _atexit_registered
+class LocalStart:
+    """A launched local backend that a worker thread waits for; the thread never touches bpy, the main
+    thread reads ``done()`` and ``error`` (a timer in the UI, a blocking ``wait`` in background mode)."""
+
+    def __init__(self, backend: Any, timeout: float) -> None:
+        self.backend = backend
+        self.error: Exception | None = None
+        self._thread = threading.Thread(
+            target=self._wait, args=(timeout,), name="compact-sdf-start", daemon=True
+        )
+        self._thread.start()
+
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def _wait(self, timeout: float) -> None:
+        try:
+            self.backend.wait_ready(timeout)
+        except Exception as exc:  # handed to the main thread, which reports it
+            self.error = exc
+
+
+def starting() -> LocalStart | None:
+    return _starting
+
+
+def begin_start(context: bpy.types.Context | None = None) -> LocalStart | None:
+    """Launch the local backend with the interpreter, device and data folder from the preferences and
+    wait for it in a worker thread; None when it already runs, the same start while one is under way."""
+    global _starting, _atexit_registered
     from .launcher import LocalBackend
 
     if _local is not None and _local.alive():
-        return _local
+        return None
+    if _starting is not None:
+        return _starting
     prefs = get_prefs(context)
     python = prefs.resolved_python()
     if not python.exists():
@@ -60,19 +96,41 @@ def start_local(context: bpy.types.Context | None = None) -> Any:
             "or choose an interpreter"
         )
     backend = LocalBackend(python, prefs.resolved_data_dir(), device=prefs.device)
-    backend.start(timeout=float(prefs.start_timeout))
-    _local = backend
-    if not _atexit_registered:  # quitting Blender must not leave the backend running
+    backend.launch()
+    if not _atexit_registered:  # quitting Blender must not leave the backend running, ready or not
         atexit.register(stop_local)
         _atexit_registered = True
-    return backend
+    _starting = LocalStart(backend, float(prefs.start_timeout))
+    return _starting
+
+
+def finish_start() -> Any:
+    """Main thread, once ``starting().done()``: the backend, now the local one, or the start's error."""
+    global _local, _starting
+    start, _starting = _starting, None
+    if start is None:
+        raise BackendUnavailable("the start was stopped")
+    if start.error is not None:
+        start.backend.stop()
+        raise start.error
+    _local = start.backend
+    return _local
+
+
+def start_local(context: bpy.types.Context | None = None) -> Any:
+    """Start the local backend and block until it answers (background mode, scripts)."""
+    start = begin_start(context)
+    if start is None:
+        return _local
+    start.wait()
+    return finish_start()
 
 
 def stop_local() -> bool:
-    """Stop the backend this session started; False when there was none."""
-    global _local
-    if _local is None:
-        return False
-    backend, _local = _local, None
-    backend.stop()
-    return True
+    """Stop the backend this session started or is starting; False when there was none."""
+    global _local, _starting
+    backends = [b for b in (_local, _starting.backend if _starting else None) if b is not None]
+    _local = _starting = None
+    for backend in backends:  # a starting one's worker sees the process end and returns
+        backend.stop()
+    return bool(backends)

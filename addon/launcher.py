@@ -55,12 +55,17 @@ class LocalBackend:
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self, timeout: float = 120.0) -> LocalBackend:
         """Start ``<python> -m compact_sdf serve`` and return once /health answers."""
-        if self.proc is not None and self.proc.poll() is None:
+        if self.alive():
             return self
+        self.launch()
+        return self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Start the process and return at once: quick enough for Blender's main thread, and ``stop`` can
+        end it from then on (a UI waits for it in a worker thread with ``wait_ready``)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        info_path = self.data_dir / "server.json"
-        info_path.unlink(missing_ok=True)
+        (self.data_dir / "server.json").unlink(missing_ok=True)
         cmd = [self.python, "-m", "compact_sdf", "serve", "--host", self.host, "--port", "0"]
         cmd += ["--data", str(self.data_dir), "--device", self.device, *self.extra_args]
         env = {**os.environ, **self.env, TOKEN_ENV: self.token, "PYTHONUNBUFFERED": "1"}
@@ -76,11 +81,16 @@ class LocalBackend:
             self.proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, **kwargs
             )
+
+    def wait_ready(self, timeout: float = 120.0) -> LocalBackend:
+        """Block until /health answers. Raises ``BackendError`` with the last log lines when the process
+        dies or is stopped meanwhile, and stops it when it stays silent for ``timeout`` seconds."""
+        info_path = self.data_dir / "server.json"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.check()
             if self.url is None:
-                self.url = _read_url(info_path, self.proc.pid)
+                self.url = _read_url(info_path, self.pid)
             if self.url is not None:
                 try:
                     self.client.health(timeout=2.0)
@@ -151,7 +161,7 @@ class LocalBackend:
         return f"last log lines ({self.log_path}):\n" + "\n".join(lines) if lines else "(no log output)"
 
 
-def _read_url(info_path: Path, pid: int) -> str | None:
+def _read_url(info_path: Path, pid: int | None) -> str | None:
     """The URL from server.json once the child (and not an older server) has written it."""
     try:
         info = json.loads(info_path.read_text())

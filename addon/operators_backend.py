@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from typing import Any
 
 import bpy
 from bpy.types import Operator
@@ -11,7 +12,10 @@ from . import connection
 from .preferences import extension_root, get_prefs
 from .setup_env import SetupJob, SetupPlan, default_base_python
 
+START_POLL_S = 0.25
+
 _setup: SetupJob | None = None
+_start_log: list[str] = []
 
 
 def setup_job() -> SetupJob | None:
@@ -55,6 +59,70 @@ def check_backend(context: bpy.types.Context) -> bool:
     return True
 
 
+def start_backend(context: bpy.types.Context, background: bool) -> tuple[str, str]:
+    """Start the local backend; (report level, message). Background mode waits here (``blender -b`` has no
+    event loop, so timers never fire); the UI waits in a worker thread and ``_watch_start`` finishes."""
+    global _start_log
+    state = context.window_manager.compact_sdf
+    _start_log = []
+    try:
+        if background:
+            connection.start_local(context)
+        elif connection.begin_start(context) is not None:
+            state.backend_ok = False
+            state.backend_status = "Starting the backend…"
+            if not bpy.app.timers.is_registered(_watch_start):
+                bpy.app.timers.register(_watch_start, first_interval=START_POLL_S, persistent=True)
+            return "INFO", "Starting the backend; the Compact SDF panel says when it is running"
+    except Exception as exc:
+        return "ERROR", _start_failed(state, exc)
+    return _started(context)
+
+
+def start_log() -> list[str]:
+    """The backend's last log lines after a failed start, for the panel."""
+    return _start_log
+
+
+def _started(context: bpy.types.Context) -> tuple[str, str]:
+    url = connection.local_backend().url
+    check_backend(context)
+    try:
+        refresh_models(context)
+    except Exception as exc:
+        return "WARNING", f"Backend running at {url}, but listing models failed: {exc}"
+    return "INFO", f"Backend running at {url}"
+
+
+def _start_failed(state: Any, exc: Exception) -> str:
+    """The error's first line as the panel status, the log lines after it below; the full text to report."""
+    global _start_log
+    lines = str(exc).splitlines() or [type(exc).__name__]
+    _start_log = lines[1:]
+    state.backend_ok = False
+    state.backend_status = f"Start failed: {lines[0]}"
+    return f"Could not start the backend: {exc}"
+
+
+def _watch_start() -> float | None:
+    """Poll the start's worker thread; once it is done, finish here in the main thread (bpy is not
+    thread-safe, so only this side writes the panel state)."""
+    start = connection.starting()
+    if start is None:  # stopped (or unregistered) while starting
+        return None
+    if not start.done():
+        return START_POLL_S
+    try:
+        connection.finish_start()
+    except Exception as exc:
+        message = _start_failed(bpy.context.window_manager.compact_sdf, exc)
+    else:
+        message = _started(bpy.context)[1]
+    print(f"Compact SDF: {message}")
+    _tag_redraw("VIEW_3D", "PREFERENCES")
+    return None
+
+
 class COMPACT_SDF_OT_backend_start(Operator):
     """Start the local backend with the Python and data folder from the preferences"""
 
@@ -66,19 +134,12 @@ class COMPACT_SDF_OT_backend_start(Operator):
         return get_prefs(context).backend_mode == "LOCAL"
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        try:
-            backend = connection.start_local(context)
-        except Exception as exc:
-            context.window_manager.compact_sdf.backend_status = f"Start failed: {exc}"
-            self.report({"ERROR"}, f"Could not start the backend: {exc}")
+        if connection.starting() is not None:  # a second press while it starts: nothing to do
+            self.report({"INFO"}, "The backend is already starting")
             return {"CANCELLED"}
-        check_backend(context)
-        try:
-            refresh_models(context)
-        except Exception as exc:
-            self.report({"WARNING"}, f"Backend started but listing models failed: {exc}")
-        self.report({"INFO"}, f"Backend running at {backend.url}")
-        return {"FINISHED"}
+        level, message = start_backend(context, background=bpy.app.background)
+        self.report({level}, message)
+        return {"CANCELLED"} if level == "ERROR" else {"FINISHED"}
 
 
 class COMPACT_SDF_OT_backend_stop(Operator):
@@ -174,10 +235,7 @@ class COMPACT_SDF_OT_setup_cancel(Operator):
 
 def _watch_setup() -> float | None:
     """Redraw the preferences while the set-up runs so its log scrolls; stop when it ends."""
-    for window in bpy.context.window_manager.windows:
-        for area in window.screen.areas:
-            if area.type == "PREFERENCES":
-                area.tag_redraw()
+    _tag_redraw("PREFERENCES")
     if _setup is not None and _setup.state == "running":
         return 0.5
     if _setup is not None:
@@ -185,15 +243,23 @@ def _watch_setup() -> float | None:
     return None
 
 
+def _tag_redraw(*area_types: str) -> None:
+    for window in bpy.context.window_manager.windows:
+        for area in window.screen.areas:
+            if area.type in area_types:
+                area.tag_redraw()
+
+
 def shutdown() -> None:
-    """Called on unregister: never leave a pip or a backend process behind."""
+    """Called on unregister: never leave a pip or a backend process behind, ready or still starting."""
     global _setup
     if _setup is not None and _setup.state == "running":
         _setup.cancel()
         _setup.wait(10)
     _setup = None
-    if bpy.app.timers.is_registered(_watch_setup):
-        bpy.app.timers.unregister(_watch_setup)
+    for timer in (_watch_setup, _watch_start):
+        if bpy.app.timers.is_registered(timer):
+            bpy.app.timers.unregister(timer)
     connection.stop_local()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import bpy
 from bpy.types import Panel, UIList
 
-from . import connection, jobs
+from . import connection, jobs, operators_backend
 from .preferences import ADDON_PACKAGE, get_prefs
 from .properties import LINK_CODE, LINK_MODEL, LINK_ROLE
 
@@ -37,12 +37,13 @@ class COMPACT_SDF_PT_main(_Base, Panel):
         row = box.row(align=True)
         if prefs.backend_mode == "LOCAL":
             running = connection.local_backend() is not None and connection.local_backend().alive()
+            starting = connection.starting() is not None
             row.label(
-                text="Local backend: " + ("running" if running else "stopped"),
-                icon="LINKED" if running else "UNLINKED",
+                text="Local backend: " + ("starting…" if starting else "running" if running else "stopped"),
+                icon="TIME" if starting else "LINKED" if running else "UNLINKED",
             )
             sub = box.row(align=True)
-            if running:
+            if running or starting:  # Stop also ends a start that takes too long
                 sub.operator("compact_sdf.backend_stop", icon="PAUSE")
             else:
                 sub.operator("compact_sdf.backend_start", icon="PLAY")
@@ -52,6 +53,11 @@ class COMPACT_SDF_PT_main(_Base, Panel):
             row.operator("compact_sdf.backend_check", text="", icon="FILE_REFRESH")
         if state.backend_status:
             box.label(text=state.backend_status)
+        if operators_backend.start_log():
+            log = box.column(align=True)
+            log.scale_y = 0.7
+            for line in operators_backend.start_log():
+                log.label(text=line[:160])
         box.operator("preferences.addon_show", text="Preferences", icon="PREFERENCES").module = ADDON_PACKAGE
 
         if state.job_id or jobs.active():

@@ -18,13 +18,34 @@ pytestmark = pytest.mark.blender
 
 
 @pytest.fixture(scope="module")
-def drawn(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def zip_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     sys.path.insert(0, str(REPO / "scripts"))
     import package
 
+    return package.build(tmp_path_factory.mktemp("dist"))
+
+
+@pytest.fixture(scope="module")
+def drawn(tmp_path_factory: pytest.TempPathFactory, zip_path: Path) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("ui")
-    zip_path = package.build(root / "dist")
     return run_in_blender(__file__, "scenario_draw", root / "user", zip_path=str(zip_path))["result"]
+
+
+@pytest.fixture(scope="module")
+def started(tmp_path_factory: pytest.TempPathFactory, zip_path: Path) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("start")
+    broken = root / "broken_python"
+    broken.write_text('#!/bin/sh\necho "boom: no backend in this interpreter"\nexit 3\n')
+    broken.chmod(0o755)
+    return run_in_blender(
+        __file__,
+        "scenario_async_start",
+        root / "user",
+        timeout=120,
+        zip_path=str(zip_path),
+        data_dir=str(root / "data"),
+        broken_python=str(broken),
+    )["result"]
 
 
 def test_idle_panel_offers_start_and_the_encode_settings(drawn: dict[str, Any]) -> None:
@@ -61,6 +82,37 @@ def test_preferences_show_setup_log_and_remote_fields(drawn: dict[str, Any]) -> 
     assert "ERROR: No space left on device" in local["labels"]  # the log is visible
     remote = drawn["prefs_remote"]
     assert {"remote_url", "remote_token"} <= set(remote["props"]) and "torch_variant" not in remote["props"]
+
+
+def test_start_returns_at_once_and_the_panel_says_starting(started: dict[str, Any]) -> None:
+    assert started["begin"][0] == "INFO" and started["begin_s"] < 2.0
+    assert started["timer_registered"]
+    panel = started["starting_panel"]
+    assert "Local backend: starting…" in panel["labels"] and "Starting the backend…" in panel["labels"]
+    assert "compact_sdf.backend_stop" in panel["operators"]
+    assert "compact_sdf.backend_start" not in panel["operators"]
+
+
+def test_second_press_while_starting_does_nothing(started: dict[str, Any]) -> None:
+    assert started["second_press"] == ["CANCELLED"] and started["same_start"]
+
+
+def test_timer_finishes_the_start_and_stop_ends_it(started: dict[str, Any]) -> None:
+    assert started["timer_stopped"] and started["polls"] > 1  # it waited without blocking the caller
+    assert started["ok"] and started["status"].startswith("Backend ") and started["health"] == "ok"
+    assert "Local backend: running" in started["running_panel"]["labels"]
+    assert started["stop"] == ["FINISHED"] and started["exit_code"] is not None
+
+
+def test_failed_start_shows_the_error_and_the_backend_log(started: dict[str, Any]) -> None:
+    failed = started["failed"]
+    assert failed["status"] == "Start failed: the backend exited with code 3" and not failed["ok"]
+    assert "boom: no backend in this interpreter" in failed["labels"]
+    assert "Local backend: stopped" in failed["labels"]
+
+
+def test_disabling_the_extension_while_starting_leaves_no_process(started: dict[str, Any]) -> None:
+    assert started["disabled_while_starting"]["exit_code"] is not None
 
 
 # --- runs inside Blender -------------------------------------------------------------------------
@@ -187,4 +239,62 @@ def scenario_draw(zip_path: str) -> dict[str, Any]:
     backend_ops._setup = None
     context.preferences.addons[module].preferences.backend_mode = "REMOTE"
     out["prefs_remote"] = _draw_prefs(context, module)
+    return out
+
+
+def scenario_async_start(zip_path: str, data_dir: str, broken_python: str) -> dict[str, Any]:
+    """The interactive start path: begin it as the UI does, draw the panel, press Start again, then call
+    the timer function by hand (background Blender never fires timers) until it finishes the start."""
+    import time
+
+    import bpy
+
+    module = install_extension(zip_path)
+    context = bpy.context
+    bpy.ops.wm.read_homefile(use_empty=True)
+    prefs = context.preferences.addons[module].preferences
+    prefs.python_path = sys.executable
+    prefs.data_dir = data_dir
+    prefs.device = "cpu"
+    state = context.window_manager.compact_sdf
+    backend_ops = sys.modules[module + ".addon.operators_backend"]
+    connection = sys.modules[module + ".addon.connection"]
+
+    def drive() -> int:
+        polls, next_call = 0, 0.0
+        deadline = time.monotonic() + 60
+        while next_call is not None and time.monotonic() < deadline:
+            time.sleep(next_call)
+            next_call = backend_ops._watch_start()
+            polls += 1
+        if bpy.app.timers.is_registered(backend_ops._watch_start):
+            bpy.app.timers.unregister(backend_ops._watch_start)
+        return polls if next_call is None else -1
+
+    t0 = time.monotonic()
+    out: dict[str, Any] = {"begin": list(backend_ops.start_backend(context, background=False))}
+    out["begin_s"] = time.monotonic() - t0
+    out["timer_registered"] = bpy.app.timers.is_registered(backend_ops._watch_start)
+    backend = connection.starting().backend
+    out["starting_panel"] = _draw_all(context)
+    out["second_press"] = sorted(bpy.ops.compact_sdf.backend_start())
+    out["same_start"] = connection.starting().backend is backend
+    out["polls"] = drive()
+    out["timer_stopped"] = out["polls"] > 0
+    out["ok"], out["status"] = state.backend_ok, state.backend_status
+    out["health"] = connection.client().health().get("status")
+    out["running_panel"] = _draw_all(context)
+    out["stop"] = sorted(bpy.ops.compact_sdf.backend_stop())
+    out["exit_code"] = backend.proc.poll()
+
+    prefs.python_path = broken_python
+    backend_ops.start_backend(context, background=False)
+    drive()
+    out["failed"] = {"status": state.backend_status, "ok": state.backend_ok} | _draw_all(context)
+
+    prefs.python_path = sys.executable
+    backend_ops.start_backend(context, background=False)
+    backend = connection.starting().backend
+    bpy.ops.preferences.addon_disable(module=module)
+    out["disabled_while_starting"] = {"exit_code": backend.proc.poll()}
     return out
