@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import trimesh
 
 from compact_sdf.config import ExtractConfig
-from compact_sdf.extract import Progress, extract_shape
+from compact_sdf.extract import MeshArrays, Progress, extract_shape
 from compact_sdf.metrics import evaluate_meshes
 
 if TYPE_CHECKING:
@@ -38,11 +38,19 @@ def evaluate_shape(
     *,
     samples: int = 1_000_000,
     seed: int = 0,
-) -> tuple[dict[str, Any], trimesh.Trimesh]:
+    progress: Progress | None = None,
+) -> tuple[dict[str, Any], MeshArrays]:
     """Metrics (normalised with the model's stored placement of the shape) and the reconstruction."""
-    mesh = extract_shape(loaded, name, cfg, mode).to_trimesh()
+    mesh = extract_shape(loaded, name, cfg, mode, progress=progress)
     norm = loaded.shapes[loaded.shape_index(name)].normalization
-    out = evaluate_meshes(mesh, gt, normalization=norm, samples=samples, seed=seed)
+    out = evaluate_meshes(
+        mesh.to_trimesh(),
+        gt,
+        normalization=norm,
+        samples=samples,
+        release_samples=min(samples, 100_000),
+        seed=seed,
+    )
     out.update({"shape": name, "mode": mode, "resolution": cfg.resolution, "band": cfg.band})
     return out, mesh
 

@@ -21,6 +21,7 @@ import torch
 from compact_sdf.checkpoint import ShapeInfo, model_from_payload, read_checkpoint
 from compact_sdf.codes import update_codes
 from compact_sdf.config import Config
+from compact_sdf.data.sampler import BalancedSampler
 from compact_sdf.data.samples import ShapeSamples
 from compact_sdf.errors import Cancelled, InputError
 from compact_sdf.model import DualSDF
@@ -41,26 +42,16 @@ class FitResult:
     step: int  # the model's training step after the fit
 
 
-def balanced_indices(sdf: torch.Tensor, n: int, near: float, generator: torch.Generator) -> torch.Tensor:
-    """Half from |sdf| <= near, a quarter outside, a quarter inside, with replacement (as training)."""
-    pools = [
-        torch.nonzero(sdf.abs() <= near).flatten(),
-        torch.nonzero(sdf > 0).flatten(),
-        torch.nonzero(sdf < 0).flatten(),
-    ]
-    every = torch.arange(len(sdf))
-    counts = (n - 2 * (n // 4), n // 4, n // 4)
-    picks = []
-    for pool, count in zip(pools, counts, strict=True):
-        pool = pool if len(pool) else every
-        picks.append(pool[torch.randint(len(pool), (count,), generator=generator)])
-    return torch.cat(picks)
-
-
 def _draw(
-    points: torch.Tensor, sdf: torch.Tensor, n: int, near: float, gen: torch.Generator, device: torch.device
+    points: torch.Tensor,
+    sdf: torch.Tensor,
+    sampler: BalancedSampler,
+    n: int,
+    gen: torch.Generator,
+    device: torch.device,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    i = balanced_indices(sdf, n, near, gen)
+    """One balanced draw (the sampler training uses), moved to the model's device."""
+    i = sampler.sample(n, gen)
     return points[i].to(device), sdf[i].to(device)
 
 
@@ -87,11 +78,11 @@ def fit_code(
         .requires_grad_(True)
     )
     opt = torch.optim.Adam([z], lr=lr)
-    sets = [
-        (torch.from_numpy(samples.gen_points), torch.from_numpy(samples.gen_sdf)),
-        (torch.from_numpy(samples.ovf_points), torch.from_numpy(samples.ovf_sdf)),
-    ]
     n, near = cfg.train.samples_per_shape, cfg.sampling.near_threshold
+    sets = []
+    for pts, sdf in ((samples.gen_points, samples.gen_sdf), (samples.ovf_points, samples.ovf_sdf)):
+        y = torch.from_numpy(sdf)
+        sets.append((torch.from_numpy(pts), y, BalancedSampler(y, near)))
     criterion = torch.nn.functional.mse_loss if cfg.train.loss == "mse" else torch.nn.functional.l1_loss
     loss_gen = loss_ovf = float("nan")
     for it in range(iterations):
@@ -99,7 +90,7 @@ def fit_code(
             raise Cancelled("code fit cancelled; the model is unchanged")
         for group in opt.param_groups:
             group["lr"] = lr * (0.1 if it >= iterations // 2 else 1.0)
-        (xg, yg), (xo, yo) = (_draw(pts, sdf, n, near, gen, device) for pts, sdf in sets)
+        (xg, yg), (xo, yo) = (_draw(pts, y, sampler, n, gen, device) for pts, y, sampler in sets)
         lg = criterion(model.sdf_gen(z, xg), yg)
         lo = criterion(model.sdf_ovf(z, xo), yo)
         loss = lg + lo + cfg.train.reg_code * z.norm()

@@ -240,6 +240,7 @@ def _write_json(data: dict[str, Any], path: str | None) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     from compact_sdf.data.load import load_mesh
     from compact_sdf.evaluate import evaluate_shape
+    from compact_sdf.extract import save_mesh
 
     loaded = _load(args)
     gt = load_mesh(args.mesh)
@@ -247,7 +248,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         loaded, args.shape, gt, _extract_config(loaded, args), args.mode, samples=args.samples
     )
     if args.save_mesh:
-        mesh.export(args.save_mesh)
+        save_mesh(mesh, args.save_mesh)
     _write_json(metrics, args.json)
     return 0
 

@@ -233,28 +233,28 @@ def run_fit(ctx: JobContext) -> dict[str, Any]:
 
 
 def run_evaluate(ctx: JobContext) -> dict[str, Any]:
-    """Reconstruct ``shape`` and compare it with its source mesh (``metrics.evaluate_meshes``)."""
-    import trimesh
-
+    """Reconstruct ``shape`` and compare it with its source mesh (``evaluate.evaluate_shape``, as the CLI)."""
     from compact_sdf.data.load import load_mesh
-    from compact_sdf.extract import extract_shape
-    from compact_sdf.metrics import evaluate_meshes
+    from compact_sdf.evaluate import evaluate_shape
 
     p = ctx.params
     model = _model(ctx)
     mesh_id = p.get("mesh_id") or _shape_mesh_id(model, p["shape"])
     loaded, cfg = _load(ctx)
     ecfg = replace(cfg.extract, resolution=int(p.get("resolution", 128)))
-    pred = extract_shape(
-        loaded, p["shape"], ecfg, mode=p.get("mode", "fused"), progress=ctx.stage("extract", 0, 0.5)
-    )
-    name = f"{p['shape']}_{p.get('mode', 'fused')}.ply"
-    save_mesh_atomic(pred, ctx.result_path(name))
-    ctx.report({"stage": "evaluate: metrics", "fraction": 0.5})
+    mode = p.get("mode", "fused")
     gt = load_mesh(ctx.data.mesh_path(mesh_id))
-    pred_mesh = trimesh.Trimesh(vertices=pred.vertices, faces=pred.faces, process=False)
-    samples = int(p.get("samples", 100_000))
-    metrics = evaluate_meshes(pred_mesh, gt, samples=samples, release_samples=min(samples, 100_000))
+    metrics, pred = evaluate_shape(
+        loaded,
+        p["shape"],
+        gt,
+        ecfg,
+        mode,
+        samples=int(p.get("samples", 100_000)),
+        progress=ctx.stage("extract", 0, 0.5),
+    )
+    name = f"{p['shape']}_{mode}.ply"
+    save_mesh_atomic(pred, ctx.result_path(name))
     return {"files": [name], "metrics": _jsonable(metrics), "mesh_id": mesh_id}
 
 
