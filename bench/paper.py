@@ -116,7 +116,7 @@ def run(args: argparse.Namespace, names: list[str], cfg: Config) -> dict[str, An
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    paths = [Path(args.mesh)] if args.mesh else [SHARED / f"{n}.ply" for n in names]
+    paths = [Path(args.mesh)] if args.mesh else [Path(args.meshes_dir) / f"{n}.ply" for n in names]
     meshes = {p.stem: load_mesh(p) for p in paths}
     t0 = time.perf_counter()
     shapes = [prepare_mesh(p, cfg=cfg.sampling, cache_dir=out / "cache") for p in paths]
@@ -202,6 +202,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("setting", choices=["single", "collection"])
     parser.add_argument("--mesh", help="single: the mesh (default max_planck)")
+    parser.add_argument("--meshes-dir", default=str(SHARED), help="where the shared meshes are")
     parser.add_argument("--out", required=True)
     parser.add_argument("--preset", default="paper")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
@@ -217,7 +218,7 @@ def main() -> None:
     args.precision = args.precision or ("bf16" if torch.cuda.is_available() else "fp32")
     cfg = get_preset(args.preset)
     if args.setting == "single":
-        args.mesh = args.mesh or str(SHARED / "max_planck.ply")
+        args.mesh = args.mesh or str(Path(args.meshes_dir) / "max_planck.ply")
         cfg = cfg.override({"train.shapes_per_batch": 1, "train.samples_per_shape": 100_000})
     if args.quick:
         cfg = get_preset("preview").override({"train.steps": 20, "train.samples_per_shape": 2000})
