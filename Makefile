@@ -44,6 +44,7 @@ bench: venv
 	$(PY) bench/prepare.py
 	$(PY) bench/train_throughput.py
 	$(PY) bench/extract.py
+	$(PY) bench/fidelity.py
 
 clean:
 	rm -rf $(VENV) out build dist
