@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,14 +15,7 @@ from compact_sdf.errors import InputError
 from compact_sdf.model import DualSDF
 from compact_sdf.train import TrainProgress, train
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny nets on a shared 2-core box: one intra-op thread avoids OpenMP spin contention (5x faster)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _branch_mse(model: DualSDF, shapes: list[ShapeSamples]) -> tuple[float, float]:
