@@ -23,19 +23,33 @@ COMMAND_MODULES = (
 )
 
 
+def add_override_option(parser: argparse.ArgumentParser, section: str = "SECTION") -> None:
+    """``--set section.key=value`` (repeatable): the one way every command overrides a setting."""
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar=f"{section}.KEY=VALUE",
+        help="override a setting (repeatable), e.g. --set model.hidden=256",
+    )
+
+
+def add_open_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-open",
+        action="store_true",
+        help="accept non-watertight meshes (inside/outside from the generalised winding number)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="compact-sdf", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"compact-sdf {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # a real import error inside the module
-                raise
-            continue  # command group not built yet
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from compact_sdf.cli import add_override_option
 from compact_sdf.config import ExtractConfig
 from compact_sdf.errors import InputError
 from compact_sdf.extract import MESH_SUFFIXES, MODES
@@ -30,14 +31,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 def _extract_args(p: argparse.ArgumentParser, resolution: int | None = None) -> None:
     p.add_argument("--resolution", type=int, default=resolution, help="marching-cubes cells per side")
     p.add_argument("--band", type=int, default=None, help="voxel layers that use the overfitting branch")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="extract.KEY=VALUE",
-        help="extract setting",
-    )
+    add_override_option(p, "extract")
 
 
 def register(subparsers: Sub) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from compact_sdf.cli import add_open_option, add_override_option
 from compact_sdf.config import SamplingConfig, get_preset
 from compact_sdf.errors import InputError
 
@@ -39,17 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         default=DEFAULT_PRESET,
         help=f"tiny, preview, balanced or paper (default {DEFAULT_PRESET})",
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override a setting",
-    )
-    p.add_argument(
-        "--allow-open", action="store_true", help="accept non-watertight meshes (winding-number sign)"
-    )
+    add_override_option(p)
+    add_open_option(p)
     p.add_argument("--name", default=None, help="shape name (one mesh only; default: the file's stem)")
     p.add_argument(
         "--cache",

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from compact_sdf.cli import add_open_option, add_override_option
 from compact_sdf.config import Config, get_preset
 from compact_sdf.data.samples import ShapeSamples
 from compact_sdf.errors import InputError
@@ -37,15 +38,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     p.add_argument("--steps", type=int, default=None, help="total training steps (default: the preset's)")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    add_override_option(p)
+    add_open_option(p)
     p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override a setting",
+        "--cache",
+        default=None,
+        help="sample cache folder (default $COMPACT_SDF_CACHE or ~/.cache/compact_sdf)",
     )
-    p.add_argument("--cache", default=None, help="sample cache directory (default: no cache)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_train)
 
@@ -69,6 +68,8 @@ def resolve_config(args: argparse.Namespace) -> tuple[Config, list[dict[str, Any
     else:
         cfg = get_preset(args.preset or DEFAULT_PRESET)
     overrides = list(args.overrides)
+    if args.allow_open:
+        overrides.append("sampling.allow_open=true")
     if args.steps is not None:
         overrides.append(f"train.steps={args.steps}")
     return cfg.override(overrides), known
