@@ -36,7 +36,7 @@ import torch
 from compact_sdf.config import ExtractConfig
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.errors import CompactSDFError, InputError
-from compact_sdf.lattice import CORNERS, FieldFn, Lattice, SparseValues, crossed, evaluate, march, merge
+from compact_sdf.lattice import FieldFn, Lattice, cell_corners, corner_views, dilate, evaluate, march, merge
 
 if TYPE_CHECKING:
     import trimesh
@@ -110,20 +110,48 @@ def level_sizes(resolution: int, coarse_cells: int) -> list[int]:
 
 @dataclass
 class _CoarseSurface:
-    crossed_cells: np.ndarray  # (K, 3) lowest vertices of cells crossed by s_g at resolution N
-    values: SparseValues  # s_g at every vertex evaluated on the finest level
-    sign: np.ndarray  # (N+1)^3 int8: the sign of s_g everywhere (exact where evaluated)
+    crossed: np.ndarray  # bool (N)^3: the cells crossed by s_g at resolution N
+    field: np.ndarray  # float32 (N+1)^3: s_g where it was evaluated (any level), NaN elsewhere
+    sign: np.ndarray  # int8 (N+1)^3: the sign of s_g everywhere (exact where evaluated)
 
 
 def _sign(values: np.ndarray) -> np.ndarray:
     return np.where(values >= 0.0, 1, -1).astype(np.int8)
 
 
-def _keep_cells(lo: np.ndarray, hi: np.ndarray, bound: float) -> np.ndarray:
-    """Cells that may hold a zero crossing, from their corner min/max (the Lipschitz rule above)."""
-    same_sign = (lo > 0.0) | (hi < 0.0)
-    far = np.maximum(np.abs(lo), np.abs(hi)) > bound
-    return ~(same_sign & far)
+def _same_sign(field: np.ndarray) -> np.ndarray:
+    """Bool per cell: all 8 corners > 0 or all < 0 (bool passes, no float min/max volumes)."""
+    views = corner_views(field)
+    positive = np.logical_and.reduce([v > 0.0 for v in views])
+    negative = np.logical_and.reduce([v < 0.0 for v in views])
+    return positive | negative
+
+
+def _keep_cells(field: np.ndarray, bound: float) -> np.ndarray:
+    """Cells that may hold a zero crossing: the Lipschitz rule of the module docstring."""
+    far = np.logical_or.reduce([np.abs(v) > bound for v in corner_views(field)])
+    return ~(_same_sign(field) & far)
+
+
+def _refine(a: np.ndarray, cut: int) -> np.ndarray:
+    """Nearest-lower upsampling by 2 along every axis, cut to ``cut`` entries per side."""
+    for axis in range(3):
+        a = np.repeat(a, 2, axis=axis)
+    return a[:cut, :cut, :cut]
+
+
+def _evaluate_at(
+    fn: FieldFn,
+    lat: Lattice,
+    field: np.ndarray,
+    where: np.ndarray,
+    cfg: ExtractConfig,
+    device: torch.device | str,
+) -> np.ndarray:
+    """Evaluate ``fn`` at the marked vertices, store the values in ``field`` and return them."""
+    values = evaluate(fn, lat.points(np.argwhere(where)), cfg.batch_points, device)
+    field[where] = values
+    return values
 
 
 def _coarse_surface(gen_fn: FieldFn, cfg: ExtractConfig, device: torch.device | str) -> _CoarseSurface:
@@ -131,57 +159,26 @@ def _coarse_surface(gen_fn: FieldFn, cfg: ExtractConfig, device: torch.device | 
     sizes = level_sizes(cfg.resolution, cfg.coarse_cells)
     lat = Lattice(sizes[0])
     grid = np.indices((lat.side,) * 3).reshape(3, -1).T
-    volume = evaluate(gen_fn, lat.points(grid), cfg.batch_points, device).reshape((lat.side,) * 3)
-    sign = _sign(volume)
-    lo, hi = _corner_range(volume)
+    field = evaluate(gen_fn, lat.points(grid), cfg.batch_points, device).reshape((lat.side,) * 3)
+    sign = _sign(field)
     if len(sizes) == 1:
-        cells = np.argwhere((lo <= 0.0) & (hi >= 0.0))
-        return _CoarseSurface(cells, SparseValues(lat.linear(grid), volume.reshape(-1)), sign)
-    cells = np.argwhere(_keep_cells(lo, hi, lat.cell_diagonal() * cfg.lipschitz))
-    values = SparseValues(lat.linear(grid), volume.reshape(-1))
-    del volume, grid
+        return _CoarseSurface(~_same_sign(field), field, sign)
+    cells = _keep_cells(field, lat.cell_diagonal() * cfg.lipschitz)
     for level, cells_per_side in enumerate(sizes[1:], start=1):
         fine = Lattice(cells_per_side)
-        cells = (cells[:, None, :] * 2 + CORNERS[None, :, :]).reshape(-1, 3)
-        needed = np.unique(fine.cell_corners(cells))
-        carried = SparseValues(fine.linear(lat.coords(values.index) * 2), values.value)
-        found, vals = carried.lookup(needed)
-        missing = needed[~found]
-        vals[~found] = evaluate(gen_fn, fine.points(fine.coords(missing)), cfg.batch_points, device)
-        values = SparseValues(needed, vals)
-        up = np.arange(fine.side) // 2
-        sign = sign[np.ix_(up, up, up)]
-        sign.reshape(-1)[missing] = _sign(vals[~found])
-        _, corner_values = values.lookup(fine.cell_corners(cells))
+        carried = np.full((fine.side,) * 3, np.nan, dtype=np.float32)
+        carried[::2, ::2, ::2] = field
+        field = carried
+        cells = _refine(cells, cells_per_side)
+        missing = cell_corners(cells) & np.isnan(field)
+        sign = _refine(sign, fine.side)
+        sign[missing] = _sign(_evaluate_at(gen_fn, fine, field, missing, cfg, device))
         if level == len(sizes) - 1:
-            cells = cells[crossed(corner_values)]
+            cells &= ~_same_sign(field)
         else:
-            bound = fine.cell_diagonal() * cfg.lipschitz
-            cells = cells[_keep_cells(corner_values.min(axis=1), corner_values.max(axis=1), bound)]
+            cells &= _keep_cells(field, fine.cell_diagonal() * cfg.lipschitz)
         lat = fine
-    return _CoarseSurface(cells, values, sign)
-
-
-def _corner_range(volume: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-cell min and max over the 8 corners of a dense float32 vertex volume."""
-    n = volume.shape[0] - 1
-    views = [volume[i : i + n, j : j + n, k : k + n] for i, j, k in CORNERS]
-    return np.minimum.reduce(views), np.maximum.reduce(views)
-
-
-def _fill_missing(
-    fn: FieldFn,
-    lat: Lattice,
-    index: np.ndarray,
-    known: SparseValues,
-    cfg: ExtractConfig,
-    device: torch.device | str,
-) -> SparseValues:
-    """Values of ``fn`` at ``index``, reusing ``known`` ones and evaluating the rest."""
-    found, vals = known.lookup(index)
-    if (~found).any():
-        vals[~found] = evaluate(fn, lat.points(lat.coords(index[~found])), cfg.batch_points, device)
-    return SparseValues(index, vals)
+    return _CoarseSurface(cells, field, sign)
 
 
 def extract_field(
@@ -199,46 +196,35 @@ def extract_field(
     report("coarse surface", 0.0)
     coarse = _coarse_surface(gen_fn, cfg, device)
     report("band", 0.4)
-    corners = np.unique(lat.cell_corners(coarse.crossed_cells))
-    band = lat.dilate(corners, cfg.band if ovf_fn is not None else 0)
-    shell = np.setdiff1d(lat.dilate(band, 1), band, assume_unique=True)
-    known = SparseValues.empty() if ovf_fn is not None else coarse.values
-    band_values = _fill_missing(ovf_fn or gen_fn, lat, band, known, cfg, device)
-    exact = _fill_missing(gen_fn, lat, shell, coarse.values, cfg, device).merged(band_values)
+    band = dilate(cell_corners(coarse.crossed), cfg.band if ovf_fn is not None else 0)
+    near = dilate(band, 1)  # the band and its shell: every corner of every cell touching the band
+    field = coarse.field
+    if ovf_fn is not None:
+        band_values = evaluate(ovf_fn, lat.points(np.argwhere(band)), cfg.batch_points, device)
+        _evaluate_at(gen_fn, lat, field, near & ~band & np.isnan(field), cfg, device)
+        field[band] = band_values
+    else:
+        _evaluate_at(gen_fn, lat, field, near & np.isnan(field), cfg, device)
+    np.copyto(field, coarse.sign, where=~near)  # only the sign matters off the band's cells
     report("marching cubes", 0.8)
-    parts = _march_blocks(lat, band, exact, coarse.sign, cfg.block_cells)
-    verts, faces = merge(parts)
+    verts, faces = merge(_march_blocks(field, band, cfg.block_cells))
     report("done", 1.0)
     return MeshArrays.from_lattice(verts, faces, cfg.resolution)
 
 
-def _march_blocks(
-    lat: Lattice, band: np.ndarray, exact: SparseValues, sign: np.ndarray, block: int
-) -> list[tuple[np.ndarray, np.ndarray]]:
+def _march_blocks(field: np.ndarray, band: np.ndarray, block: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Marching cubes on every block of ``block``^3 cells that holds a cell touching the band."""
-    ijk = lat.coords(band)
-    blocks_per_side = -(-lat.cells // block)
-    ids = [
-        _block_ids(np.clip(ijk - offset, 0, lat.cells - 1) // block, blocks_per_side) for offset in CORNERS
-    ]
+    cells = field.shape[0] - 1
     parts = []
-    for flat in np.unique(np.concatenate(ids)):
-        b = np.array(np.unravel_index(flat, (blocks_per_side,) * 3))
-        lo = b * block
-        hi = np.minimum(lo + block, lat.cells)
-        vol = sign[lo[0] : hi[0] + 1, lo[1] : hi[1] + 1, lo[2] : hi[2] + 1].astype(np.float32)
-        local = np.indices(vol.shape).reshape(3, -1).T + lo
-        found, vals = exact.lookup(lat.linear(local))
-        flat_vol = vol.reshape(-1)
-        flat_vol[found] = vals[found]
-        part = march(vol, (int(lo[0]), int(lo[1]), int(lo[2])))
+    for b in np.ndindex(*(-(-cells // block),) * 3):
+        lo = [x * block for x in b]
+        box = tuple(slice(x, min(x + block, cells) + 1) for x in lo)
+        if not band[box].any():
+            continue
+        part = march(np.ascontiguousarray(field[box]), (lo[0], lo[1], lo[2]))
         if part is not None:
             parts.append(part)
     return parts
-
-
-def _block_ids(block_ijk: np.ndarray, per_side: int) -> np.ndarray:
-    return np.unique((block_ijk[:, 0] * per_side + block_ijk[:, 1]) * per_side + block_ijk[:, 2])
 
 
 def _check_config(cfg: ExtractConfig) -> None:

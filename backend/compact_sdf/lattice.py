@@ -1,9 +1,9 @@
-"""The marching-cubes lattice over [-1,1]^3 and the sparse-set tools extraction is built from.
+"""The marching-cubes lattice over [-1,1]^3 and the dense mask tools extraction is built from.
 
 A lattice of ``n`` cells per side has ``(n+1)^3`` vertices; vertex ``(i, j, k)`` sits at
-``-1 + 2 * (i, j, k) / n`` and has the linear index ``(i * (n+1) + j) * (n+1) + k`` (int64).
-Sparse vertex sets are sorted unique linear indices, so set algebra is ``np.unique`` /
-``np.searchsorted`` and never a KD-tree or a dense float volume.
+``-1 + 2 * (i, j, k) / n``. Sparse extraction marks vertex and cell sets as bool arrays over the
+lattice (one byte per vertex, 17 MB at n = 256): marking, dilating and intersecting them are a few
+vectorised passes, far cheaper than sorting sets of int64 indices, and never a KD-tree.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
@@ -33,17 +34,6 @@ class Lattice:
     def side(self) -> int:
         return self.cells + 1
 
-    def linear(self, ijk: np.ndarray) -> np.ndarray:
-        ijk = np.asarray(ijk, dtype=np.int64)
-        return (ijk[..., 0] * self.side + ijk[..., 1]) * self.side + ijk[..., 2]
-
-    def coords(self, index: np.ndarray) -> np.ndarray:
-        index = np.asarray(index, dtype=np.int64)
-        k = index % self.side
-        j = (index // self.side) % self.side
-        i = index // (self.side * self.side)
-        return np.stack([i, j, k], axis=-1)
-
     def points(self, ijk: np.ndarray) -> np.ndarray:
         """Unit-cube positions (float32) of integer lattice coordinates; one formula for every caller."""
         return (np.asarray(ijk, dtype=np.float64) * (2.0 / self.cells) - 1.0).astype(np.float32)
@@ -51,51 +41,28 @@ class Lattice:
     def cell_diagonal(self) -> float:
         return float(np.sqrt(3.0) * 2.0 / self.cells)
 
-    def cell_corners(self, cells: np.ndarray) -> np.ndarray:
-        """(K, 8) linear indices of the corners of cells given by their lowest vertex (K, 3)."""
-        return self.linear(cells[:, None, :] + CORNERS[None, :, :])
 
-    def dilate(self, index: np.ndarray, radius: int) -> np.ndarray:
-        """All vertices within Chebyshev distance ``radius`` of a sparse set, axis by axis (separable)."""
-        if radius <= 0 or len(index) == 0:
-            return np.unique(index)
-        offsets = np.arange(-radius, radius + 1, dtype=np.int64)
-        out = np.unique(index)
-        for axis in range(3):
-            ijk = self.coords(out)
-            moved = np.repeat(ijk[:, None, :], len(offsets), axis=1)
-            moved[:, :, axis] += offsets[None, :]
-            moved = moved.reshape(-1, 3)
-            inside = (moved[:, axis] >= 0) & (moved[:, axis] <= self.cells)
-            out = np.unique(self.linear(moved[inside]))
-        return out
+def corner_views(vertex_array: np.ndarray) -> list[np.ndarray]:
+    """The 8 (n)^3 views of an (n+1)^3 vertex array that give each cell's corners (no copies)."""
+    n = vertex_array.shape[0] - 1
+    return [vertex_array[i : i + n, j : j + n, k : k + n] for i, j, k in CORNERS]
 
 
-@dataclass
-class SparseValues:
-    """Field values at a sorted set of lattice vertices."""
+def cell_corners(cells: np.ndarray) -> np.ndarray:
+    """Bool (n+1)^3: the corners of the cells marked in the bool (n)^3 ``cells``."""
+    n = cells.shape[0]
+    out = np.zeros((n + 1,) * 3, dtype=bool)
+    for i, j, k in CORNERS:
+        out[i : i + n, j : j + n, k : k + n] |= cells
+    return out
 
-    index: np.ndarray  # sorted unique int64
-    value: np.ndarray  # float32
 
-    @classmethod
-    def empty(cls) -> SparseValues:
-        return cls(np.empty(0, np.int64), np.empty(0, np.float32))
-
-    def lookup(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(found mask, values) for any array of linear indices; values are 0 where not found."""
-        if len(self.index) == 0:
-            return np.zeros(np.shape(index), bool), np.zeros(np.shape(index), np.float32)
-        pos = np.minimum(np.searchsorted(self.index, index), len(self.index) - 1)
-        found = self.index[pos] == index
-        return found, np.where(found, self.value[pos], np.float32(0.0))
-
-    def merged(self, other: SparseValues) -> SparseValues:
-        """Union; where both hold a vertex, ``other`` wins."""
-        index = np.concatenate([other.index, self.index])
-        value = np.concatenate([other.value, self.value])
-        index, first = np.unique(index, return_index=True)
-        return SparseValues(index, value[first])
+def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Every vertex within Chebyshev distance ``radius`` of a marked one: a box, so axis by axis."""
+    out = mask
+    for axis in range(3):
+        out = ndimage.maximum_filter1d(out, 2 * radius + 1, axis=axis, mode="constant", cval=False)
+    return out
 
 
 def evaluate(fn: FieldFn, points: np.ndarray, batch: int, device: torch.device | str) -> np.ndarray:
@@ -106,11 +73,6 @@ def evaluate(fn: FieldFn, points: np.ndarray, batch: int, device: torch.device |
             x = torch.from_numpy(np.ascontiguousarray(points[start : start + batch])).to(device)
             out[start : start + batch] = fn(x).reshape(-1).float().cpu().numpy()
     return out
-
-
-def crossed(values: np.ndarray) -> np.ndarray:
-    """Cells (rows of 8 corner values) that the zero level set can cross: min <= 0 <= max."""
-    return (values.min(axis=-1) <= 0.0) & (values.max(axis=-1) >= 0.0)
 
 
 def march(volume: np.ndarray, origin: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray] | None:
