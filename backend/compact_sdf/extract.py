@@ -13,7 +13,9 @@ Sparse evaluation. ``s_g`` is evaluated on a coarse lattice (``cfg.coarse_cells`
 refined by halving the cell size up to ``N``. A cell is dropped, with everything inside it, when
 all its corners have the same strict sign and one corner has ``|s| > L * d`` (``d`` the cell
 diagonal, ``L = cfg.lipschitz``): for an L-Lipschitz field every point of the cell then keeps that
-sign, so no zero crossing hides inside (thin parts included, unlike a corner sign test). ``s_o`` is
+sign, so no zero crossing hides inside (thin parts included, unlike a corner sign test). The same
+bound, applied to each child from its parent's corners before the child is evaluated, drops most
+children far from the surface without evaluating their corners. ``s_o`` is
 evaluated only on ``B``; ``s_g`` additionally on the one-vertex shell around ``B`` so every cell
 touching ``B`` has exact values. Each other vertex only needs the right sign for marching cubes:
 it gets +-1 with the sign of the dropped cell that contains it (an int8 sign lattice, upsampled
@@ -36,7 +38,17 @@ import torch
 from compact_sdf.config import ExtractConfig
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.errors import CompactSDFError, InputError
-from compact_sdf.lattice import FieldFn, Lattice, cell_corners, corner_views, dilate, evaluate, march, merge
+from compact_sdf.lattice import (
+    CORNERS,
+    FieldFn,
+    Lattice,
+    cell_corners,
+    corner_views,
+    dilate,
+    evaluate,
+    march,
+    merge,
+)
 
 if TYPE_CHECKING:
     import trimesh
@@ -140,6 +152,31 @@ def _refine(a: np.ndarray, cut: int) -> np.ndarray:
     return a[:cut, :cut, :cut]
 
 
+def _children_may_cross(
+    parent_field: np.ndarray, parents: np.ndarray, fine: Lattice, cfg: ExtractConfig
+) -> np.ndarray:
+    """Bool (2n)^3: children of the kept ``parents`` that their parent's corners cannot rule out.
+
+    Before any child vertex is evaluated: a parent corner ``q`` with ``|s(q)| > L * r`` (``r`` its
+    largest distance to a child, one or two child sides per axis) fixes the sign of that whole
+    child for an L-Lipschitz field, as the rule of the module docstring does for a whole cell; a
+    parent whose corners disagree in sign keeps all its children. This spares most of the
+    evaluations of the next level, which the parent rule alone spends on children far from the
+    surface.
+    """
+    side = 2.0 / fine.cells
+    views = corner_views(parent_field)
+    certain = _same_sign(parent_field) & parents
+    out = np.zeros((fine.cells,) * 3, dtype=bool)
+    for o in CORNERS:
+        ruled_out = np.zeros_like(certain)
+        for q, value in zip(CORNERS, views, strict=True):
+            reach = side * float(np.sqrt(np.sum(np.where(o == q, 1.0, 4.0))))
+            ruled_out |= np.abs(value) > cfg.lipschitz * reach
+        out[o[0] :: 2, o[1] :: 2, o[2] :: 2] = parents & ~(certain & ruled_out)
+    return out
+
+
 def _evaluate_at(
     fn: FieldFn,
     lat: Lattice,
@@ -169,7 +206,7 @@ def _coarse_surface(gen_fn: FieldFn, cfg: ExtractConfig, device: torch.device | 
         carried = np.full((fine.side,) * 3, np.nan, dtype=np.float32)
         carried[::2, ::2, ::2] = field
         field = carried
-        cells = _refine(cells, cells_per_side)
+        cells = _children_may_cross(field[::2, ::2, ::2], cells, fine, cfg)
         missing = cell_corners(cells) & np.isnan(field)
         sign = _refine(sign, fine.side)
         sign[missing] = _sign(_evaluate_at(gen_fn, fine, field, missing, cfg, device))
