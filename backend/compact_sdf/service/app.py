@@ -43,6 +43,13 @@ log = logging.getLogger("compact_sdf.service")
 
 API = "/api/v1"
 UPLOAD_FORMATS = ("ply", "glb", "obj", "stl", "off")
+# Uploads are raw bytes, not JSON: this tells the OpenAPI spec (and the fuzz) so.
+BINARY_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
 
 
 class ApiError(Exception):
@@ -185,12 +192,7 @@ def create_app(
         response_model=schemas.MeshOut,
         tags=["meshes"],
         responses={413: {"model": schemas.ErrorResponse}, 422: {"model": schemas.ErrorResponse}},
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
-            }
-        },
+        openapi_extra=BINARY_BODY,
     )
     async def upload_mesh(
         request: Request,
@@ -293,12 +295,7 @@ def create_app(
         response_model=schemas.ModelOut,
         tags=["models"],
         responses={409: {"model": schemas.ErrorResponse}, 413: {"model": schemas.ErrorResponse}},
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
-            }
-        },
+        openapi_extra=BINARY_BODY,
     )
     async def import_codes(
         request: Request, model_id: str, format: Annotated[str, Query(description="npz or json")] = "npz"
