@@ -1,5 +1,10 @@
 """Crash safety: SIGKILL the server during training, restart it on the same data, the job resumes from
-its last checkpoint; a clean stop then pauses it and the next start finishes it; nothing finished is lost.
+its last checkpoint; a clean stop then pauses it and the next start resumes it again; nothing finished
+is lost.
+
+The long job has far more steps than any machine runs during the test, so no phase races the job's
+end (a fast machine once finished a 120-step job before the clean stop arrived). Finishing after a
+resume is the training loop's own path, covered by tests/test_train_checkpoint.py.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ def test_sigkill_resume_clean_stop_resume(tmp_path: Path) -> None:
         assert api.wait_job(extract["id"], timeout=120)["status"] == "succeeded"
         kept = api.download_result(extract["id"], "ball_fused.ply")
 
-        steps = 120
+        steps = 100_000  # never reached: the test cancels the job in the end
         long_job = api.create_job(
             "train", mesh_ids=[ball["id"]], preset="tiny", overrides={**FAST_TRAIN, "train.steps": steps}
         )
@@ -70,12 +75,15 @@ def test_sigkill_resume_clean_stop_resume(tmp_path: Path) -> None:
     backend = start_backend(data)
     try:
         api = backend.client
-        done = api.wait_job(long_job["id"], timeout=600)
-        assert done["status"] == "succeeded", done["error"]
-        assert done["attempts"] == 2 and done["result"]["resumed"] is True  # the clean stop is no attempt
-        assert done["result"]["train"]["step"] == steps
+        again = wait_for(
+            lambda: progress(api, long_job["id"]).get("step", 0) > first_step + 3, 300, what="resume"
+        )
+        assert again and api.get_job(long_job["id"])["attempts"] == 2  # the clean stop is no attempt
         assert api.get_job(first["id"])["status"] == "succeeded"  # finished work survives the crash
         assert api.download_result(extract["id"], "ball_fused.ply") == kept
-        assert api.get_model(long_job["model_id"])["status"] == "ready"
+        api.cancel_job(long_job["id"])
+        done = api.wait_job(long_job["id"], timeout=120)
+        assert done["status"] == "cancelled", done
     finally:
         assert backend.stop() == 0, backend.last_log_text()
+    assert checkpoint_step(model_dir) > first_step + 3  # the cancel kept the latest weights
