@@ -8,8 +8,9 @@ import torch
 import trimesh
 from compact_sdf.config import ExtractConfig
 from compact_sdf.errors import CompactSDFError, InputError
-from compact_sdf.extract import MeshArrays, extract_field, level_sizes, save_mesh
+from compact_sdf.extract import extract_field, level_sizes
 from compact_sdf.extract_dense import dense_mesh, mesh_volume
+from compact_sdf.mesh import MeshArrays, save_mesh
 from scipy.spatial import cKDTree
 
 

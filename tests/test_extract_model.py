@@ -19,9 +19,10 @@ from compact_sdf.data import prepare_mesh
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.errors import InputError
 from compact_sdf.evaluate import ABLATION
-from compact_sdf.extract import MeshArrays, extract_shape
+from compact_sdf.extract import extract_shape
 from compact_sdf.fit import fit_shape
 from compact_sdf.interpolate import interpolate_shapes
+from compact_sdf.mesh import MeshArrays
 from compact_sdf.metrics import point_metrics
 from compact_sdf.train import train
 

@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 import trimesh
 
 from compact_sdf.config import ExtractConfig
-from compact_sdf.extract import MeshArrays, Progress, extract_shape
+from compact_sdf.extract import extract_shape
+from compact_sdf.mesh import MeshArrays
 from compact_sdf.metrics import evaluate_meshes
+from compact_sdf.progress import Progress
 
 if TYPE_CHECKING:
     from compact_sdf.checkpoint import LoadedModel

@@ -27,9 +27,7 @@ cubes, run block by block on the blocks that touch ``B``, gives the dense result
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -38,6 +36,7 @@ import torch
 from compact_sdf.config import ExtractConfig
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.errors import CompactSDFError, InputError
+from compact_sdf.extract_dense import dense_mesh
 from compact_sdf.lattice import (
     CORNERS,
     FieldFn,
@@ -49,67 +48,14 @@ from compact_sdf.lattice import (
     march,
     merge,
 )
+from compact_sdf.mesh import MeshArrays
+from compact_sdf.progress import Progress
 
 if TYPE_CHECKING:
-    import trimesh
-
     from compact_sdf.checkpoint import LoadedModel
 
 Mode = Literal["fused", "generalization", "overfitting"]
 MODES: tuple[str, ...] = ("fused", "generalization", "overfitting")
-Progress = Callable[[str, float], None]
-MESH_SUFFIXES = (".ply", ".obj", ".glb")
-
-
-@dataclass
-class MeshArrays:
-    """A triangle mesh as plain arrays (what the service serialises and the add-on rebuilds)."""
-
-    vertices: np.ndarray  # (V, 3) float32
-    faces: np.ndarray  # (F, 3) int64
-    normals: np.ndarray  # (V, 3) float32, unit length, outward
-
-    @classmethod
-    def from_lattice(cls, verts: np.ndarray, faces: np.ndarray, cells: int) -> MeshArrays:
-        """Build from marching-cubes output in lattice units: drop unused vertices, map to [-1,1]."""
-        used, faces = np.unique(faces, return_inverse=True)
-        unit = verts[used] * (2.0 / cells) - 1.0
-        faces = faces.reshape(-1, 3).astype(np.int64)
-        return cls(unit.astype(np.float32), faces, vertex_normals(unit, faces))
-
-    def transformed(self, normalization: Normalization) -> MeshArrays:
-        """The same mesh in the shape's own coordinates (undo the unit-cube normalisation)."""
-        verts = normalization.from_unit(self.vertices).astype(np.float32)
-        return MeshArrays(verts, self.faces, self.normals.copy())
-
-    def to_trimesh(self) -> trimesh.Trimesh:
-        import trimesh
-
-        return trimesh.Trimesh(self.vertices, self.faces, vertex_normals=self.normals, process=False)
-
-
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Area-weighted face normals summed at each vertex, normalised (float32)."""
-    v = np.asarray(vertices, dtype=np.float64)
-    out = np.zeros_like(v)
-    if len(faces):
-        cross = np.cross(v[faces[:, 1]] - v[faces[:, 0]], v[faces[:, 2]] - v[faces[:, 0]])
-        for corner in range(3):
-            np.add.at(out, faces[:, corner], cross)
-    length = np.linalg.norm(out, axis=1, keepdims=True)
-    return (out / np.where(length > 0, length, 1.0)).astype(np.float32)
-
-
-def save_mesh(mesh: MeshArrays, path: str | Path) -> Path:
-    """Write .ply / .obj / .glb by suffix (with vertex normals)."""
-    path = Path(path)
-    if path.suffix.lower() not in MESH_SUFFIXES:
-        raise InputError(f"cannot write '{path.name}': use one of {', '.join(MESH_SUFFIXES)}")
-    if len(mesh.faces) == 0:
-        raise CompactSDFError("the mesh is empty: the field has no zero level set in [-1,1]^3")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mesh.to_trimesh().export(path)
-    return path
 
 
 def level_sizes(resolution: int, coarse_cells: int) -> list[int]:
@@ -289,8 +235,6 @@ def extract_shape(
     A name takes the code and normalisation stored with the model; a raw code (an interpolated
     one, say) uses ``normalization`` when given and stays in unit coordinates otherwise.
     """
-    from compact_sdf.extract_dense import dense_mesh
-
     if mode not in MODES:
         raise InputError(f"unknown mode '{mode}'; choose one of: {', '.join(MODES)}")
     model = loaded.model

@@ -7,15 +7,14 @@ release-style baseline in ``bench/extract.py``. Memory is a few float32/bool vol
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import torch
 from scipy import ndimage
 
 from compact_sdf.config import ExtractConfig
-from compact_sdf.extract import MeshArrays, Progress
 from compact_sdf.lattice import CORNERS, FieldFn, Lattice, evaluate, march, merge
+from compact_sdf.mesh import MeshArrays
+from compact_sdf.progress import Progress
 
 
 def dense_volume(fn: FieldFn, cells: int, batch: int, device: torch.device | str) -> np.ndarray:
@@ -91,7 +90,7 @@ def dense_mesh(
     ovf_fn: FieldFn | None = None,
 ) -> MeshArrays:
     """Mesh of ``fn`` alone, or of the fusion of ``fn`` (as s_g) with ``ovf_fn``, evaluated densely."""
-    report: Callable[[str, float], None] = progress or (lambda stage, fraction: None)
+    report: Progress = progress or (lambda stage, fraction: None)
     report("dense evaluation", 0.0)
     volume = dense_fused_volume(fn, ovf_fn, cfg, device)
     report("marching cubes", 0.8)

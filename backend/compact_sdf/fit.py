@@ -25,8 +25,8 @@ from compact_sdf.data.sampler import BalancedSampler
 from compact_sdf.data.samples import ShapeSamples
 from compact_sdf.errors import Cancelled, InputError
 from compact_sdf.model import DualSDF
+from compact_sdf.progress import Progress
 
-Progress = Callable[[str, float], None]
 FIT_LR = 5e-3
 FIT_ITERATIONS = 800
 

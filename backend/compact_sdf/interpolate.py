@@ -21,7 +21,9 @@ import torch
 from compact_sdf.config import ExtractConfig
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.errors import InputError
-from compact_sdf.extract import MeshArrays, Progress, extract_shape
+from compact_sdf.extract import extract_shape
+from compact_sdf.mesh import MeshArrays
+from compact_sdf.progress import Progress
 
 if TYPE_CHECKING:
     from compact_sdf.checkpoint import LoadedModel

@@ -18,7 +18,8 @@ import torch
 from compact_sdf.cli import add_override_option
 from compact_sdf.config import ExtractConfig
 from compact_sdf.errors import InputError
-from compact_sdf.extract import MESH_SUFFIXES, MODES
+from compact_sdf.extract import MODES
+from compact_sdf.mesh import MESH_SUFFIXES
 
 Sub = argparse._SubParsersAction  # type: ignore[type-arg]
 
@@ -139,7 +140,8 @@ def _progress(stage: str, fraction: float) -> None:
 
 
 def run_extract(args: argparse.Namespace) -> int:
-    from compact_sdf.extract import extract_shape, save_mesh
+    from compact_sdf.extract import extract_shape
+    from compact_sdf.mesh import save_mesh
 
     loaded = _load(args)
     mesh = extract_shape(loaded, args.shape, _extract_config(loaded, args), args.mode, progress=_progress)
@@ -156,8 +158,8 @@ def _parse_weights(text: str) -> list[list[float]]:
 
 
 def run_interpolate(args: argparse.Namespace) -> int:
-    from compact_sdf.extract import save_mesh
     from compact_sdf.interpolate import interpolate_shapes
+    from compact_sdf.mesh import save_mesh
 
     names = args.shapes or [n for n in (args.start, args.end) if n]
     if args.shapes and (args.start or args.end):
@@ -234,7 +236,7 @@ def _write_json(data: dict[str, Any], path: str | None) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     from compact_sdf.data.load import load_mesh
     from compact_sdf.evaluate import evaluate_shape
-    from compact_sdf.extract import save_mesh
+    from compact_sdf.mesh import save_mesh
 
     loaded = _load(args)
     gt = load_mesh(args.mesh)

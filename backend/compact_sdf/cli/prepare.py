@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from compact_sdf.cli import add_open_option, add_override_option
 from compact_sdf.config import SamplingConfig, get_preset
 from compact_sdf.errors import InputError
+from compact_sdf.progress import Progress
 
 if TYPE_CHECKING:  # heavy imports stay out of the parser that every command builds
     import trimesh
@@ -102,7 +102,7 @@ def _prepare_one(
         return load_or_prepare(mesh, name, sampling, cache, _bar_progress(bar, name))
 
 
-def _bar_progress(bar: tqdm, name: str) -> Callable[[str, float], None]:
+def _bar_progress(bar: tqdm, name: str) -> Progress:
     """Map (stage, fraction) callbacks onto one bar: each stage refills the bar under its own label."""
 
     def update(stage: str, fraction: float) -> None:

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import trimesh
@@ -15,6 +14,7 @@ from compact_sdf.data.cache import load_or_prepare
 from compact_sdf.data.load import load_mesh
 from compact_sdf.data.samples import ShapeSamples
 from compact_sdf.data.validate import require_valid, validate_mesh
+from compact_sdf.progress import Progress
 
 __all__ = ["ShapeSamples", "prepare_mesh"]
 
@@ -24,7 +24,7 @@ def prepare_mesh(
     name: str | None = None,
     cfg: SamplingConfig = SamplingConfig(),
     cache_dir: str | Path | None = None,
-    progress: Callable[[str, float], None] | None = None,
+    progress: Progress | None = None,
 ) -> ShapeSamples:
     """Path or mesh -> validated (refused unless ok) -> cached or freshly prepared samples.
 

@@ -14,7 +14,6 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -27,14 +26,13 @@ from compact_sdf.data.normalize import Normalization
 from compact_sdf.data.samples import ShapeSamples
 from compact_sdf.data.sampling import prepare_samples
 from compact_sdf.errors import InputError
+from compact_sdf.progress import Progress
 
 FORMAT = 1
 ARRAYS = ("ovf_points", "ovf_sdf", "gen_points", "gen_sdf")
 SUFFIX = ".samples.npz"
 # Settings that change the samples; near_threshold (sampler) and max_faces (validation) do not.
 _IGNORED = ("near_threshold", "max_faces")
-
-Progress = Callable[[str, float], None]
 
 
 def default_cache_dir() -> Path:

@@ -11,14 +11,14 @@ them sorted first.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Literal
 
 import igl
 import numpy as np
 
+from compact_sdf.progress import Progress
+
 SignMode = Literal["pseudonormal", "winding"]
-Progress = Callable[[str, float], None]
 
 SIGN_MODES = ("pseudonormal", "winding")
 CHUNK = 1 << 20

@@ -17,7 +17,6 @@ clipped to [-1,1]^3.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 import trimesh
@@ -28,8 +27,7 @@ from compact_sdf.data.groundtruth import SignMode, signed_distance, unsigned_dis
 from compact_sdf.data.load import mesh_hash
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.data.samples import ShapeSamples
-
-Progress = Callable[[str, float], None]
+from compact_sdf.progress import Progress
 
 
 def prepare_samples(

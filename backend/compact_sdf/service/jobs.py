@@ -17,6 +17,7 @@ from typing import Any
 
 from compact_sdf.config import Config, get_preset
 from compact_sdf.errors import Cancelled, InputError
+from compact_sdf.progress import Progress
 from compact_sdf.service.paths import DataDir, new_id, temp_path_like
 from compact_sdf.service.store import Store
 
@@ -38,7 +39,7 @@ class JobContext:
     def params(self) -> dict[str, Any]:
         return dict(self.job["params"])
 
-    def stage(self, name: str, lo: float = 0.0, hi: float = 1.0) -> Callable[[str, float], None]:
+    def stage(self, name: str, lo: float = 0.0, hi: float = 1.0) -> Progress:
         """A ``(text, fraction)`` callback for the data/extract modules that maps into [lo, hi] of the job
         and stops the job at the next call once cancel was asked for."""
 
@@ -75,8 +76,8 @@ def model_config(model: dict[str, Any], overrides: dict[str, Any] | None = None)
 
 
 def save_mesh_atomic(mesh: Any, path: Path) -> None:
-    """``extract.save_mesh`` picks the format by suffix; write a sibling with that suffix, then rename."""
-    from compact_sdf.extract import save_mesh
+    """``mesh.save_mesh`` picks the format by suffix; write a sibling with that suffix, then rename."""
+    from compact_sdf.mesh import save_mesh
 
     tmp = temp_path_like(path)
     try:
