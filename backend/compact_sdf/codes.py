@@ -25,6 +25,7 @@ import torch
 from compact_sdf.checkpoint import LoadedModel, ShapeInfo, read_checkpoint, save_checkpoint
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.errors import InputError
+from compact_sdf.optim import grow_code_moments
 
 FORMAT = "compact-sdf-codes"
 VERSION = 1
@@ -125,22 +126,9 @@ def update_codes(model_dir: str | Path, entries: list[tuple[ShapeInfo, torch.Ten
     state[CODES_KEY] = weight
     data["shapes"] = shapes
     if appended and data.get("optimizer") is not None:
-        _grow_code_moments(data["optimizer"], len(appended))
+        grow_code_moments(data["optimizer"], len(weight))
     save_checkpoint(Path(model_dir), data)
     return [info.name for info, _ in entries]
-
-
-def _grow_code_moments(optimizer: dict[str, Any], extra: int) -> None:
-    dense = optimizer["dense"]
-    names = [g.get("name") for g in dense["param_groups"]]
-    if "codes" not in names:
-        return
-    slot = dense["state"].get(dense["param_groups"][names.index("codes")]["params"][0])
-    if slot is None:
-        return
-    for key in ("exp_avg", "exp_avg_sq"):
-        t = slot[key]
-        slot[key] = torch.cat([t, t.new_zeros(extra, *t.shape[1:])])
 
 
 def import_codes(model_dir: str | Path, path: str | Path, *, force: bool = False) -> list[str]:

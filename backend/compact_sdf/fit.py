@@ -18,13 +18,15 @@ from pathlib import Path
 
 import torch
 
+from compact_sdf import objective
 from compact_sdf.checkpoint import ShapeInfo, model_from_payload, read_checkpoint
 from compact_sdf.codes import update_codes
 from compact_sdf.config import Config
-from compact_sdf.data.sampler import BalancedSampler
 from compact_sdf.data.samples import ShapeSamples
+from compact_sdf.device import resolve_device
 from compact_sdf.errors import Cancelled, InputError
 from compact_sdf.model import DualSDF
+from compact_sdf.objective import DeviceShape, draw_batch
 from compact_sdf.progress import Progress
 
 FIT_LR = 5e-3
@@ -42,19 +44,6 @@ class FitResult:
     step: int  # the model's training step after the fit
 
 
-def _draw(
-    points: torch.Tensor,
-    sdf: torch.Tensor,
-    sampler: BalancedSampler,
-    n: int,
-    gen: torch.Generator,
-    device: torch.device,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One balanced draw (the sampler training uses), moved to the model's device."""
-    i = sampler.sample(n, gen)
-    return points[i].to(device), sdf[i].to(device)
-
-
 def fit_code(
     model: DualSDF,
     samples: ShapeSamples,
@@ -65,44 +54,37 @@ def fit_code(
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> tuple[torch.Tensor, float, float]:
-    """A code (d,) for ``samples`` with the decoder frozen; returns (code, last loss_gen, last loss_ovf)."""
+    """A code (d,) for ``samples`` with the decoder frozen; returns (code, last loss_gen, last loss_ovf).
+
+    The code is appended to ``model`` and fitted with the training objective (its regulariser at
+    full weight), the training sampler and the code projection; only Adam's schedule differs.
+    """
     if iterations < 1:
         raise InputError(f"a code fit needs at least 1 iteration, got {iterations}")
     device = next(model.parameters()).device
+    gen = torch.Generator(device=device).manual_seed(cfg.train.seed)
+    model.add_shapes(1, torch.Generator().manual_seed(cfg.train.seed))
     model.eval()
     model.requires_grad_(False)
-    gen = torch.Generator().manual_seed(cfg.train.seed)
-    z = (
-        (torch.randn(model.cfg.code_dim, generator=gen) * model.cfg.code_init_std)
-        .to(device)
-        .requires_grad_(True)
-    )
-    opt = torch.optim.Adam([z], lr=lr)
-    n, near = cfg.train.samples_per_shape, cfg.sampling.near_threshold
-    sets = []
-    for pts, sdf in ((samples.gen_points, samples.gen_sdf), (samples.ovf_points, samples.ovf_sdf)):
-        y = torch.from_numpy(sdf)
-        sets.append((torch.from_numpy(pts), y, BalancedSampler(y, near)))
-    criterion = torch.nn.functional.mse_loss if cfg.train.loss == "mse" else torch.nn.functional.l1_loss
-    loss_gen = loss_ovf = float("nan")
+    codes = model.codes.weight.requires_grad_(True)  # only the new row receives a gradient
+    opt = torch.optim.Adam([codes], lr=lr)
+    index, warm = model.num_shapes - 1, max(cfg.train.reg_warmup, 0)  # a step past the warm-up
+    shape = {index: DeviceShape(samples, device, cfg.sampling.near_threshold)}
+    terms: dict[str, torch.Tensor] = {}
     for it in range(iterations):
         if should_stop is not None and should_stop():
             raise Cancelled("code fit cancelled; the model is unchanged")
         for group in opt.param_groups:
             group["lr"] = lr * (0.1 if it >= iterations // 2 else 1.0)
-        (xg, yg), (xo, yo) = (_draw(pts, y, sampler, n, gen, device) for pts, y, sampler in sets)
-        lg = criterion(model.sdf_gen(z, xg), yg)
-        lo = criterion(model.sdf_ovf(z, xo), yo)
-        loss = lg + lo + cfg.train.reg_code * z.norm()
+        batch = draw_batch(shape, cfg.train.samples_per_shape, gen, device)
+        terms = objective.losses(model, batch, cfg)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        objective.total(terms, cfg.train, warm).backward()
         opt.step()
-        with torch.no_grad():
-            z.copy_(torch.renorm(z[None], p=2, dim=0, maxnorm=model.cfg.code_max_norm)[0])
-        loss_gen, loss_ovf = lg.item(), lo.item()
+        model.project_codes()
         if progress is not None and (it % 20 == 0 or it == iterations - 1):
             progress(f"code fit {it + 1}/{iterations}", (it + 1) / iterations)
-    return z.detach(), loss_gen, loss_ovf
+    return codes[index].detach(), terms["loss_gen"].item(), terms["loss_ovf"].item()
 
 
 def fit_shape(
@@ -131,17 +113,13 @@ def fit_shape(
         return _fit_full(
             model_dir, data, samples, cfg, extra_steps, cache_dir, source, progress, should_stop, t0
         )
-    model, _ = model_from_payload(data, cfg.train.device if cfg.train.device != "auto" else _auto_device())
+    model, _ = model_from_payload(data, resolve_device(cfg.train.device))
     z, lg, lo = fit_code(
         model, samples, cfg, iterations=iterations, progress=progress, should_stop=should_stop
     )
     info = ShapeInfo(samples.name, samples.mesh_hash, samples.normalization, source)
     update_codes(model_dir, [(info, z.cpu())])
     return FitResult(samples.name, "code", iterations, lg, lo, time.perf_counter() - t0, int(data["step"]))
-
-
-def _auto_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _fit_full(

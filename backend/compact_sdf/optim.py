@@ -77,18 +77,30 @@ class Optimizers:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore; codes appended since the save (more rows than the saved moments) get zero moments."""
         dense = state["dense"]
-        names = [g["name"] for g in dense["param_groups"]]
-        codes_id = dense["param_groups"][names.index("codes")]["params"][0]
         rows = next(g for g in self.dense.param_groups if g["name"] == "codes")["params"][0].shape[0]
-        slot = dense["state"].get(codes_id)
-        if slot is not None:
-            for key in ("exp_avg", "exp_avg_sq"):
-                t = slot[key]
-                if t.shape[0] > rows:
-                    raise ValueError(f"the optimiser state has {t.shape[0]} codes, the model {rows}")
-                slot[key] = torch.cat([t, t.new_zeros(rows - t.shape[0], *t.shape[1:])])
+        grow_code_moments(state, rows)
         self.dense.load_state_dict(dense)
         if (state["grid"] is None) != (self.grid is None):
             raise ValueError("train.sparse_grid differs from the checkpoint's; resume with the same setting")
         if self.grid is not None:
             self.grid.load_state_dict(state["grid"])
+
+
+def grow_code_moments(state: dict[str, Any], rows: int) -> None:
+    """Pad a saved state's Adam moments of the codes to ``rows`` with zeros (codes appended since).
+
+    Zero moments are what Adam starts a new parameter with, so training resumes as if the appended
+    codes had been there with no gradient yet.
+    """
+    dense = state["dense"]
+    names = [g.get("name") for g in dense["param_groups"]]
+    if "codes" not in names:
+        return
+    slot = dense["state"].get(dense["param_groups"][names.index("codes")]["params"][0])
+    if slot is None:
+        return
+    for key in ("exp_avg", "exp_avg_sq"):
+        t = slot[key]
+        if t.shape[0] > rows:
+            raise ValueError(f"the optimiser state has {t.shape[0]} codes, the model {rows}")
+        slot[key] = torch.cat([t, t.new_zeros(rows - t.shape[0], *t.shape[1:])])

@@ -13,13 +13,14 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from compact_sdf import distributed as ddp
+from compact_sdf import objective
 from compact_sdf.checkpoint import (
     CHECKPOINT_NAME,
     ShapeInfo,
@@ -27,12 +28,12 @@ from compact_sdf.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from compact_sdf.config import Config, TrainConfig
-from compact_sdf.data.sampler import BalancedSampler
+from compact_sdf.config import Config
 from compact_sdf.data.samples import ShapeSamples
 from compact_sdf.errors import CheckpointError, InputError
 from compact_sdf.losslog import LossLog
 from compact_sdf.model import DualSDF
+from compact_sdf.objective import DeviceShape, draw_batch
 from compact_sdf.optim import Optimizers
 
 
@@ -56,33 +57,6 @@ class TrainResult:
     loss_ovf: float
     samples_per_s: float
     elapsed_s: float
-
-
-class _DeviceShape:
-    """One shape's two sample sets as tensors on the training device."""
-
-    def __init__(self, s: ShapeSamples, device: torch.device, near: float) -> None:
-        if len(s.ovf_sdf) == 0 or len(s.gen_sdf) == 0:
-            raise InputError(f"shape '{s.name}' has no training samples")
-        self.ovf_x = torch.as_tensor(s.ovf_points, dtype=torch.float32).to(device)
-        self.ovf_y = torch.as_tensor(s.ovf_sdf, dtype=torch.float32).to(device)
-        self.gen_x = torch.as_tensor(s.gen_points, dtype=torch.float32).to(device)
-        self.gen_y = torch.as_tensor(s.gen_sdf, dtype=torch.float32).to(device)
-        self.ovf_pool = BalancedSampler(self.ovf_y, near)
-        self.gen_pool = BalancedSampler(self.gen_y, near)
-
-    def draw(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
-        io = self.ovf_pool.sample(n, gen)
-        ig = self.gen_pool.sample(n, gen)
-        return self.gen_x[ig], self.gen_y[ig], self.ovf_x[io], self.ovf_y[io]
-
-
-def _criterion(kind: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    if kind == "mse":
-        return lambda p, y: (p - y).square().mean()
-    if kind == "l1":
-        return lambda p, y: (p - y).abs().mean()
-    raise ValueError(f"train.loss must be 'mse' or 'l1', got '{kind}'")
 
 
 @contextlib.contextmanager
@@ -126,10 +100,6 @@ def _check_shapes(shapes: list[ShapeSamples]) -> None:
         raise InputError(f"shape names must be unique; repeated: {', '.join(dupes)}")
 
 
-def _warmup(cfg: TrainConfig, step: int) -> float:
-    return 1.0 if cfg.reg_warmup <= 0 else min(1.0, (step + 1) / cfg.reg_warmup)
-
-
 def train(
     model_dir: str | Path,
     shapes: list[ShapeSamples],
@@ -146,178 +116,217 @@ def train(
     """
     model_dir = Path(model_dir)
     _check_shapes(shapes)
-    tc = cfg.train
-    criterion = _criterion(tc.loss)
-    world = ddp.setup(tc.device)
+    objective.criterion(cfg.train.loss)  # refuse an unknown loss before any work
+    world = ddp.setup(cfg.train.device)
     try:
-        return _run(model_dir, shapes, cfg, world, criterion, resume, progress, should_stop, sources or {})
+        begin = _restore if resume else _fresh
+        state = begin(model_dir, shapes, cfg, world, sources or {})
+        return _Trainer(state, cfg, world, progress, should_stop).run()
     finally:
         ddp.teardown(world)
 
 
-def _run(
-    model_dir: Path,
-    shapes: list[ShapeSamples],
-    cfg: Config,
-    world: ddp.World,
-    criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    resume: bool,
-    progress: Callable[[TrainProgress], None] | None,
-    should_stop: Callable[[], bool] | None,
-    sources: dict[str, str],
-) -> TrainResult:
-    tc, device = cfg.train, world.device
-    ckpt_path = model_dir / CHECKPOINT_NAME
-    batch_gen = torch.Generator().manual_seed(tc.seed)
-    sample_gen = torch.Generator(device=device).manual_seed(tc.seed + 1 + world.rank)
-    data: dict[str, Any] | None = None
-    infos: list[ShapeInfo] = []
-    if resume:
-        data = read_checkpoint(model_dir)
-        saved = Config.from_dict(data["config"])
-        if saved.model != cfg.model:
-            raise CheckpointError(
-                "the model settings differ from the checkpoint's; resume with the same ones"
-            )
-        if saved.train.sparse_grid != tc.sparse_grid:
-            raise CheckpointError(
-                "train.sparse_grid differs from the checkpoint's; resume with the same setting"
-            )
-        infos = [ShapeInfo.from_dict(s) for s in data["shapes"]]
-        shapes, new = _order_shapes(shapes, infos)
-        model, _ = model_from_payload(data, "cpu")
-        model.add_shapes(new, torch.Generator().manual_seed(tc.seed + len(infos)))
-        start = int(data["step"])
-        elapsed0 = float(data.get("elapsed", 0.0))
-    else:
-        if ckpt_path.exists():
-            raise InputError(
-                f"{model_dir} already holds a model; resume it or choose another output directory"
-            )
-        new = 0
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(tc.seed)
-            model = DualSDF(cfg.model, len(shapes), sparse_grid=tc.sparse_grid)
-        start, elapsed0 = 0, 0.0
-    known = {i.name for i in infos}
-    infos += [
-        ShapeInfo(s.name, s.mesh_hash, s.normalization, sources.get(s.name))
-        for s in shapes
-        if s.name not in known
-    ]
-    model.to(device)
-    opts = Optimizers(model, tc)
-    if data is not None:
-        try:
-            opts.load_state_dict(data["optimizer"])
-        except (KeyError, ValueError, RuntimeError) as exc:
-            raise CheckpointError(
-                f"optimiser state does not fit the model: {str(exc).splitlines()[0]}"
-            ) from None
-        rng = data["rng"]
-        batch_gen.set_state(rng["batch"])
-        if world.rank == 0 and not new:
-            sample_gen.set_state(rng["sample"].to("cpu"))
-        elif world.rank > 0:
-            sample_gen.manual_seed(tc.seed + 1 + world.rank + 7919 * start)
-    if len(shapes) < world.size:
-        raise InputError(f"{world.size} ranks need at least as many shapes; got {len(shapes)}")
-    near = cfg.sampling.near_threshold
-    dev_shapes = [_DeviceShape(s, device, near) for s in shapes]
-    net = ddp.wrap(model, world)
-    if world.is_main:
-        model_dir.mkdir(parents=True, exist_ok=True)
-    log = LossLog(model_dir / "log.csv", resume_step=start if resume else None) if world.is_main else None
+@dataclass
+class _State:
+    """Everything a checkpoint holds, plus the run's bookkeeping."""
 
-    total, n_shapes = tc.steps, len(shapes)
-    per_step = max(min(tc.shapes_per_batch, n_shapes), world.size)
-    s_per = tc.samples_per_shape
-    last = {"loss_gen": math.nan, "loss_ovf": math.nan, "loss_z": math.nan, "loss_c": math.nan}
-    acc = {k: 0.0 for k in last}
-    acc_n = 0
-    speed = 0.0
-    t_begin = time.perf_counter()
-    step = start
-    cancelled = False
+    model_dir: Path
+    model: DualSDF
+    opts: Optimizers
+    shapes: list[DeviceShape]  # checkpoint order, then the new ones
+    infos: list[ShapeInfo]
+    batch_gen: torch.Generator
+    sample_gen: torch.Generator
+    start: int  # step the run starts from
+    elapsed0: float  # training time before this run
+    resumed: bool
+    last: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_LOSS_NAMES, math.nan))
+    speed: float = 0.0  # sample points per second, smoothed
+    t_begin: float = field(default_factory=time.perf_counter)
 
-    def payload(done: int) -> dict[str, Any]:
+    def elapsed(self) -> float:
+        return self.elapsed0 + time.perf_counter() - self.t_begin
+
+    def payload(self, cfg: Config, done: int) -> dict[str, Any]:
+        tc = cfg.train
         return {
             "config": cfg.to_dict(),
-            "shapes": [i.to_dict() for i in infos],
+            "shapes": [i.to_dict() for i in self.infos],
             "step": done,
-            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "optimizer": opts.state_dict(),
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "optimizer": self.opts.state_dict(),
             "schedule": {"kind": "step", "decay_every": tc.decay_every, "decay_factor": tc.decay_factor},
-            "rng": {"batch": batch_gen.get_state(), "sample": sample_gen.get_state().cpu()},
-            "elapsed": elapsed0 + time.perf_counter() - t_begin,
-            "last_losses": last,
+            "rng": {"batch": self.batch_gen.get_state(), "sample": self.sample_gen.get_state().cpu()},
+            "elapsed": self.elapsed(),
+            "last_losses": self.last,
         }
 
-    with _precision(device, tc.precision) as autocast:
-        for step in range(start, total):
-            if should_stop is not None and ddp.any_rank(should_stop(), world):
-                cancelled = True
-                break
-            t0 = time.perf_counter()
-            opts.set_step(step)
-            chosen = torch.randperm(n_shapes, generator=batch_gen)[:per_step]
-            mine = chosen[world.rank :: world.size].tolist()
-            draws = [dev_shapes[i].draw(s_per, sample_gen) for i in mine]
-            xg, yg, xo, yo = (torch.stack(parts) for parts in zip(*draws, strict=True))
-            idx = torch.tensor(mine, device=device)
-            with autocast:
-                s_gen, s_ovf, feats = net(idx, xg, xo)
-            loss_gen = criterion(s_gen.float(), yg)
-            loss_ovf = criterion(s_ovf.float(), yo)
-            loss_z = model.codes.weight[idx].norm(dim=-1).mean()
-            loss_c = feats.float().norm(dim=-1).mean()
-            w = _warmup(tc, step)
-            loss = loss_gen + loss_ovf + w * (tc.reg_code * loss_z + tc.reg_feature * loss_c)
-            opts.zero_grad()
-            (loss * (len(mine) * world.size / per_step)).backward()
-            if world.distributed and model.sparse_grid:
-                ddp.allreduce_sparse_grad_(model.grid.weight, world)
-            opts.step()
-            model.project_codes()
-            values = [loss_gen.item(), loss_ovf.item(), loss_z.item(), loss_c.item()]
-            if not all(math.isfinite(v) for v in values):
-                raise FloatingPointError(f"training diverged at step {step + 1} (loss is not finite)")
-            dt = time.perf_counter() - t0
-            rate = per_step * s_per * 2 / max(dt, 1e-9)  # all ranks together: they step in lockstep
-            speed = rate if speed == 0.0 else 0.9 * speed + 0.1 * rate
-            for k, v in zip(acc, values, strict=True):
-                acc[k] += v
-            acc_n += 1
-            done = step + 1
-            if done % max(1, tc.log_every) == 0 or done == total:
-                means = ddp.mean_over_ranks([acc[k] / acc_n for k in acc], world)
-                last = dict(zip(acc, means, strict=True))
-                acc, acc_n = {k: 0.0 for k in acc}, 0
-                if log is not None:
-                    log.append(
-                        step=done,
-                        lr=opts.lr("grid"),
-                        samples_per_s=speed,
-                        elapsed=elapsed0 + time.perf_counter() - t_begin,
-                        **last,
-                    )
-            if world.is_main and done % max(1, tc.checkpoint_every) == 0 and done < total:
-                save_checkpoint(model_dir, payload(done))
-            if progress is not None and world.is_main:
-                eta = (total - done) * per_step * s_per * 2 / max(speed, 1e-9)
-                progress(TrainProgress(done, total, values[0], values[1], speed, eta))
-        else:
-            step = max(total, start)
-    done = step
-    if world.is_main and (done > start or cancelled or not ckpt_path.exists()):
-        save_checkpoint(model_dir, payload(done))
-    return TrainResult(
-        model_dir=model_dir,
-        step=done,
-        total_steps=total,
-        cancelled=cancelled,
-        loss_gen=last["loss_gen"],
-        loss_ovf=last["loss_ovf"],
-        samples_per_s=speed,
-        elapsed_s=elapsed0 + time.perf_counter() - t_begin,
+
+_LOSS_NAMES = ("loss_gen", "loss_ovf", "loss_z", "loss_c")
+
+
+def _generators(cfg: Config, world: ddp.World) -> tuple[torch.Generator, torch.Generator]:
+    """(batch generator: which shapes, shared by all ranks; sample generator: which points, per rank)."""
+    seed = cfg.train.seed
+    return torch.Generator().manual_seed(seed), torch.Generator(device=world.device).manual_seed(
+        seed + 1 + world.rank
     )
+
+
+def _fresh(
+    model_dir: Path, shapes: list[ShapeSamples], cfg: Config, world: ddp.World, sources: dict[str, str]
+) -> _State:
+    """A new model (seeded, independent of the global RNG) in an empty ``model_dir``."""
+    if (model_dir / CHECKPOINT_NAME).exists():
+        raise InputError(f"{model_dir} already holds a model; resume it or choose another output directory")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.train.seed)
+        model = DualSDF(cfg.model, len(shapes), sparse_grid=cfg.train.sparse_grid)
+    infos = [ShapeInfo(s.name, s.mesh_hash, s.normalization, sources.get(s.name)) for s in shapes]
+    model.to(world.device)
+    opts = Optimizers(model, cfg.train)
+    batch_gen, sample_gen = _generators(cfg, world)
+    dev = _device_shapes(shapes, cfg, world)
+    return _State(model_dir, model, opts, dev, infos, batch_gen, sample_gen, 0, 0.0, resumed=False)
+
+
+def _restore(
+    model_dir: Path, shapes: list[ShapeSamples], cfg: Config, world: ddp.World, sources: dict[str, str]
+) -> _State:
+    """The checkpoint's model, optimiser and random streams, with codes appended for new shapes."""
+    tc = cfg.train
+    data = read_checkpoint(model_dir)
+    saved = Config.from_dict(data["config"])
+    if saved.model != cfg.model:
+        raise CheckpointError("the model settings differ from the checkpoint's; resume with the same ones")
+    if saved.train.sparse_grid != tc.sparse_grid:
+        raise CheckpointError("train.sparse_grid differs from the checkpoint's; resume with the same setting")
+    infos = [ShapeInfo.from_dict(s) for s in data["shapes"]]
+    shapes, new = _order_shapes(shapes, infos)
+    model, _ = model_from_payload(data, "cpu")
+    model.add_shapes(new, torch.Generator().manual_seed(tc.seed + len(infos)))
+    infos += [
+        ShapeInfo(s.name, s.mesh_hash, s.normalization, sources.get(s.name)) for s in shapes[len(infos) :]
+    ]
+    model.to(world.device)
+    opts = Optimizers(model, tc)
+    try:
+        opts.load_state_dict(data["optimizer"])
+    except (KeyError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"optimiser state does not fit the model: {str(exc).splitlines()[0]}") from None
+    start = int(data["step"])
+    batch_gen, sample_gen = _generators(cfg, world)
+    batch_gen.set_state(data["rng"]["batch"])
+    if world.rank == 0 and not new:
+        sample_gen.set_state(data["rng"]["sample"].to("cpu"))
+    elif world.rank > 0:
+        sample_gen.manual_seed(tc.seed + 1 + world.rank + 7919 * start)
+    dev = _device_shapes(shapes, cfg, world)
+    elapsed0 = float(data.get("elapsed", 0.0))
+    return _State(model_dir, model, opts, dev, infos, batch_gen, sample_gen, start, elapsed0, resumed=True)
+
+
+def _device_shapes(shapes: list[ShapeSamples], cfg: Config, world: ddp.World) -> list[DeviceShape]:
+    if len(shapes) < world.size:
+        raise InputError(f"{world.size} ranks need at least as many shapes; got {len(shapes)}")
+    return [DeviceShape(s, world.device, cfg.sampling.near_threshold) for s in shapes]
+
+
+class _Trainer:
+    """Runs steps ``state.start .. cfg.train.steps`` on one rank: step, log, checkpoint, report."""
+
+    def __init__(
+        self,
+        state: _State,
+        cfg: Config,
+        world: ddp.World,
+        progress: Callable[[TrainProgress], None] | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> None:
+        self.s, self.cfg, self.world = state, cfg, world
+        self.progress, self.should_stop = progress, should_stop
+        self.net = ddp.wrap(state.model, world)
+        self.per_step = max(min(cfg.train.shapes_per_batch, len(state.shapes)), world.size)
+        self.points_per_step = self.per_step * cfg.train.samples_per_shape * 2  # all ranks, both branches
+        self.acc: dict[str, float] = {}
+        self.acc_n = 0
+        self.log: LossLog | None = None
+        if world.is_main:
+            state.model_dir.mkdir(parents=True, exist_ok=True)
+            resume_step = state.start if state.resumed else None
+            self.log = LossLog(state.model_dir / "log.csv", resume_step=resume_step)
+
+    def run(self) -> TrainResult:
+        s, total = self.s, self.cfg.train.steps
+        done, cancelled = s.start, False
+        with _precision(self.world.device, self.cfg.train.precision) as autocast:
+            for step in range(s.start, total):
+                if self.should_stop is not None and ddp.any_rank(self.should_stop(), self.world):
+                    cancelled = True
+                    break
+                t0 = time.perf_counter()
+                values = self._step(step, autocast)
+                done = step + 1
+                self._record(done, values, time.perf_counter() - t0)
+                if (
+                    self.world.is_main
+                    and done % max(1, self.cfg.train.checkpoint_every) == 0
+                    and done < total
+                ):
+                    self._checkpoint(done)
+        if self.world.is_main and (
+            done > s.start or cancelled or not (s.model_dir / CHECKPOINT_NAME).exists()
+        ):
+            self._checkpoint(done)
+        return TrainResult(
+            model_dir=s.model_dir,
+            step=done,
+            total_steps=total,
+            cancelled=cancelled,
+            loss_gen=s.last["loss_gen"],
+            loss_ovf=s.last["loss_ovf"],
+            samples_per_s=s.speed,
+            elapsed_s=s.elapsed(),
+        )
+
+    def _step(self, step: int, autocast: contextlib.AbstractContextManager[Any]) -> dict[str, float]:
+        """One optimiser step on this rank's share of the step's shapes; returns the loss values."""
+        s, tc, world = self.s, self.cfg.train, self.world
+        s.opts.set_step(step)
+        chosen = torch.randperm(len(s.shapes), generator=s.batch_gen)[: self.per_step]
+        mine = chosen[world.rank :: world.size].tolist()
+        batch = draw_batch({i: s.shapes[i] for i in mine}, tc.samples_per_shape, s.sample_gen, world.device)
+        terms = objective.losses(s.model, batch, self.cfg, net=self.net, autocast=autocast)
+        s.opts.zero_grad()
+        (objective.total(terms, tc, step) * (len(mine) * world.size / self.per_step)).backward()
+        if world.distributed and s.model.sparse_grid:
+            ddp.allreduce_sparse_grad_(s.model.grid.weight, world)
+        s.opts.step()
+        s.model.project_codes()
+        values = {k: v.item() for k, v in terms.items()}
+        if not all(math.isfinite(v) for v in values.values()):
+            raise FloatingPointError(f"training diverged at step {step + 1} (loss is not finite)")
+        return values
+
+    def _record(self, done: int, values: dict[str, float], dt: float) -> None:
+        """Smoothed speed, the loss log every ``log_every`` steps, and the progress callback."""
+        s, total = self.s, self.cfg.train.steps
+        rate = self.points_per_step / max(dt, 1e-9)  # all ranks together: they step in lockstep
+        s.speed = rate if s.speed == 0.0 else 0.9 * s.speed + 0.1 * rate
+        for k, v in values.items():
+            self.acc[k] = self.acc.get(k, 0.0) + v
+        self.acc_n += 1
+        if done % max(1, self.cfg.train.log_every) == 0 or done == total:
+            means = ddp.mean_over_ranks([a / self.acc_n for a in self.acc.values()], self.world)
+            s.last = dict(zip(self.acc, means, strict=True))
+            self.acc, self.acc_n = {}, 0
+            if self.log is not None:
+                self.log.append(
+                    step=done, lr=s.opts.lr("grid"), samples_per_s=s.speed, elapsed=s.elapsed(), **s.last
+                )
+        if self.progress is not None and self.world.is_main:
+            eta = (total - done) * self.points_per_step / max(s.speed, 1e-9)
+            self.progress(TrainProgress(done, total, values["loss_gen"], values["loss_ovf"], s.speed, eta))
+
+    def _checkpoint(self, done: int) -> None:
+        save_checkpoint(self.s.model_dir, self.s.payload(self.cfg, done))

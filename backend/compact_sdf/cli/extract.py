@@ -13,10 +13,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from compact_sdf.cli import add_override_option
 from compact_sdf.config import ExtractConfig
+from compact_sdf.device import resolve_device
 from compact_sdf.errors import InputError
 from compact_sdf.extract import MODES
 from compact_sdf.mesh import MESH_SUFFIXES
@@ -106,18 +105,10 @@ def register(subparsers: Sub) -> None:
     p.set_defaults(func=run_ablate)
 
 
-def _device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("--device cuda asked for, but this torch build sees no CUDA device")
-    return name
-
-
 def _load(args: argparse.Namespace) -> Any:
     from compact_sdf.checkpoint import load_model
 
-    return load_model(args.model_dir, device=_device(args.device))
+    return load_model(args.model_dir, device=resolve_device(args.device))
 
 
 def _extract_config(loaded: Any, args: argparse.Namespace) -> ExtractConfig:
@@ -203,7 +194,7 @@ def run_fit(args: argparse.Namespace) -> int:
     from compact_sdf.fit import fit_shape
 
     cfg = Config.from_dict(read_checkpoint(Path(args.model_dir))["config"])
-    cfg = replace(cfg, train=replace(cfg.train, device=_device(args.device)))
+    cfg = replace(cfg, train=replace(cfg.train, device=str(resolve_device(args.device))))
     samples = prepare_mesh(
         args.mesh, name=args.name, cfg=cfg.sampling, cache_dir=args.cache, progress=_progress
     )

@@ -55,23 +55,46 @@ def validate_mesh(mesh: trimesh.Trimesh, cfg: SamplingConfig, name: str) -> Vali
     v = np.asarray(mesh.vertices)
     f = np.asarray(mesh.faces)
     report = ValidationReport(name=name, vertices=len(v), faces=len(f), watertight=False)
-    add = report.problems.append
-    if len(v) == 0 or len(f) == 0:
-        add(Problem("empty", "the mesh has no triangles", "export the object with its faces", True))
+    unusable = _unusable(v, f)
+    if unusable is not None:
+        report.problems.append(unusable)
         return report
-    if not np.isfinite(v).all():
-        bad = int((~np.isfinite(v)).any(axis=1).sum())
-        add(
+    report.watertight = bool(mesh.is_watertight)
+    report.problems += _size_problems(v, f, cfg)
+    report.problems += _closure_problems(f, cfg, report.watertight)
+    report.problems += _orientation_problems(mesh, report.watertight)
+    bodies = _components(f, len(v))
+    if bodies > 1:
+        report.problems.append(
             Problem(
-                "non_finite",
-                f"{bad} vertices have NaN or infinite coordinates",
-                "delete or fix those vertices before exporting",
-                True,
+                "several_components",
+                f"the mesh has {bodies} separate parts",
+                "they are learned as one shape; split them if they are different objects",
+                False,
             )
         )
-        return report
+    return report
+
+
+def _unusable(v: np.ndarray, f: np.ndarray) -> Problem | None:
+    """The problems after which no other check means anything."""
+    if len(v) == 0 or len(f) == 0:
+        return Problem("empty", "the mesh has no triangles", "export the object with its faces", True)
+    if not np.isfinite(v).all():
+        bad = int((~np.isfinite(v)).any(axis=1).sum())
+        return Problem(
+            "non_finite",
+            f"{bad} vertices have NaN or infinite coordinates",
+            "delete or fix those vertices before exporting",
+            True,
+        )
+    return None
+
+
+def _size_problems(v: np.ndarray, f: np.ndarray, cfg: SamplingConfig) -> list[Problem]:
+    out = []
     if len(f) > cfg.max_faces:
-        add(
+        out.append(
             Problem(
                 "too_many_faces",
                 f"{len(f)} faces exceed the limit of {cfg.max_faces}",
@@ -81,7 +104,7 @@ def validate_mesh(mesh: trimesh.Trimesh, cfg: SamplingConfig, name: str) -> Vali
         )
     degenerate = _degenerate_faces(v, f)
     if degenerate:
-        add(
+        out.append(
             Problem(
                 "degenerate_faces",
                 f"{degenerate} faces have zero area or repeated corners",
@@ -89,57 +112,53 @@ def validate_mesh(mesh: trimesh.Trimesh, cfg: SamplingConfig, name: str) -> Vali
                 False,
             )
         )
-    report.watertight = bool(mesh.is_watertight)
-    if not report.watertight:
-        open_edges = _open_edges(f)
-        if cfg.allow_open:
-            add(
-                Problem(
-                    "not_watertight",
-                    f"the mesh is open ({open_edges} boundary or non-manifold edges)",
-                    "accepted: inside/outside comes from the generalised winding number",
-                    False,
-                )
+    return out
+
+
+def _closure_problems(f: np.ndarray, cfg: SamplingConfig, watertight: bool) -> list[Problem]:
+    if watertight:
+        return []
+    open_edges = _open_edges(f)
+    if cfg.allow_open:
+        return [
+            Problem(
+                "not_watertight",
+                f"the mesh is open ({open_edges} boundary or non-manifold edges)",
+                "accepted: inside/outside comes from the generalised winding number",
+                False,
             )
-        else:
-            add(
-                Problem(
-                    "not_watertight",
-                    f"the mesh is not watertight ({open_edges} boundary or non-manifold edges)",
-                    "close the holes (Blender: Fill Holes / 3D-Print toolbox) "
-                    "or pass --allow-open to use a winding-number sign",
-                    True,
-                )
-            )
+        ]
+    return [
+        Problem(
+            "not_watertight",
+            f"the mesh is not watertight ({open_edges} boundary or non-manifold edges)",
+            "close the holes (Blender: Fill Holes / 3D-Print toolbox) "
+            "or pass --allow-open to use a winding-number sign",
+            True,
+        )
+    ]
+
+
+def _orientation_problems(mesh: trimesh.Trimesh, watertight: bool) -> list[Problem]:
     if not mesh.is_winding_consistent:
-        add(
+        return [
             Problem(
                 "winding_inconsistent",
                 "neighbouring faces have opposite orientation",
                 "recalculate normals (Blender: Mesh > Normals > Recalculate Outside)",
                 True,
             )
-        )
-    elif report.watertight and mesh.volume < 0:
-        add(
+        ]
+    if watertight and mesh.volume < 0:
+        return [
             Problem(
                 "inverted_normals",
                 "the normals point inward (negative volume)",
                 "preparation flips the faces; recalculate normals outside to silence this",
                 False,
             )
-        )
-    bodies = _components(f, len(v))
-    if bodies > 1:
-        add(
-            Problem(
-                "several_components",
-                f"the mesh has {bodies} separate parts",
-                "they are learned as one shape; split them if they are different objects",
-                False,
-            )
-        )
-    return report
+        ]
+    return []
 
 
 def require_valid(report: ValidationReport) -> None:

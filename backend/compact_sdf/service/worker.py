@@ -14,7 +14,8 @@ import time
 import traceback
 from typing import Any
 
-from compact_sdf.errors import Cancelled, CompactSDFError, InputError
+from compact_sdf.device import resolve_device
+from compact_sdf.errors import Cancelled, CompactSDFError
 from compact_sdf.service.jobs import HANDLERS, JobContext
 from compact_sdf.service.paths import DataDir
 from compact_sdf.service.store import Store
@@ -25,26 +26,11 @@ MAX_ATTEMPTS = 3
 PROGRESS_INTERVAL_S = 0.25
 
 
-def detect_device(requested: str = "auto") -> str:
-    """``auto`` means CUDA when torch sees a GPU, else CPU; asking for CUDA without one is an error."""
-    import torch
-
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda was asked for but torch sees no CUDA GPU")
-    if requested not in ("auto", "cpu", "cuda"):
-        raise InputError(f"unknown device {requested!r}; use auto, cpu or cuda")
-    return (
-        "cuda"
-        if requested == "auto" and torch.cuda.is_available()
-        else ("cpu" if requested == "auto" else requested)
-    )
-
-
 class Worker:
     def __init__(self, store: Store, data: DataDir, threads: int = 1, device: str = "auto") -> None:
         self.store = store
         self.data = data
-        self.device = detect_device(device)
+        self.device = str(resolve_device(device))
         self._threads = [
             threading.Thread(target=self._loop, name=f"job-worker-{i}", daemon=True) for i in range(threads)
         ]
