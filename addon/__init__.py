@@ -1,5 +1,6 @@
 """The Compact SDF add-on: one class list, one register()/unregister() (the layout of Blender's bundled
-add-ons: preferences, properties, operators and UI in their own modules).
+add-ons: preferences, properties, operators and UI in their own modules; shared state and helpers in
+modules no operator module owns).
 """
 
 from __future__ import annotations
@@ -7,7 +8,11 @@ from __future__ import annotations
 import bpy
 
 from . import (
+    backend_setup,
+    backend_state,
+    job_ops,
     jobs,
+    live,
     operators_backend,
     operators_codes,
     operators_encode,
@@ -21,6 +26,7 @@ classes = (
     *properties.classes,
     *preferences.classes,
     *operators_backend.classes,
+    *job_ops.classes,
     *operators_encode.classes,
     *operators_interpolate.classes,
     *operators_codes.classes,
@@ -37,9 +43,10 @@ def register() -> None:
 
 def unregister() -> None:
     """Stop what this session started (set-up, backend, timers) and remove every class and property."""
-    operators_backend.shutdown()
+    backend_setup.shutdown()
+    backend_state.shutdown()
     jobs.forget_all()
-    operators_interpolate.reset()
+    live.reset()
     bpy.types.STATUSBAR_HT_header.remove(jobs.draw_status)
     properties.unregister_pointers()
     for cls in reversed(classes):

@@ -6,6 +6,7 @@ or ``BackendUnreachable`` when nothing answers at the URL.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -145,7 +146,7 @@ class Client:
         """The model's latent codes as .npz or .json bytes; also written to ``dest`` when given."""
         body = self.request("GET", f"{API}/models/{_seg(model_id)}/codes", query={"format": fmt}, raw=True)
         if dest is not None:
-            _write(dest, body)
+            atomic_write(dest, body)
         return body
 
     def import_codes(self, model_id: str, body: bytes, fmt: str = "npz") -> dict[str, Any]:
@@ -200,7 +201,7 @@ class Client:
     ) -> bytes:
         body = self.request("GET", f"{API}/jobs/{_seg(job_id)}/results/{_seg(filename)}", raw=True)
         if dest is not None:
-            _write(dest, body)
+            atomic_write(dest, body)
         return body
 
 
@@ -213,11 +214,20 @@ def _q(value: Any) -> str:
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
-def _write(dest: str | os.PathLike[str], body: bytes) -> None:
-    tmp = f"{os.fspath(dest)}.part"
-    with open(tmp, "wb") as fh:
-        fh.write(body)
-    os.replace(tmp, dest)
+def atomic_write(dest: str | os.PathLike[str], body: bytes) -> None:
+    """Write ``body`` to ``dest`` so that a reader sees the old file or the whole new one, never a part
+    (a temporary file beside it, renamed over it; removed again when writing fails)."""
+    dest = os.fspath(dest)
+    os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
+    tmp = f"{dest}.{os.getpid()}.part"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(body)
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
 
 
 def _api_error(status: int, body: bytes) -> ApiError:

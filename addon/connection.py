@@ -43,6 +43,16 @@ def client(context: bpy.types.Context | None = None) -> Any:
     return Client(_local.url, _local.token)
 
 
+def problem(context: bpy.types.Context | None = None) -> str | None:
+    """Why no backend can be asked now, or None; cheap enough for an operator's ``poll`` (no request)."""
+    try:
+        client(context)
+    except BackendUnavailable as exc:
+        text = str(exc)
+        return text[:1].upper() + text[1:]
+    return None
+
+
 def submit(body: dict[str, Any], context: bpy.types.Context | None = None) -> dict[str, Any]:
     """Queue a job described by an API body (``{"kind": ..., ...}``); returns the job."""
     params = {k: v for k, v in body.items() if k != "kind"}

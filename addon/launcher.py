@@ -2,7 +2,8 @@
 
 Standard library only. The server picks its own free port (``--port 0``) and writes it to
 ``DATA/server.json``, so there is no race between choosing a port and binding it. The token travels
-in the child's environment, not on its command line (where other local users could read it).
+in the child's environment, not on its command line (where other local users could read it); that
+environment is ``setup_env.clean_env``: Blender's PYTHONPATH/PYTHONHOME must not reach another Python.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .client import BackendUnreachable, Client
+from .setup_env import clean_env
 
 TOKEN_ENV = "COMPACT_SDF_TOKEN"
 
@@ -68,7 +70,7 @@ class LocalBackend:
         (self.data_dir / "server.json").unlink(missing_ok=True)
         cmd = [self.python, "-m", "compact_sdf", "serve", "--host", self.host, "--port", "0"]
         cmd += ["--data", str(self.data_dir), "--device", self.device, *self.extra_args]
-        env = {**os.environ, **self.env, TOKEN_ENV: self.token, "PYTHONUNBUFFERED": "1"}
+        env = {**clean_env(), **self.env, TOKEN_ENV: self.token}  # no Blender PYTHONPATH/PYTHONHOME
         with open(self.log_path, "ab") as log:
             self._log_offset = log.tell()
             log.write(f"--- starting backend at {time.strftime('%Y-%m-%d %H:%M:%S')} ---\n".encode())

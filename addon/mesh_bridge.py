@@ -213,10 +213,18 @@ def _ply_ascii(text: str, elements: list[tuple[str, int, list[list[str]]]]) -> T
     return Triangles(verts, faces)
 
 
+def bounds(tris: Triangles) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """The axis-aligned bounding box (lowest, highest corner); a point at 0 for an empty mesh."""
+    axes = [tris.vertices[i::3] for i in range(3)]
+    lo = tuple(min(a) if len(a) else 0.0 for a in axes)
+    hi = tuple(max(a) if len(a) else 0.0 for a in axes)
+    return lo, hi  # type: ignore[return-value]
+
+
 def centre(tris: Triangles) -> Vector:
     """Centre of the bounding box (where an object made from world-space triangles gets its origin)."""
-    axes = [tris.vertices[i::3] for i in range(3)]
-    return Vector([(min(a) + max(a)) / 2 if len(a) else 0.0 for a in axes])
+    lo, hi = bounds(tris)
+    return Vector([(a + b) / 2 for a, b in zip(lo, hi, strict=True)])
 
 
 def new_mesh(name: str, tris: Triangles, origin: Vector | None = None) -> bpy.types.Mesh:

@@ -11,9 +11,13 @@ from bpy.types import Operator
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from . import connection, mesh_bridge
-from .operators_backend import refresh_models
-from .operators_encode import add_object, download_meshes, run_or_track, target_collection
-from .properties import LINK_CODE, LINK_MODEL, LINK_ROLE
+from .backend_state import refresh_models
+from .bodies import extract_body
+from .client import atomic_write
+from .constants import LINK_MODEL
+from .job_ops import JobOperatorMixin, JobRequest
+from .runtime import state
+from .scene import add_object, download_meshes, link, target_collection
 
 
 def chosen_model(context: bpy.types.Context) -> str:
@@ -21,8 +25,15 @@ def chosen_model(context: bpy.types.Context) -> str:
     obj = context.active_object
     if obj is not None and obj.get(LINK_MODEL):
         return str(obj[LINK_MODEL])
-    item = context.window_manager.compact_sdf.active_model()
+    item = state(context).active_model()
     return item.model_id if item else ""
+
+
+def _model_problem(context: bpy.types.Context) -> str | None:
+    """The poll check both codes operators share: a model to work on, and a backend to ask."""
+    if not chosen_model(context):
+        return "Select an encoded object or a model in the Compact SDF panel"
+    return connection.problem(context)
 
 
 class COMPACT_SDF_OT_export_codes(Operator, ExportHelper):
@@ -42,6 +53,13 @@ class COMPACT_SDF_OT_export_codes(Operator, ExportHelper):
         default="json",
     )
 
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        problem = _model_problem(context)
+        if problem is not None:
+            cls.poll_message_set(problem)
+        return problem is None
+
     def check(self, context: bpy.types.Context) -> bool:
         """Keep the file name's extension in step with the chosen format."""
         self.filename_ext = "." + self.file_format
@@ -49,16 +67,10 @@ class COMPACT_SDF_OT_export_codes(Operator, ExportHelper):
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         model_id = chosen_model(context)
-        if not model_id:
-            self.report({"ERROR"}, "No model: select an encoded object or a model in the Compact SDF panel")
-            return {"CANCELLED"}
         path = Path(bpy.path.ensure_ext(self.filepath, "." + self.file_format))
         try:
             data = connection.client(context).export_codes(model_id, self.file_format)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".part")
-            tmp.write_bytes(data)
-            tmp.replace(path)
+            atomic_write(path, data)
         except Exception as exc:
             self.report({"ERROR"}, f"Export failed: {exc}")
             return {"CANCELLED"}
@@ -66,11 +78,12 @@ class COMPACT_SDF_OT_export_codes(Operator, ExportHelper):
         return {"FINISHED"}
 
 
-class COMPACT_SDF_OT_import_codes(Operator, ImportHelper):
+class COMPACT_SDF_OT_import_codes(JobOperatorMixin, Operator, ImportHelper):
     """Load latent codes from a file into the active object's model (or the model selected in the list)"""
 
     bl_idname = "compact_sdf.import_codes"
     bl_label = "Import Codes"
+    failure = "Import failed"
 
     filename_ext = ".npz"
     filter_glob: StringProperty(default="*.npz;*.json", options={"HIDDEN"})  # type: ignore[valid-type]
@@ -78,54 +91,49 @@ class COMPACT_SDF_OT_import_codes(Operator, ImportHelper):
         name="Decode shapes", description="Extract each imported shape as a new object", default=True
     )
 
-    def execute(self, context: bpy.types.Context) -> set[str]:
+    @classmethod
+    def poll_problem(cls, context: bpy.types.Context) -> str | None:
+        return _model_problem(context)
+
+    def job_requests(self, context: bpy.types.Context) -> list[JobRequest] | None:
+        """Import now (one request); then one decode job per shape the model did not have."""
         model_id = chosen_model(context)
-        if not model_id:
-            self.report({"ERROR"}, "No model: select an encoded object or a model in the Compact SDF panel")
-            return {"CANCELLED"}
         path = Path(self.filepath)
+        fmt = path.suffix.lower().lstrip(".")
         if not path.is_file():
             self.report({"ERROR"}, f"No such file: {path}")
-            return {"CANCELLED"}
-        fmt = path.suffix.lower().lstrip(".")
+            return None
         if fmt not in ("npz", "json"):
             self.report({"ERROR"}, f"'{path.name}' is not a codes file (.npz or .json)")
-            return {"CANCELLED"}
-        try:
-            cl = connection.client(context)
-            before = {sh["name"] for sh in cl.get_model(model_id)["shapes"]}
-            model = cl.import_codes(model_id, path.read_bytes(), fmt)
-            refresh_models(context)
-        except Exception as exc:
-            self.report({"ERROR"}, f"Import failed: {exc}")
-            return {"CANCELLED"}
+            return None
+        cl = connection.client(context)
+        before = {sh["name"] for sh in cl.get_model(model_id)["shapes"]}
+        model = cl.import_codes(model_id, path.read_bytes(), fmt)
+        refresh_models(context)
         new = [sh["name"] for sh in model["shapes"] if sh["name"] not in before]
         if not new:
             self.report({"WARNING"}, f"Model {model_id[:8]} already had every shape in '{path.name}'")
-            return {"FINISHED"}
+            return []
         self.report({"INFO"}, f"Imported {len(new)} codes into model {model_id[:8]}: {', '.join(new)}")
         if not self.decode:
-            return {"FINISHED"}
+            return []
         settings = context.scene.compact_sdf
-        for name in new:
-            body = {"kind": "extract", "model_id": model_id, "shape": name, "resolution": settings.resolution}
-            body["band"] = settings.band
-            try:
-                job = connection.submit(body, context)
-            except Exception as exc:
-                self.report({"ERROR"}, f"Decoding '{name}' failed: {exc}")
-                continue
-            run_or_track(self, job, f"Decode {name}", lambda j, n=name: _place_decoded(j, model_id, n))
-        return {"FINISHED"}
+        return [
+            JobRequest(
+                extract_body(model_id, name, settings),
+                f"Decode {name}",
+                lambda j, n=name: _place_decoded(j, model_id, n),
+                failure=f"Decoding '{name}' failed",
+            )
+            for name in new
+        ]
 
 
 def _place_decoded(job: dict[str, Any], model_id: str, shape: str) -> str:
     """An object for an imported code: geometry where the code's shape lives, origin at its centre."""
     (tris,) = download_meshes(job)[:1]
     obj = add_object(shape, tris, mesh_bridge.centre(tris), target_collection(bpy.context))
-    obj[LINK_MODEL] = model_id
-    obj[LINK_CODE] = shape
-    obj[LINK_ROLE] = "decoded"
+    link(obj, model_id, "decoded", shape)
     return f"Decoded imported code '{shape}' as '{obj.name}'"
 
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import sys
+import textwrap
 from pathlib import Path
 
 import bpy
 from bpy.props import EnumProperty, IntProperty, StringProperty
 from bpy.types import AddonPreferences
+
+from . import backend_setup
+from .runtime import state
+from .setup_env import venv_python
 
 # addon/ is a sub-package; Blender keys preferences by the extension's top-level package.
 ADDON_PACKAGE = (__package__ or "compact_sdf").rpartition(".")[0] or "compact_sdf"
@@ -99,8 +104,6 @@ class CompactSDFPreferences(AddonPreferences):
         return Path(bpy.path.abspath(self.venv_dir)) if self.venv_dir else user_folder("venv")
 
     def resolved_python(self) -> Path:
-        from .setup_env import venv_python
-
         return (
             Path(bpy.path.abspath(self.python_path))
             if self.python_path
@@ -111,8 +114,6 @@ class CompactSDFPreferences(AddonPreferences):
         return Path(bpy.path.abspath(self.data_dir)) if self.data_dir else user_folder("data")
 
     def draw(self, context: bpy.types.Context) -> None:
-        from . import operators_backend
-
         layout = self.layout
         layout.use_property_split = True
         col = layout.column()
@@ -127,9 +128,9 @@ class CompactSDFPreferences(AddonPreferences):
             col.prop(self, "start_timeout")
         row = layout.row()
         row.operator("compact_sdf.backend_check", icon="CHECKMARK")
-        state = context.window_manager.compact_sdf
-        if state.backend_status:
-            layout.label(text=state.backend_status)
+        status = state(context).backend_status
+        if status:
+            layout.label(text=status)
         if self.backend_mode == "REMOTE":
             return
 
@@ -142,7 +143,7 @@ class CompactSDFPreferences(AddonPreferences):
         python = self.resolved_python()
         box.label(text=f"Backend Python: {python}" + ("" if python.exists() else "  (not set up yet)"))
         box.label(text=f"Environment made with: {sys.executable}")
-        job = operators_backend.setup_job()
+        job = backend_setup.current()
         row = box.row()
         running = job is not None and job.state == "running"
         row.enabled = not running
@@ -161,8 +162,6 @@ class CompactSDFPreferences(AddonPreferences):
 
 
 def _wrap(text: str, width: int) -> list[str]:
-    import textwrap
-
     return textwrap.wrap(text, width) or [""]
 
 

@@ -1,7 +1,8 @@
 """Properties: per-scene settings (saved in the .blend), per-object live slider, runtime state (not saved).
 
-Links between objects and the backend are plain ID custom properties (see ``LINK_*``), so a saved .blend
-keeps them readable even where the add-on is not installed.
+Links between objects and the backend are plain ID custom properties (see ``constants.LINK_*``), so a
+saved .blend keeps them readable even where the add-on is not installed. Defaults come from
+``constants``, which mirrors the backend's request defaults.
 """
 
 from __future__ import annotations
@@ -18,24 +19,19 @@ from bpy.props import (
 )
 from bpy.types import PropertyGroup
 
-LINK_MODEL = "compact_sdf_model"  # the backend model id an encoded object belongs to
-LINK_CODE = "compact_sdf_code"  # the shape (latent code) name inside that model
-LINK_ROLE = "compact_sdf_role"  # "source", "reconstruction", "interpolation", "live"
-LINK_SOURCES = "compact_sdf_sources"  # comma-separated shape names an interpolation/live object blends
-COLLECTION = "Compact SDF"
-
-PRESETS = [
-    ("tiny", "Tiny", "Seconds on a CPU; coarse (tests, smoke runs)"),
-    ("preview", "Preview", "A few shapes in a few minutes on a CPU"),
-    ("balanced", "Balanced", "Tens of minutes on a CPU, or a quick GPU run"),
-    ("paper", "Paper", "The paper's model; needs a GPU with several GB"),
-]
+from . import live
+from .constants import (
+    EXTRACT_DEFAULTS,
+    INTERPOLATE_DEFAULTS,
+    PRESETS,
+    PREVIEW_RESOLUTION,
+    ROW_OFFSET,
+    TRAIN_DEFAULTS,
+)
 
 
 def _live_factor_changed(self: CompactSDFObjectSettings, context: bpy.types.Context) -> None:
-    from . import operators_interpolate
-
-    operators_interpolate.request_live_update(self.id_data)
+    live.request_update(self.id_data)
 
 
 class CompactSDFObjectSettings(PropertyGroup):
@@ -51,7 +47,7 @@ class CompactSDFObjectSettings(PropertyGroup):
 
 
 class CompactSDFSceneSettings(PropertyGroup):
-    preset: EnumProperty(name="Preset", items=PRESETS, default="preview")  # type: ignore[valid-type]
+    preset: EnumProperty(name="Preset", items=PRESETS, default=TRAIN_DEFAULTS["preset"])  # type: ignore[valid-type]
     steps: IntProperty(  # type: ignore[valid-type]
         name="Steps",
         description="Training steps; 0 keeps the preset's value",
@@ -70,26 +66,30 @@ class CompactSDFSceneSettings(PropertyGroup):
     resolution: IntProperty(  # type: ignore[valid-type]
         name="Resolution",
         description="Marching-cubes cells per side for reconstructions",
-        default=128,
+        default=EXTRACT_DEFAULTS["resolution"],
         min=8,
         max=1024,
     )
     band: IntProperty(  # type: ignore[valid-type]
         name="Band",
         description="Voxel layers around the coarse surface that use the detail branch",
-        default=3,
+        default=EXTRACT_DEFAULTS["band"],
         min=1,
         max=16,
     )
     preview_resolution: IntProperty(  # type: ignore[valid-type]
         name="Preview resolution",
         description="Resolution of the live interpolation while dragging",
-        default=48,
+        default=PREVIEW_RESOLUTION,
         min=8,
         max=256,
     )
     interp_steps: IntProperty(  # type: ignore[valid-type]
-        name="Steps", description="Objects in an interpolation row (ends included)", default=5, min=2, max=64
+        name="Steps",
+        description="Objects in an interpolation row (ends included)",
+        default=INTERPOLATE_DEFAULTS["steps"],
+        min=2,
+        max=64,
     )
     interp_mode: EnumProperty(  # type: ignore[valid-type]
         name="Mode",
@@ -97,12 +97,12 @@ class CompactSDFSceneSettings(PropertyGroup):
             ("linear", "Linear", "Straight line between codes"),
             ("slerp", "Spherical", "Great-circle path"),
         ],
-        default="linear",
+        default=INTERPOLATE_DEFAULTS["mode"],
     )
     spacing: FloatProperty(  # type: ignore[valid-type]
         name="Row offset",
-        description="Distance of the interpolation row from its sources",
-        default=3.0,
+        description="Clearance between the sources and the row (in front) or the live blend (behind)",
+        default=ROW_OFFSET,
         min=0.0,
     )
 

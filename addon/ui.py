@@ -5,9 +5,21 @@ from __future__ import annotations
 import bpy
 from bpy.types import Panel, UIList
 
-from . import connection, jobs, operators_backend
+from . import connection, jobs
+from .backend_state import start_log
+from .constants import LINK_CODE, LINK_MODEL, LINK_ROLE
 from .preferences import ADDON_PACKAGE, get_prefs
-from .properties import LINK_CODE, LINK_MODEL, LINK_ROLE
+
+INTERPOLATION_PROPS = ("interp_steps", "interp_mode", "spacing", "preview_resolution")
+
+
+def _props(layout: bpy.types.UILayout, data: object, *names: str) -> bpy.types.UILayout:
+    """Properties in Blender's split style (label left, field right, no animation dots)."""
+    layout.use_property_split = True
+    layout.use_property_decorate = False
+    for name in names:
+        layout.prop(data, name)
+    return layout
 
 
 class COMPACT_SDF_UL_models(UIList):
@@ -53,20 +65,31 @@ class COMPACT_SDF_PT_main(_Base, Panel):
             row.operator("compact_sdf.backend_check", text="", icon="FILE_REFRESH")
         if state.backend_status:
             box.label(text=state.backend_status)
-        if operators_backend.start_log():
+        if start_log():
             log = box.column(align=True)
             log.scale_y = 0.7
-            for line in operators_backend.start_log():
+            for line in start_log():
                 log.label(text=line[:160])
         box.operator("preferences.addon_show", text="Preferences", icon="PREFERENCES").module = ADDON_PACKAGE
 
-        if state.job_id or jobs.active():
-            job = layout.box()
-            job.label(text=state.job_label, icon="TIME")
-            job.progress(factor=state.job_progress, type="BAR", text=state.job_stage or "queued")
-            job.operator("compact_sdf.cancel_job", icon="CANCEL")
+        _draw_jobs(layout)
         if state.job_message:
             layout.label(text=state.job_message, icon="INFO")
+
+
+def _draw_jobs(layout: bpy.types.UILayout) -> None:
+    """One row per followed job: its label, progress and its own cancel button; Cancel All when several."""
+    watches = jobs.active()
+    if not watches:
+        return
+    box = layout.box()
+    for watch in watches:
+        box.label(text=watch.label, icon="TIME")
+        row = box.row(align=True)
+        row.progress(factor=watch.fraction, type="BAR", text=watch.stage or "queued")
+        row.operator("compact_sdf.cancel_job", text="", icon="CANCEL").job_id = watch.job_id
+    if len(watches) > 1:
+        box.operator("compact_sdf.cancel_job", text="Cancel All", icon="CANCEL")
 
 
 class COMPACT_SDF_PT_models(_Base, Panel):
@@ -89,14 +112,7 @@ class COMPACT_SDF_PT_encode(_Base, Panel):
     bl_parent_id = "COMPACT_SDF_PT_main"
 
     def draw(self, context: bpy.types.Context) -> None:
-        layout = self.layout
-        settings = context.scene.compact_sdf
-        layout.use_property_split = True
-        layout.use_property_decorate = False
-        layout.prop(settings, "preset")
-        layout.prop(settings, "steps")
-        layout.prop(settings, "model_name")
-        layout.prop(settings, "allow_open")
+        layout = _props(self.layout, context.scene.compact_sdf, "preset", "steps", "model_name", "allow_open")
         count = sum(1 for o in context.selected_objects if o.type == "MESH")
         layout.operator("compact_sdf.encode_selected", text=f"Encode Selected ({count})", icon="MOD_REMESH")
 
@@ -106,18 +122,10 @@ class COMPACT_SDF_PT_results(_Base, Panel):
     bl_parent_id = "COMPACT_SDF_PT_main"
 
     def draw(self, context: bpy.types.Context) -> None:
-        layout = self.layout
         settings = context.scene.compact_sdf
-        layout.use_property_split = True
-        layout.use_property_decorate = False
-        layout.prop(settings, "resolution")
-        layout.prop(settings, "band")
+        layout = _props(self.layout, settings, "resolution", "band")
         layout.operator("compact_sdf.reconstruct", icon="MESH_MONKEY")
-        col = layout.column(heading="Interpolation")
-        col.prop(settings, "interp_steps")
-        col.prop(settings, "interp_mode")
-        col.prop(settings, "spacing")
-        col.prop(settings, "preview_resolution")
+        _props(layout.column(heading="Interpolation"), settings, *INTERPOLATION_PROPS)
         row = layout.row(align=True)
         row.operator("compact_sdf.interpolate", icon="ARROW_LEFTRIGHT")
         row.operator("compact_sdf.live_create", icon="DRIVER")

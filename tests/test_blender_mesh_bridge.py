@@ -164,6 +164,6 @@ def scenario_bridge(root: str) -> dict[str, Any]:
 
 
 def scenario_names() -> list[str]:
-    encode = _addon().operators_encode
+    encode = _addon().scene
     taken: set[str] = set()
     return [encode.shape_name(n, taken) for n in ("My Cube", "My Cube", "_x", "Suzanne.001", "ééé")]

@@ -96,13 +96,18 @@ def test_interpolate_makes_a_row_of_k_objects(story: dict[str, Any]) -> None:
     assert all(f > 50 for f in row["faces"])
     xs = [loc[0] for loc in row["locations"]]
     assert xs == sorted(xs) and xs[0] < xs[-1]
+    # laid out by the shapes' sizes: no two boxes of the row, or of the row and its sources, overlap
+    boxes = row["boxes"] + row["source_boxes"]
+    assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1 :] if _overlap(a, b)]
 
 
 def test_live_object_re_extracts_on_slider_change_and_refines(story: dict[str, Any]) -> None:
     live = story["live"]
     assert live["created_faces"] > 20
-    # half-way between its sources (blended placement), moved behind them by the row offset
-    assert live["center"] == pytest.approx(live["expected_center"], abs=0.3)
+    # half-way between its sources (blended placement) in x and z, behind them: clear of them and the row
+    assert [live["center"][0], live["center"][2]] == pytest.approx(live["expected_xz"], abs=0.3)
+    others = story["interpolate"]["boxes"] + story["interpolate"]["source_boxes"]
+    assert not [b for b in others if _overlap(live["box"], b)]
     assert live["moved_signature"] != live["created_signature"]  # the slider changed the geometry
     assert live["refined_resolution"] == RESOLUTION and live["refined_faces"] > live["moved_faces"]
 
@@ -141,6 +146,11 @@ def test_stopped_backend_reconstruct_reports_and_creates_nothing(story: dict[str
     stopped = story["stopped"]
     assert "not running" in stopped["error"]
     assert stopped["objects_before"] == stopped["objects_after"]
+
+
+def _overlap(a: list[list[float]], b: list[list[float]]) -> bool:
+    """Whether two world boxes ([lo, hi]) share interior volume."""
+    return all(a[0][i] < b[1][i] and b[0][i] < a[1][i] for i in range(3))
 
 
 # --- runs inside Blender -------------------------------------------------------------------------
@@ -229,6 +239,8 @@ def scenario_story(zip_path: str, knight: str, out_dir: str) -> dict[str, Any]:
         "collection": row[0].users_collection[0].name,
         "faces": [len(o.data.polygons) for o in row],
         "locations": [list(o.location) for o in row],
+        "boxes": [_bounds(o) for o in row],
+        "source_boxes": [_bounds(bpy.data.objects[n]) for n in ("knight_small", "Ball")],
     }
 
     _select(["knight_small", "Ball"])
@@ -236,9 +248,8 @@ def scenario_story(zip_path: str, knight: str, out_dir: str) -> dict[str, Any]:
     live_obj = next(o for o in bpy.data.objects if o.get("compact_sdf_role") == "live")
     live = {"created_faces": len(live_obj.data.polygons), "created_signature": _signature(live_obj)}
     ends = [_center(bpy.data.objects[n]) for n in ("knight_small", "Ball")]
-    live["center"] = _center(live_obj)
-    live["expected_center"] = [(a + b) / 2 for a, b in zip(*ends, strict=True)]
-    live["expected_center"][1] += settings.spacing
+    live["center"], live["box"] = _center(live_obj), _bounds(live_obj)
+    live["expected_xz"] = [(ends[0][i] + ends[1][i]) / 2 for i in (0, 2)]
     live_obj.compact_sdf.live_factor = 0.9  # the update callback re-extracts (synchronously in background)
     live["moved_faces"] = len(live_obj.data.polygons)
     live["moved_signature"] = _signature(live_obj)
@@ -298,7 +309,7 @@ def _timer_story(module: str) -> dict[str, Any]:
     ball = bpy.data.objects["Ball"]
     body = {"kind": "extract", "model_id": ball["compact_sdf_model"], "shape": "Ball", "resolution": 24}
     before = {o.name for o in bpy.data.objects}
-    jobs.track(connection.submit(body), "Reconstruct Ball", lambda j: encode._place_reconstruction(j, "Ball"))
+    jobs.track(connection.submit(body), "Reconstruct Ball", lambda j: encode.place_reconstruction(j, "Ball"))
     timer_registered = bpy.app.timers.is_registered(jobs._tick)
     progress_seen = set()
     deadline = time.monotonic() + 120
@@ -338,7 +349,7 @@ def _cancel_story(module: str) -> dict[str, Any]:
     )
     body = {"kind": "train", "mesh_ids": [mesh["id"]], "preset": "tiny", "overrides": {"train.steps": 100000}}
     job = connection.submit(body)
-    jobs.track(job, "Encode Victim", lambda j: encode._link_encoded(j, {"Victim": "Victim"}))
+    jobs.track(job, "Encode Victim", lambda j: encode.link_encoded(j, {"Victim": "Victim"}))
     deadline = time.monotonic() + 120
     while bpy.context.window_manager.compact_sdf.job_stage in ("", "queued") and time.monotonic() < deadline:
         jobs._tick()

@@ -216,27 +216,28 @@ def scenario_draw(zip_path: str) -> dict[str, Any]:
     jobs = sys.modules[module + ".addon.jobs"]
     job = {"id": "f" * 32, "status": "running", "progress": {"stage": "train", "fraction": 0.3, "step": 12}}
     job["progress"] |= {"total_steps": 40, "eta_s": 30.0}
-    jobs._show(job, "Encode 2 objects")
+    jobs.track(job, "Encode 2 objects", lambda j: "")
     out["busy"] = _draw_all(context)
     bar: list[Any] = []
     jobs.draw_status(type("Bar", (), {"layout": RecordingLayout({"progress": bar})})(), context)
     out["statusbar"] = bar
+    jobs.forget_all()
     state.job_id = ""
 
     live = context.active_object
     live["compact_sdf_role"] = "live"
     out["live"] = _draw_all(context)
 
-    backend_ops = sys.modules[module + ".addon.operators_backend"]
+    backend_setup = sys.modules[module + ".addon.backend_setup"]
     setup_env = sys.modules[module + ".addon.setup_env"]
     failed = setup_env.SetupJob(
         setup_env.SetupPlan(Path(sys.executable), Path("/nonexistent/venv"), Path("/b"))
     )
     failed.log.extend(["$ pip install torch", "ERROR: No space left on device"])
     failed.state, failed.message = "failed", "Set-up failed at 'install torch (cpu)': the disk is full"
-    backend_ops._setup = failed
+    backend_setup._setup = failed
     out["prefs_local"] = _draw_prefs(context, module)
-    backend_ops._setup = None
+    backend_setup._setup = None
     context.preferences.addons[module].preferences.backend_mode = "REMOTE"
     out["prefs_remote"] = _draw_prefs(context, module)
     return out
@@ -257,7 +258,7 @@ def scenario_async_start(zip_path: str, data_dir: str, broken_python: str) -> di
     prefs.data_dir = data_dir
     prefs.device = "cpu"
     state = context.window_manager.compact_sdf
-    backend_ops = sys.modules[module + ".addon.operators_backend"]
+    backend_state = sys.modules[module + ".addon.backend_state"]
     connection = sys.modules[module + ".addon.connection"]
 
     def drive() -> int:
@@ -265,16 +266,16 @@ def scenario_async_start(zip_path: str, data_dir: str, broken_python: str) -> di
         deadline = time.monotonic() + 60
         while next_call is not None and time.monotonic() < deadline:
             time.sleep(next_call)
-            next_call = backend_ops._watch_start()
+            next_call = backend_state.watch_start()
             polls += 1
-        if bpy.app.timers.is_registered(backend_ops._watch_start):
-            bpy.app.timers.unregister(backend_ops._watch_start)
+        if bpy.app.timers.is_registered(backend_state.watch_start):
+            bpy.app.timers.unregister(backend_state.watch_start)
         return polls if next_call is None else -1
 
     t0 = time.monotonic()
-    out: dict[str, Any] = {"begin": list(backend_ops.start_backend(context, background=False))}
+    out: dict[str, Any] = {"begin": list(backend_state.start_backend(context, background=False))}
     out["begin_s"] = time.monotonic() - t0
-    out["timer_registered"] = bpy.app.timers.is_registered(backend_ops._watch_start)
+    out["timer_registered"] = bpy.app.timers.is_registered(backend_state.watch_start)
     backend = connection.starting().backend
     out["starting_panel"] = _draw_all(context)
     out["second_press"] = sorted(bpy.ops.compact_sdf.backend_start())
@@ -288,12 +289,12 @@ def scenario_async_start(zip_path: str, data_dir: str, broken_python: str) -> di
     out["exit_code"] = backend.proc.poll()
 
     prefs.python_path = broken_python
-    backend_ops.start_backend(context, background=False)
+    backend_state.start_backend(context, background=False)
     drive()
     out["failed"] = {"status": state.backend_status, "ok": state.backend_ok} | _draw_all(context)
 
     prefs.python_path = sys.executable
-    backend_ops.start_backend(context, background=False)
+    backend_state.start_backend(context, background=False)
     backend = connection.starting().backend
     bpy.ops.preferences.addon_disable(module=module)
     out["disabled_while_starting"] = {"exit_code": backend.proc.poll()}

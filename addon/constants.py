@@ -1,0 +1,31 @@
+"""Names and defaults the add-on shares between its modules (no bpy: tests read it without Blender).
+
+The defaults are the backend's request defaults (``compact_sdf.tasks``), written again here because the
+add-on never imports the backend; ``tests/test_defaults.py`` fails when the two disagree.
+"""
+
+from __future__ import annotations
+
+# Links between objects and the backend: plain ID custom properties, readable without the add-on.
+LINK_MODEL = "compact_sdf_model"  # the backend model id an encoded object belongs to
+LINK_CODE = "compact_sdf_code"  # the shape (latent code) name inside that model
+LINK_ROLE = "compact_sdf_role"  # "source", "reconstruction", "interpolation", "live", "decoded"
+LINK_SOURCES = "compact_sdf_sources"  # comma-separated shape names an interpolation/live object blends
+
+COLLECTION = "Compact SDF"  # where results go
+ROW_COLLECTION = "Interpolation"  # child collection of interpolation rows
+
+PRESETS = (
+    ("tiny", "Tiny", "Seconds on a CPU; coarse (tests, smoke runs)"),
+    ("preview", "Preview", "A few shapes in a few minutes on a CPU"),
+    ("balanced", "Balanced", "Tens of minutes on a CPU, or a quick GPU run"),
+    ("paper", "Paper", "The paper's model; needs a GPU with several GB"),
+)
+
+# The backend's request defaults, per operation (field names as in the request dataclasses).
+TRAIN_DEFAULTS = {"preset": "preview"}
+EXTRACT_DEFAULTS = {"resolution": 128, "band": 3, "mode": "fused"}
+INTERPOLATE_DEFAULTS = {"steps": 5, "mode": "linear"}
+
+PREVIEW_RESOLUTION = 48  # live interpolation while dragging (add-on only)
+ROW_OFFSET = 3.0  # clearance between the sources and an interpolation row (add-on only)
