@@ -59,6 +59,15 @@ class TrainConfig:
     reg_code: float = 1e-4
     reg_feature: float = 1e-4
     reg_warmup: int = 100
+    # latent space between codes (latent_prior.py): the code prior and the blended-code (mixup) term
+    code_prior: Literal["norm", "gaussian"] = "norm"
+    blend_weight: float = 0.0  # weight of the blended-code term; 0 = off
+    blend_branches: Literal["gen", "both"] = "gen"
+    blend_target: Literal["linear", "union"] = "linear"
+    blend_path: Literal["linear", "slerp"] = "linear"
+    blend_fraction: float = 0.25  # share of each shape's per-step samples reused for its blend
+    blend_start: int = 0  # step at which the term starts
+    blend_warmup: int = 100  # steps of its linear ramp
     sparse_grid: bool = True  # lazy Adam on the touched grid rows; False = dense Adam (release style)
     precision: Literal["fp32", "tf32", "bf16"] = "fp32"
     seed: int = 0

@@ -1,0 +1,188 @@
+"""In-between shapes: are they single clean bodies? Fixed pairs of shared meshes, clean-up off.
+
+Trains one model on every mesh named by the pairs (or reuses it: the directory is keyed by the tag),
+decodes ``--steps`` shapes along each pair's path (ends included) and scores each in-between with
+``compact_sdf.mesh_quality``: components, share of the area in the largest, watertight, manifold,
+and smoothness (mean angle between adjacent face normals) relative to the t-weighted figure of
+the two ends. Renders a grid (rows: pairs, columns: steps) into docs/img/.
+
+    .venv/bin/python bench/interpolation.py --tag before
+    .venv/bin/python bench/interpolation.py --tag after --set train.blend_weight=1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+MESHES = REPO.parent / "shared" / "meshes"
+PAIRS = (
+    "bunny-fandisk",
+    "spot-tray_bottom",
+    "hand-airplane",
+    "scorpion-featuretype",
+    "bunny-spot",
+    "fandisk-airplane",
+    "hand-tray_bottom",
+    "scorpion-bunny",
+)
+GOAL_SMOOTHNESS = 1.2
+
+
+def train_model(stems: list[str], tag: str, preset: str, overrides: list[str], threads: int) -> Path:
+    """Train (or reuse) the model of this tag on ``stems``; its config records the overrides."""
+    from compact_sdf.config import get_preset
+    from compact_sdf.data import prepare_mesh
+    from compact_sdf.train import train
+
+    model_dir = REPO / "out" / "bench" / f"interp_{tag}"
+    if (model_dir / "checkpoint.pt").exists():
+        return model_dir
+    cfg = get_preset(preset).override([*overrides, "train.device=cpu"])
+    cache = REPO / "out" / "cache"
+    shapes = [prepare_mesh(MESHES / f"{s}.ply", cfg=cfg.sampling, cache_dir=cache) for s in stems]
+    t0 = time.perf_counter()
+    torch.set_num_threads(threads)
+    train(model_dir, shapes, cfg, sources={s: str(MESHES / f"{s}.ply") for s in stems})
+    print(f"trained {tag} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return model_dir
+
+
+def score_pair(meshes: list, names: tuple[str, str]) -> dict:
+    """Figures of every step; in-betweens also get smoothness relative to their ends."""
+    from compact_sdf.mesh_quality import quality
+
+    steps = [quality(m.vertices, m.faces).to_dict() for m in meshes]
+    ends = steps[0]["smoothness"], steps[-1]["smoothness"]
+    for i, s in enumerate(steps):
+        t = i / (len(steps) - 1)
+        s["t"] = t
+        s["relative_smoothness"] = s["smoothness"] / ((1 - t) * ends[0] + t * ends[1])
+    return {"pair": "-".join(names), "steps": steps}
+
+
+def summarise(pairs: list[dict]) -> dict:
+    """Share of in-betweens (ends excluded) that meet each goal, and the overall goal."""
+    inner = [s for p in pairs for s in p["steps"][1:-1]]
+    one = [s["components"] == 1 for s in inner]
+    manifold = [s["manifold"] for s in inner]
+    smooth = [s["relative_smoothness"] <= GOAL_SMOOTHNESS for s in inner]
+    return {
+        "in_betweens": len(inner),
+        "one_body": float(np.mean(one)),
+        "manifold": float(np.mean(manifold)),
+        "watertight": float(np.mean([s["watertight"] for s in inner])),
+        "one_body_and_manifold": float(np.mean([a and b for a, b in zip(one, manifold, strict=True)])),
+        "smooth_within_goal": float(np.mean(smooth)),
+        "mean_components": float(np.mean([s["components"] for s in inner])),
+        "mean_largest_share": float(np.mean([s["largest_share"] for s in inner])),
+        "mean_relative_smoothness": float(np.mean([s["relative_smoothness"] for s in inner])),
+        "max_relative_smoothness": float(np.max([s["relative_smoothness"] for s in inner])),
+    }
+
+
+def render_grid(rows: list[list], labels: list[str], title: str, path: Path) -> None:
+    """Flat-shaded matplotlib render: one row per pair, one column per step, each framed alone."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from mpl_toolkits.mplot3d.art3d import Poly3DCollection
+
+    light = np.array([0.4, 0.5, 0.75]) / np.linalg.norm([0.4, 0.5, 0.75])
+    cols = len(rows[0])
+    fig = plt.figure(figsize=(1.6 * cols, 1.6 * len(rows) + 0.4), dpi=90)
+    for r, row in enumerate(rows):
+        for c, mesh in enumerate(row):
+            ax = fig.add_subplot(len(rows), cols, r * cols + c + 1, projection="3d")
+            tm = mesh.to_trimesh()
+            shade = 0.25 + 0.75 * np.clip(tm.face_normals @ light, 0, 1)
+            colors = np.stack([shade * 0.75, shade * 0.8, shade * 0.9, np.ones_like(shade)], axis=1)
+            ax.add_collection3d(Poly3DCollection(tm.triangles, facecolors=colors, linewidths=0))
+            lo, hi = tm.bounds
+            center, half = (lo + hi) / 2, (hi - lo).max() / 2
+            for setter, v in zip((ax.set_xlim, ax.set_ylim, ax.set_zlim), center, strict=True):
+                setter(v - half, v + half)
+            ax.set_box_aspect((1, 1, 1), zoom=1.25)
+            ax.view_init(elev=20, azim=-60, vertical_axis="y")
+            ax.set_axis_off()
+            if c == 0:
+                ax.text2D(-0.1, 0.5, labels[r], transform=ax.transAxes, rotation=90, va="center", fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.subplots_adjust(left=0.02, right=0.99, top=0.95, bottom=0.0, wspace=0.0, hspace=0.0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--tag", required=True, help="names the model directory out/bench/interp_<tag>")
+    p.add_argument("--pairs", nargs="+", default=list(PAIRS), help="a-b stems in ../shared/meshes")
+    p.add_argument("--preset", default="preview")
+    p.add_argument("--set", nargs="*", default=[], help="config overrides for training, section.key=value")
+    p.add_argument("--steps", type=int, default=7, help="shapes along each path, ends included")
+    p.add_argument("--path", default=None, help="linear or slerp (default: the library's default)")
+    p.add_argument("--extract-mode", default=None, help="branches for the in-betweens (default: library)")
+    p.add_argument("--resolution", type=int, default=128)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--render", default=None, help="picture path (default: docs/img/interp_<tag>.png)")
+    p.add_argument("--json", default=None, help="default: out/bench/interpolation_<tag>.json")
+    return p.parse_args()
+
+
+def main() -> None:
+    from compact_sdf.checkpoint import load_model
+    from compact_sdf.interpolate import interpolate_shapes
+
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    pairs = [tuple(p.split("-")) for p in args.pairs]
+    stems = list(dict.fromkeys(s for p in pairs for s in p))
+    model_dir = train_model(stems, args.tag, args.preset, args.set, args.threads)
+    loaded = load_model(model_dir, device="cpu")
+    ecfg = replace(loaded.config.extract, resolution=args.resolution)
+    kwargs = {k: v for k, v in (("mode", args.path), ("extract_mode", args.extract_mode)) if v}
+    results, rows = [], []
+    t0 = time.perf_counter()
+    for a, b in pairs:
+        meshes = interpolate_shapes(loaded, [a, b], args.steps, cfg=ecfg, **kwargs)
+        results.append(score_pair(meshes, (a, b)))
+        rows.append(meshes)
+        inner = results[-1]["steps"][1:-1]
+        parts = [s["components"] for s in inner]
+        rel = [round(s["relative_smoothness"], 2) for s in inner]
+        print(f"{a}-{b}: components {parts} relative smoothness {rel}", file=sys.stderr)
+    summary = summarise(results)
+    out = {
+        "tag": args.tag,
+        "model": str(model_dir),
+        "config_overrides": args.set,
+        "path": args.path or "default",
+        "extract_mode": args.extract_mode or "default",
+        "resolution": args.resolution,
+        "decode_seconds": time.perf_counter() - t0,
+        "summary": summary,
+        "pairs": results,
+    }
+    json_path = Path(args.json or REPO / "out" / "bench" / f"interpolation_{args.tag}.json")
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(out, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+    if args.render != "none":
+        setting = " ".join(args.set) or "default training"
+        title = f"{args.tag}: {setting}; path {out['path']}, in-betweens {out['extract_mode']}"
+        picture = Path(args.render or REPO / "docs" / "img" / f"interp_{args.tag}.png")
+        render_grid(rows, [f"{a}-{b}" for a, b in pairs], title, picture)
+
+
+if __name__ == "__main__":
+    main()
