@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import trimesh
-from compact_sdf.mesh import MeshArrays, vertex_normals
 from compact_sdf.interpolate import drop_small_parts
+from compact_sdf.mesh import MeshArrays, vertex_normals
 from compact_sdf.mesh_quality import face_components, keep_large_components, quality
 
 
