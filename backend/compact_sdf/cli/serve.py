@@ -46,6 +46,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--workers", type=int, default=1, help="job worker threads (default 1: one GPU)")
     p.add_argument("--max-upload-mb", type=float, default=256.0, help="largest accepted upload body")
     p.add_argument("--max-faces", type=int, default=2_000_000, help="largest accepted mesh, in faces")
+    p.add_argument(
+        "--job-memory-mb",
+        type=float,
+        default=None,
+        help="cap each job's process at this much memory beyond its libraries (default: no cap); "
+        "a job over it fails alone",
+    )
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     p.set_defaults(func=run)
 
@@ -89,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from compact_sdf.service.app import Limits, create_app
+    from compact_sdf.service.isolation import ChildLimits
     from compact_sdf.service.paths import DataDir, atomic_write_json
 
     logging.basicConfig(
@@ -97,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
     log = logging.getLogger("compact_sdf.service")
     if not 0 <= args.port <= 65535:
         raise InputError(f"port {args.port} is out of range 0-65535")
+    if args.job_memory_mb is not None and not 64 <= args.job_memory_mb <= 1 << 24:
+        raise InputError("--job-memory-mb must be between 64 and 16777216")
     if args.workers < 1:
         raise InputError("--workers must be at least 1")
     explicit = args.token or os.environ.get(TOKEN_ENV)
@@ -115,7 +125,11 @@ def run(args: argparse.Namespace) -> int:
     sock = bind(args.host, args.port)
     port = sock.getsockname()[1]
     url = f"http://{'[' + args.host + ']' if ':' in args.host else args.host}:{port}"
-    limits = Limits(max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_faces=args.max_faces)
+    job = ChildLimits(
+        memory_bytes=None if args.job_memory_mb is None else int(args.job_memory_mb * 1024 * 1024),
+        torch_threads=max(args.torch_threads, 0),
+    )
+    limits = Limits(max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_faces=args.max_faces, job=job)
     app = create_app(str(data.root), token, limits=limits, workers=args.workers, device=args.device)
     info = {"url": url, "host": args.host, "port": port, "pid": os.getpid(), "started": time.time()}
     atomic_write_json(data.server_info_path, info, mode=0o600)

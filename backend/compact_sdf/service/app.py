@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from compact_sdf import __version__
 from compact_sdf.errors import CheckpointError, CompactSDFError, InputError
 from compact_sdf.service import schemas
+from compact_sdf.service.isolation import ChildLimits
 from compact_sdf.service.jobs import (
     CHECKPOINT,
     build_config,
@@ -66,6 +67,7 @@ def not_found(what: str, ident: str) -> ApiError:
 class Limits:
     max_upload_bytes: int = 256 * 1024 * 1024
     max_faces: int = 2_000_000
+    job: ChildLimits = field(default_factory=ChildLimits)  # per-job process limits
 
 
 def _error(
@@ -86,7 +88,7 @@ def create_app(
     data = DataDir(data_dir)
     store = Store(data.db_path)
     limits = limits or Limits()
-    worker = Worker(store, data, threads=workers, device=device)
+    worker = Worker(store, data, threads=workers, device=device, limits=limits.job)
     intake = MeshIntake(data, store, max_faces=limits.max_faces)
 
     @asynccontextmanager

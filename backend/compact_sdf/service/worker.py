@@ -11,25 +11,30 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import traceback
 from typing import Any
 
 from compact_sdf.device import resolve_device
-from compact_sdf.errors import Cancelled, CompactSDFError
-from compact_sdf.service.jobs import HANDLERS, JobContext
+from compact_sdf.service.isolation import ChildLimits, JobProcess
 from compact_sdf.service.paths import DataDir
 from compact_sdf.service.store import Store
 
 log = logging.getLogger("compact_sdf.service")
 
 MAX_ATTEMPTS = 3
-PROGRESS_INTERVAL_S = 0.25
 
 
 class Worker:
-    def __init__(self, store: Store, data: DataDir, threads: int = 1, device: str = "auto") -> None:
+    def __init__(
+        self,
+        store: Store,
+        data: DataDir,
+        threads: int = 1,
+        device: str = "auto",
+        limits: ChildLimits | None = None,
+    ) -> None:
         self.store = store
         self.data = data
+        self.limits = limits or ChildLimits()
         self.device = str(resolve_device(device))
         self._threads = [
             threading.Thread(target=self._loop, name=f"job-worker-{i}", daemon=True) for i in range(threads)
@@ -48,9 +53,7 @@ class Worker:
             elif job["attempts"] >= MAX_ATTEMPTS:
                 message = f"the server stopped {job['attempts']} times while this job ran; giving up"
                 self._finish(job["id"], "failed", error={"code": "interrupted", "message": message})
-                if job["kind"] == "train" and job["model_id"]:
-                    ckpt = (self.data.model_dir(job["model_id"]) / "checkpoint.pt").is_file()
-                    self.store.update_model(job["model_id"], status="interrupted" if ckpt else "failed")
+                self._settle_model(job)
             else:
                 log.warning(
                     "job %s (%s) was running when the server stopped; requeued", job["id"], job["kind"]
@@ -91,66 +94,50 @@ class Worker:
             self._run(job)
 
     def _run(self, job: dict[str, Any]) -> None:
+        """Run the job in its own process (isolation.py) and record how it ended."""
         job_id = job["id"]
         log.info("job %s (%s) started (attempt %d)", job_id, job["kind"], job["attempts"])
-        last_write = [0.0]
-        latest: dict[str, Any] = {}
-
-        def report(progress: dict[str, Any]) -> None:
-            latest.clear()
-            latest.update(progress)
-            now = time.monotonic()
-            if now - last_write[0] >= PROGRESS_INTERVAL_S or progress.get("fraction", 0.0) >= 1.0:
-                last_write[0] = now
-                self.store.update_job(job_id, progress=progress)
-
-        def should_stop() -> bool:
-            with self._lock:
-                if job_id in self._cancel:
-                    return True
-            return self._stopping.is_set()
-
-        ctx = JobContext(job, self.data, self.store, report, should_stop, self.device)
         try:
-            result = HANDLERS[job["kind"]](ctx)
-        except Cancelled as exc:
-            self._stopped(job, str(exc))
-        except CompactSDFError as exc:
-            log.info("job %s failed: %s", job_id, exc)
-            self._finish(job_id, "failed", error={"code": exc.code, "message": str(exc)})
-        except FloatingPointError as exc:
-            self._finish(job_id, "failed", error={"code": "diverged", "message": str(exc)})
-        except Exception as exc:
-            log.error("job %s crashed:\n%s", job_id, traceback.format_exc())
-            message = f"internal error: {type(exc).__name__}: {exc}"
-            self._finish(job_id, "failed", error={"code": "internal", "message": message})
-        else:
-            if self._cancelled(job_id):
-                self._stopped(job, "cancelled")
-            else:
-                done = {**latest, "stage": "done", "fraction": 1.0}
-                self._finish(job_id, "succeeded", result=result, progress=done)
-                log.info("job %s succeeded", job_id)
+            child = JobProcess(job, self.data.root, self.device, self.limits)
+            outcome = child.wait(lambda: self._cancelled(job_id), self._stopping.is_set)
         finally:
             with self._lock:
                 self._cancel.discard(job_id)
+        if outcome.status == "succeeded":
+            assert outcome.result is not None
+            done = {**outcome.result["progress"], "stage": "done", "fraction": 1.0}
+            self._finish(job_id, "succeeded", result=outcome.result["result"], progress=done)
+            log.info("job %s succeeded", job_id)
+        elif outcome.status == "stopped":
+            self._requeue(job)
+        else:
+            self._finish(job_id, outcome.status, error=outcome.error)
+            self._settle_model(job)
+            log.info("job %s %s: %s", job_id, outcome.status, outcome.error.get("message", ""))
 
     def _cancelled(self, job_id: str) -> bool:
         with self._lock:
             return job_id in self._cancel
 
-    def _stopped(self, job: dict[str, Any], message: str) -> None:
-        if self._cancelled(job["id"]):
-            self._finish(job["id"], "cancelled", error={"code": "cancelled", "message": message})
-            log.info("job %s cancelled", job["id"])
-        else:  # server shutdown: back to the queue; this start does not count as an attempt
-            self.store.update_job(
-                job["id"],
-                status="queued",
-                attempts=max(job["attempts"] - 1, 0),
-                progress={"stage": "paused by server shutdown", "fraction": 0.0},
-            )
-            log.info("job %s paused for shutdown; it resumes on the next start", job["id"])
+    def _requeue(self, job: dict[str, Any]) -> None:
+        """Server shutdown: back to the queue; this start does not count as an attempt."""
+        self.store.update_job(
+            job["id"],
+            status="queued",
+            attempts=max(job["attempts"] - 1, 0),
+            progress={"stage": "paused by server shutdown", "fraction": 0.0},
+        )
+        log.info("job %s paused for shutdown; it resumes on the next start", job["id"])
+
+    def _settle_model(self, job: dict[str, Any]) -> None:
+        """A training job that ended badly leaves its model resumable (checkpoint) or failed."""
+        if job["kind"] != "train" or not job["model_id"]:
+            return
+        model = self.store.get_model(job["model_id"])
+        if model is None or model["status"] != "training":
+            return
+        ckpt = (self.data.model_dir(job["model_id"]) / "checkpoint.pt").is_file()
+        self.store.update_model(job["model_id"], status="interrupted" if ckpt else "failed")
 
     def _finish(self, job_id: str, status: str, **values: Any) -> None:
         self.store.update_job(job_id, status=status, finished=time.time(), **values)

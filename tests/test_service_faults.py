@@ -1,0 +1,133 @@
+"""Faults stay with their job: each job runs in its own process (service/isolation.py).
+
+A job over its memory cap fails alone while /health and a concurrent job go on; a job stuck in code
+that never polls for cancel (simulated by freezing its process with SIGSTOP, so the test does not
+depend on how fast the machine is) is cancelled within 5 s; a server killed mid-job leaves no job
+process running.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _service_helpers import FAST_TRAIN, arrays, sphere, start_backend, wait_for
+
+
+def descendants(pid: int) -> list[int]:
+    """All processes below ``pid`` (from /proc), children first."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        kids = [p for p, parent in parents.items() if parent in frontier]
+        found += kids
+        frontier = kids
+    return found
+
+
+def job_processes(server_pid: int) -> list[int]:
+    """The job children: processes below the server that are not multiprocessing's helpers."""
+    out = []
+    for pid in descendants(server_pid):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"resource_tracker" in cmdline:
+            continue
+        if b"forkserver" in cmdline and int(Path(f"/proc/{pid}/stat").read_text().split()[3]) == server_pid:
+            continue  # the forkserver itself; its children are the jobs
+        out.append(pid)
+    return out
+
+
+def trained_ball(api: Any) -> tuple[str, str]:
+    ball = api.upload_arrays("ball", *arrays(sphere()))
+    job = api.create_job("train", mesh_ids=[ball["id"]], preset="tiny", overrides=FAST_TRAIN)
+    done = api.wait_job(job["id"], timeout=300)
+    assert done["status"] == "succeeded", done["error"]
+    return ball["id"], job["model_id"]
+
+
+def cancel_frozen(backend: Any, job: dict[str, Any]) -> float:
+    """Freeze the running job's process, cancel it, and return how long the cancel took."""
+    api = backend.client
+    wait_for(lambda: api.get_job(job["id"])["status"] == "running", 120, what="the job to start")
+    children = wait_for(lambda: job_processes(backend.pid), 60, what="the job's process")
+    for pid in children:
+        os.kill(pid, signal.SIGSTOP)
+    start = time.monotonic()
+    api.cancel_job(job["id"])
+    wait_for(lambda: api.get_job(job["id"])["status"] != "running", 30, what="the cancel")
+    took = time.monotonic() - start
+    assert api.get_job(job["id"])["status"] == "cancelled"
+    wait_for(lambda: not job_processes(backend.pid), 30, what="the job's process to end")
+    return took
+
+
+@pytest.mark.slow
+def test_memory_fault_is_the_jobs_alone(tmp_path: Path) -> None:
+    backend = start_backend(tmp_path / "data", "--workers", "2", "--job-memory-mb", "400")
+    try:
+        api = backend.client
+        ball, model = trained_ball(api)
+        # A 129^3 x 128 grid is 1.1 GB of float32: over this job's 400 MB cap at construction.
+        big = {**FAST_TRAIN, "model.grid_res": 129, "model.grid_channels": 128}
+        hog = api.create_job("train", mesh_ids=[ball], preset="tiny", overrides=big)
+        small = api.create_job("extract", model_id=model, shape="ball", resolution=32)
+        assert api.health()["status"] == "ok"
+        failed = api.wait_job(hog["id"], timeout=300)
+        assert failed["status"] == "failed"
+        assert failed["error"]["code"] == "out_of_memory", failed["error"]
+        assert "memory" in failed["error"]["message"]
+        assert api.wait_job(small["id"], timeout=300)["status"] == "succeeded"
+        assert api.health()["status"] == "ok"
+        again = api.create_job("extract", model_id=model, shape="ball", resolution=24)
+        assert api.wait_job(again["id"], timeout=300)["status"] == "succeeded"  # the queue goes on
+    finally:
+        assert backend.stop() == 0, backend.last_log_text()
+
+
+@pytest.mark.slow
+def test_cancel_of_a_job_that_never_polls_returns_within_5_s(tmp_path: Path) -> None:
+    backend = start_backend(tmp_path / "data")
+    try:
+        api = backend.client
+        _, model = trained_ball(api)
+        extract = api.create_job("extract", model_id=model, shape="ball", resolution=256)
+        assert cancel_frozen(backend, extract) < 5.0
+        evaluate = api.create_job("evaluate", model_id=model, shape="ball", resolution=64, samples=200_000)
+        assert cancel_frozen(backend, evaluate) < 5.0
+        after = api.create_job("extract", model_id=model, shape="ball", resolution=24)
+        assert api.wait_job(after["id"], timeout=300)["status"] == "succeeded"
+    finally:
+        assert backend.stop() == 0, backend.last_log_text()
+
+
+@pytest.mark.slow
+def test_a_killed_server_leaves_no_job_running(tmp_path: Path) -> None:
+    backend = start_backend(tmp_path / "data")
+    try:
+        api = backend.client
+        ball = api.upload_arrays("ball", *arrays(sphere()))
+        long = {**FAST_TRAIN, "train.steps": 100_000}
+        job = api.create_job("train", mesh_ids=[ball["id"]], preset="tiny", overrides=long)
+        wait_for(lambda: (api.get_job(job["id"])["progress"] or {}).get("step", 0) >= 5, 300, what="training")
+        children = job_processes(backend.pid)
+        assert children
+        os.kill(backend.pid, signal.SIGKILL)
+        backend.proc.wait(30)
+        wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in children), 30, what="orphans")
+    finally:
+        backend.stop()
