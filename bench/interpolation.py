@@ -37,13 +37,12 @@ PAIRS = (
 GOAL_SMOOTHNESS = 1.2
 
 
-def train_model(stems: list[str], tag: str, preset: str, overrides: list[str], threads: int) -> Path:
-    """Train (or reuse) the model of this tag on ``stems``; its config records the overrides."""
+def train_model(stems: list[str], model_dir: Path, preset: str, overrides: list[str], threads: int) -> Path:
+    """Train (or reuse) the model in ``model_dir`` on ``stems``; its config records the overrides."""
     from compact_sdf.config import get_preset
     from compact_sdf.data import prepare_mesh
     from compact_sdf.train import train
 
-    model_dir = REPO / "out" / "bench" / f"interp_{tag}"
     if (model_dir / "checkpoint.pt").exists():
         return model_dir
     cfg = get_preset(preset).override([*overrides, "train.device=cpu"])
@@ -52,7 +51,7 @@ def train_model(stems: list[str], tag: str, preset: str, overrides: list[str], t
     t0 = time.perf_counter()
     torch.set_num_threads(threads)
     train(model_dir, shapes, cfg, sources={s: str(MESHES / f"{s}.ply") for s in stems})
-    print(f"trained {tag} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    print(f"trained {model_dir} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     return model_dir
 
 
@@ -125,13 +124,19 @@ def render_grid(rows: list[list], labels: list[str], title: str, path: Path) -> 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--tag", required=True, help="names the model directory out/bench/interp_<tag>")
+    p.add_argument("--tag", required=True, help="names the outputs (and the default model directory)")
+    p.add_argument("--model", default=None, help="model directory (default: out/bench/interp_<tag>)")
     p.add_argument("--pairs", nargs="+", default=list(PAIRS), help="a-b stems in ../shared/meshes")
+    p.add_argument("--train-meshes", nargs="*", default=None, help="stems to train on (default: the pairs')")
     p.add_argument("--preset", default="preview")
     p.add_argument("--set", nargs="*", default=[], help="config overrides for training, section.key=value")
     p.add_argument("--steps", type=int, default=7, help="shapes along each path, ends included")
     p.add_argument("--path", default=None, help="linear or slerp (default: the library's default)")
-    p.add_argument("--extract-mode", default=None, help="branches for the in-betweens (default: library)")
+    p.add_argument(
+        "--between-mode",
+        default=None,
+        help="branches for the in-betweens: generalization, fused, ... (default: library)",
+    )
     p.add_argument("--resolution", type=int, default=128)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--render", default=None, help="picture path (default: docs/img/interp_<tag>.png)")
@@ -146,11 +151,12 @@ def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
     pairs = [tuple(p.split("-")) for p in args.pairs]
-    stems = list(dict.fromkeys(s for p in pairs for s in p))
-    model_dir = train_model(stems, args.tag, args.preset, args.set, args.threads)
+    stems = args.train_meshes or list(dict.fromkeys(s for p in pairs for s in p))
+    model_dir = Path(args.model) if args.model else REPO / "out" / "bench" / f"interp_{args.tag}"
+    train_model(stems, model_dir, args.preset, args.set, args.threads)
     loaded = load_model(model_dir, device="cpu")
     ecfg = replace(loaded.config.extract, resolution=args.resolution)
-    kwargs = {k: v for k, v in (("mode", args.path), ("extract_mode", args.extract_mode)) if v}
+    kwargs = {k: v for k, v in (("mode", args.path), ("between_mode", args.between_mode)) if v}
     results, rows = [], []
     t0 = time.perf_counter()
     for a, b in pairs:
@@ -167,7 +173,7 @@ def main() -> None:
         "model": str(model_dir),
         "config_overrides": args.set,
         "path": args.path or "default",
-        "extract_mode": args.extract_mode or "default",
+        "between_mode": args.between_mode or "default",
         "resolution": args.resolution,
         "decode_seconds": time.perf_counter() - t0,
         "summary": summary,
@@ -179,7 +185,7 @@ def main() -> None:
     print(json.dumps(summary, indent=2))
     if args.render != "none":
         setting = " ".join(args.set) or "default training"
-        title = f"{args.tag}: {setting}; path {out['path']}, in-betweens {out['extract_mode']}"
+        title = f"{args.tag}: {setting}; path {out['path']}, in-betweens {out['between_mode']}"
         picture = Path(args.render or REPO / "docs" / "img" / f"interp_{args.tag}.png")
         render_grid(rows, [f"{a}-{b}" for a, b in pairs], title, picture)
 

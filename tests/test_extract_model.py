@@ -21,7 +21,7 @@ from compact_sdf.errors import InputError
 from compact_sdf.evaluate import ABLATION
 from compact_sdf.extract import extract_shape
 from compact_sdf.fit import fit_shape
-from compact_sdf.interpolate import interpolate_shapes
+from compact_sdf.interpolate import interpolate_shapes, path_weights
 from compact_sdf.mesh import MeshArrays
 from compact_sdf.metrics import point_metrics
 from compact_sdf.train import train
@@ -105,6 +105,26 @@ def test_interpolation_endpoints_reproduce_the_shapes(trained: Trained) -> None:
             )
         middle = path[1].vertices.mean(axis=0)
         assert np.all((middle > np.array([-1.2, -0.2, -0.2])) & (middle < np.array([1.2, 2.2, 3.2])))
+
+
+def test_in_betweens_use_the_between_mode_and_ends_the_extract_mode(trained: Trained) -> None:
+    from compact_sdf.interpolate import interpolate_codes, interpolate_normalizations
+
+    loaded = load_model(trained.model_dir)
+    cfg = ExtractConfig(resolution=32)
+    names = ["sphere", "box"]
+    mid = interpolate_codes(torch.stack([loaded.code(n) for n in names]), 3)[1]
+    place = interpolate_normalizations([norm_of(loaded, n) for n in names], path_weights(2, 3))[1]
+    for between in ("generalization", "fused", "same"):
+        path = interpolate_shapes(loaded, names, 3, "linear", cfg, between_mode=between)
+        want_mid = extract_shape(
+            loaded, mid, cfg, "fused" if between == "same" else between, normalization=place
+        )
+        assert np.allclose(path[1].vertices, want_mid.vertices, atol=1e-5)
+        want_end = extract_shape(loaded, "box", cfg, "fused")
+        assert np.allclose(path[2].vertices, want_end.vertices, atol=1e-5)
+    with pytest.raises(InputError, match="between_mode"):
+        interpolate_shapes(loaded, names, 3, between_mode="blurry")
 
 
 def test_codes_export_import_round_trip(trained: Trained, tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ import torch
 from compact_sdf.config import ExtractConfig
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.errors import InputError
-from compact_sdf.extract import extract_shape
+from compact_sdf.extract import MODES, extract_shape
 from compact_sdf.mesh import MeshArrays
 from compact_sdf.mesh_quality import keep_large_components
 from compact_sdf.progress import Progress
@@ -142,14 +142,21 @@ def interpolate_shapes(
     cfg: ExtractConfig | None = None,
     *,
     extract_mode: str = "fused",
+    between_mode: str = "generalization",
     keep_fraction: float = 0.0,
     progress: Progress | None = None,
 ) -> list[MeshArrays]:
     """One mesh per step between the named shapes, each in its blended own coordinates.
 
-    ``keep_fraction > 0`` is an opt-in clean-up: components with less than that fraction of the
-    largest component's area are dropped. Off by default; the benchmark reports figures without it.
+    A step that *is* one of the shapes (a weight of 1) is meshed with ``extract_mode``; a step
+    between shapes with ``between_mode`` (``"same"`` = ``extract_mode``). The default meshes
+    in-betweens with the generalization branch alone: the overfitting branch was trained only at
+    the shapes' own codes, and at a blended code its band holds floating specks
+    (docs/benchmarks/interpolation.md measures both). ``keep_fraction > 0`` is an opt-in clean-up:
+    components with less than that fraction of the largest one's area are dropped (off by default).
     """
+    if between_mode not in (*MODES, "same"):
+        raise InputError(f"unknown between_mode '{between_mode}'; choose one of: {', '.join(MODES)}, same")
     cfg = cfg or loaded.config.extract
     names = list(names)
     indices = [loaded.shape_index(n) for n in names]
@@ -158,10 +165,11 @@ def interpolate_shapes(
     blended = interpolate_codes(codes, weights, mode)
     placements = interpolate_normalizations([loaded.shapes[i].normalization for i in indices], weights)
     meshes = []
-    for i, (z, norm) in enumerate(zip(blended, placements, strict=True)):
+    for i, (z, norm, row) in enumerate(zip(blended, placements, weights, strict=True)):
         if progress is not None:
             progress(f"step {i + 1}/{len(blended)}", i / len(blended))
-        mesh = extract_shape(loaded, z, cfg, extract_mode, normalization=norm)
+        end = row.max() >= 1.0 - 1e-9 or between_mode == "same"
+        mesh = extract_shape(loaded, z, cfg, extract_mode if end else between_mode, normalization=norm)
         meshes.append(drop_small_parts(mesh, keep_fraction))
     if progress is not None:
         progress("done", 1.0)
