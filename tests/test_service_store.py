@@ -7,8 +7,9 @@ import time
 from pathlib import Path
 
 import pytest
+from compact_sdf.atomic import atomic_write_bytes
 from compact_sdf.errors import InputError
-from compact_sdf.service.paths import DataDir, atomic_write_bytes, check_name, new_id
+from compact_sdf.service.paths import DataDir, check_name, new_id
 from compact_sdf.service.store import Store
 from compact_sdf.service.worker import MAX_ATTEMPTS, Worker
 

@@ -8,18 +8,15 @@ and renamed, so a crash mid-write never leaves a half checkpoint behind.
 
 from __future__ import annotations
 
-import json
-import os
 import pickle
-import tempfile
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from compact_sdf.atomic import atomic_write, atomic_write_json
 from compact_sdf.config import Config
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.errors import CheckpointError, InputError
@@ -83,26 +80,14 @@ class LoadedModel:
         return self.model.codes.weight[self.shape_index(name)].detach()
 
 
-def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(model_dir: Path, payload: dict[str, Any]) -> Path:
     """Write ``payload`` (see ``train.py``) as ``checkpoint.pt`` plus ``model.json``, both atomically."""
     model_dir = Path(model_dir)
     full = {"format": FORMAT, "version": FORMAT_VERSION, **payload}
     path = model_dir / CHECKPOINT_NAME
-    _atomic_write(path, lambda p: torch.save(full, p))
+    atomic_write(path, lambda p: torch.save(full, p))
     summary = summarize(full)
-    _atomic_write(model_dir / SUMMARY_NAME, lambda p: p.write_text(json.dumps(summary, indent=2) + "\n"))
+    atomic_write_json(model_dir / SUMMARY_NAME, summary)
     return path
 
 

@@ -120,7 +120,7 @@ class Config:
 
     def override(self, overrides: dict[str, Any] | list[str]) -> Config:
         """Return a copy with ``section.key`` values replaced (strings are parsed to the field's type)."""
-        items = _parse_overrides(overrides) if isinstance(overrides, list) else overrides
+        items = parse_overrides(overrides) if isinstance(overrides, list) else overrides
         cfg = self
         for dotted, value in items.items():
             section, _, key = dotted.partition(".")
@@ -152,7 +152,7 @@ def _check_keys(sub: Any, value: dict[str, Any], section: str) -> None:
         raise ValueError(f"unknown keys in config section '{section}': {sorted(unknown)}")
 
 
-def _parse_overrides(items: list[str]) -> dict[str, Any]:
+def parse_overrides(items: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
-
-import torch
+from typing import TYPE_CHECKING
 
 from compact_sdf.errors import InputError
+
+if TYPE_CHECKING:  # torch loads where a device is needed, not with every CLI parser
+    import torch
 
 
 def resolve_device(name: str) -> torch.device:
@@ -14,6 +16,8 @@ def resolve_device(name: str) -> torch.device:
 
     Asking for CUDA without one, or for an unknown device, is the user's error (``InputError``).
     """
+    import torch
+
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     try:

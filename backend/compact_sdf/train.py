@@ -57,6 +57,7 @@ class TrainResult:
     loss_ovf: float
     samples_per_s: float
     elapsed_s: float
+    shapes: int  # shapes in the model
 
 
 @contextlib.contextmanager
@@ -287,6 +288,7 @@ class _Trainer:
             loss_ovf=s.last["loss_ovf"],
             samples_per_s=s.speed,
             elapsed_s=s.elapsed(),
+            shapes=len(s.infos),
         )
 
     def _step(self, step: int, autocast: contextlib.AbstractContextManager[Any]) -> dict[str, float]:

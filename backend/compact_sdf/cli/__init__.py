@@ -43,6 +43,20 @@ def add_open_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_sampling_options(parser: argparse.ArgumentParser, default_preset: str) -> None:
+    """``--preset``, ``--set``, ``--allow-open`` and ``--cache``: what building training samples takes."""
+    parser.add_argument(
+        "--preset", default=None, help=f"tiny, preview, balanced or paper (default {default_preset})"
+    )
+    add_override_option(parser)
+    add_open_option(parser)
+    parser.add_argument(
+        "--cache",
+        default=None,
+        help="sample cache folder (default $COMPACT_SDF_CACHE or ~/.cache/compact_sdf)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="compact-sdf", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"compact-sdf {__version__}")

@@ -68,7 +68,8 @@ def is_loopback(host: str) -> bool:
 
 def resolve_token(explicit: str | None, token_path: Path) -> str:
     """The explicit token (flag or environment), else a fresh one written 0600 to ``token_path``."""
-    from compact_sdf.service.paths import atomic_write_bytes, new_token
+    from compact_sdf.atomic import atomic_write_bytes
+    from compact_sdf.service.paths import new_token
 
     if explicit:
         if len(explicit) < 16:
@@ -95,9 +96,10 @@ def bind(host: str, port: int) -> socket.socket:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from compact_sdf.atomic import atomic_write_json
     from compact_sdf.service.app import Limits, create_app
     from compact_sdf.service.isolation import ChildLimits
-    from compact_sdf.service.paths import DataDir, atomic_write_json
+    from compact_sdf.service.paths import DataDir
 
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

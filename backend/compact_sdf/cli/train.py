@@ -17,12 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from compact_sdf.cli import add_open_option, add_override_option
-from compact_sdf.config import Config, get_preset
-from compact_sdf.data.samples import ShapeSamples
+from compact_sdf.cli import add_sampling_options
 from compact_sdf.errors import InputError
-
-DEFAULT_PRESET = "preview"
+from compact_sdf.tasks import TrainRequest, checkpoint_config, default_of, overrides_from, train
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -33,20 +30,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     p.add_argument("meshes", nargs="*", metavar="MESH", help="mesh files (.ply .obj .stl .off .glb ...)")
     p.add_argument("--out", required=True, help="model directory (checkpoint.pt, model.json, log.csv)")
-    p.add_argument(
-        "--preset", default=None, help=f"tiny, preview, balanced or paper (default {DEFAULT_PRESET})"
-    )
+    add_sampling_options(p, default_of(TrainRequest, "preset"))
     p.add_argument("--steps", type=int, default=None, help="total training steps (default: the preset's)")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
-    add_override_option(p)
-    add_open_option(p)
-    p.add_argument(
-        "--cache",
-        default=None,
-        help="sample cache folder (default $COMPACT_SDF_CACHE or ~/.cache/compact_sdf)",
-    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=run_train)
+    p.set_defaults(func=run_train, request=to_request)
 
     q = subparsers.add_parser("plot-loss", help="write a PNG of a model's training loss curves")
     q.add_argument("model_dir", metavar="MODEL_DIR")
@@ -54,56 +42,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     q.set_defaults(func=run_plot)
 
 
-def resolve_config(args: argparse.Namespace) -> tuple[Config, list[dict[str, Any]]]:
-    """The run's config and, on resume, the checkpoint's shape table."""
-    known: list[dict[str, Any]] = []
-    if args.resume:
-        from compact_sdf.checkpoint import read_checkpoint
-
-        data = read_checkpoint(Path(args.out))
-        cfg = Config.from_dict(data["config"])
-        if args.preset is not None and args.preset != cfg.preset:
-            raise InputError(f"the checkpoint was trained with preset '{cfg.preset}', not '{args.preset}'")
-        known = list(data["shapes"])
-    else:
-        cfg = get_preset(args.preset or DEFAULT_PRESET)
-    overrides = list(args.overrides)
-    if args.allow_open:
-        overrides.append("sampling.allow_open=true")
-    if args.steps is not None:
-        overrides.append(f"train.steps={args.steps}")
-    return cfg.override(overrides), known
-
-
-def load_shapes(
-    meshes: list[str], known: list[dict[str, Any]], cfg: Config, cache: str | None
-) -> tuple[list[ShapeSamples], dict[str, str]]:
-    """Samples of the named meshes plus, on resume, of the checkpoint's shapes not named again."""
-    from compact_sdf.data import prepare_mesh
-
-    sources: dict[str, str] = {}
-    shapes: list[ShapeSamples] = []
-    for path in meshes:
-        if not Path(path).is_file():
-            raise InputError(f"no such mesh file: {path}")
-        s = prepare_mesh(path, cfg=cfg.sampling, cache_dir=cache)
-        sources[s.name] = str(Path(path).resolve())
-        shapes.append(s)
-    named = {s.name for s in shapes}
-    for info in known:
-        if info["name"] in named:
-            continue
-        src = info.get("source")
-        if not src or not Path(src).is_file():
-            raise InputError(
-                f"shape '{info['name']}' of the checkpoint has no readable source mesh; name it again"
-            )
-        s = prepare_mesh(src, name=info["name"], cfg=cfg.sampling, cache_dir=cache)
-        sources[s.name] = src
-        shapes.append(s)
-    if not shapes:
-        raise InputError("name at least one mesh to train on")
-    return shapes, sources
+def to_request(args: argparse.Namespace) -> TrainRequest:
+    """The parsed command line as a request (fields it does not set keep the request's defaults)."""
+    if args.resume and args.preset is not None:
+        trained = checkpoint_config(args.out).preset
+        if args.preset != trained:
+            raise InputError(f"the checkpoint was trained with preset '{trained}', not '{args.preset}'")
+    return TrainRequest(
+        model_dir=args.out,
+        meshes=tuple(args.meshes),
+        preset=args.preset or default_of(TrainRequest, "preset"),
+        steps=args.steps,
+        overrides=overrides_from(list(args.overrides)),
+        allow_open=args.allow_open,
+        resume=args.resume,
+        cache_dir=args.cache,
+    )
 
 
 class _StopFlag:
@@ -140,17 +94,12 @@ def _progress_bar(enabled: bool) -> tuple[Callable[[Any], None] | None, Callable
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from compact_sdf.train import train
-
-    cfg, known = resolve_config(args)
-    shapes, sources = load_shapes(list(args.meshes), known, cfg, args.cache)
+    req = to_request(args)
     stop = _StopFlag()
     previous = signal.signal(signal.SIGINT, stop.handle)
     update, close = _progress_bar(not args.no_progress)
     try:
-        result = train(
-            args.out, shapes, cfg, resume=args.resume, progress=update, should_stop=stop, sources=sources
-        )
+        result = train(req, on_step=update, should_stop=stop)
     finally:
         close()
         signal.signal(signal.SIGINT, previous)
@@ -158,7 +107,7 @@ def run_train(args: argparse.Namespace) -> int:
         return 0  # under torchrun only rank 0 reports
     state = "stopped" if result.cancelled else "trained"
     print(
-        f"{state} {len(shapes)} shape(s) to step {result.step}/{result.total_steps} "
+        f"{state} {result.shapes} shape(s) to step {result.step}/{result.total_steps} "
         f"in {result.elapsed_s:.1f} s; "
         f"loss gen {result.loss_gen:.3g} ovf {result.loss_ovf:.3g}; model in {result.model_dir}"
     )

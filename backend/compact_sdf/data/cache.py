@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import asdict
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
+from compact_sdf.atomic import atomic_write
 from compact_sdf.config import SamplingConfig
 from compact_sdf.data.load import mesh_hash
 from compact_sdf.data.normalize import Normalization
@@ -78,7 +78,6 @@ def load_or_prepare(
 def save_samples(samples: ShapeSamples, path: str | Path, key: str = "") -> Path:
     """Write atomically (temporary file in the same folder, then rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {name: np.ascontiguousarray(getattr(samples, name), dtype=np.float32) for name in ARRAYS}
     meta = {
         "format": FORMAT,
@@ -89,17 +88,13 @@ def save_samples(samples: ShapeSamples, path: str | Path, key: str = "") -> Path
         "lengths": {name: int(a.shape[0]) for name, a in arrays.items()},
         "sha256": _digest(arrays),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; these are ordinary data files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    meta_bytes = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as handle:
+            np.savez(handle, meta=meta_bytes, **arrays)
+
+    atomic_write(path, write)
     return path
 
 

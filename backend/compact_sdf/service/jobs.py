@@ -11,15 +11,18 @@ import dataclasses
 import math
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compact_sdf.config import Config, get_preset
+from compact_sdf import tasks
+from compact_sdf.atomic import atomic_write
+from compact_sdf.config import Config
 from compact_sdf.errors import Cancelled, InputError
 from compact_sdf.progress import Progress
 from compact_sdf.service.paths import DataDir, new_id, temp_path_like
 from compact_sdf.service.store import Store
+from compact_sdf.tasks import build_config
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -55,60 +58,46 @@ class JobContext:
         return self.data.result_file(self.job["id"], filename)
 
 
-def build_config(preset: str, overrides: dict[str, Any]) -> Config:
-    """A preset plus ``section.key`` overrides; a bad key or value is the user's error (422)."""
-    try:
-        return get_preset(preset).override(dict(overrides))
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
-
-
 def model_config(model: dict[str, Any], overrides: dict[str, Any] | None = None) -> Config:
     """The config stored with a model, with optional overrides (a bad one is the user's error)."""
     try:
         cfg = Config.from_dict(model["config"])
     except (ValueError, TypeError) as exc:
         raise InputError(f"model {model['id']} has an unreadable config: {exc}") from None
-    try:
-        return cfg.override(dict(overrides)) if overrides else cfg
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
+    return build_config(cfg, overrides or {})
+
+
+def _settings(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A stored config as ``section.key`` overrides (so a request rebuilds exactly that config)."""
+    return {f"{sec}.{k}": v for sec, part in cfg.items() if isinstance(part, dict) for k, v in part.items()}
 
 
 def save_mesh_atomic(mesh: Any, path: Path) -> None:
-    """``mesh.save_mesh`` picks the format by suffix; write a sibling with that suffix, then rename."""
+    """Write a result mesh atomically (the temporary sibling keeps the suffix ``save_mesh`` reads)."""
     from compact_sdf.mesh import save_mesh
 
-    tmp = temp_path_like(path)
-    try:
-        save_mesh(mesh, tmp)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, lambda tmp: save_mesh(mesh, tmp))
 
 
-def _prepare_samples(ctx: JobContext, mesh_id: str, name: str, cfg: Config, lo: float, hi: float) -> Any:
+def _mesh(ctx: JobContext, mesh_id: str) -> dict[str, Any]:
     row = ctx.store.get_mesh(mesh_id)
     if row is None:
         raise InputError(f"mesh {mesh_id} no longer exists")
-    from compact_sdf.data import prepare_mesh
-
-    sampling = replace(cfg.sampling, allow_open=bool(row["allow_open"]) or cfg.sampling.allow_open)
-    return prepare_mesh(
-        ctx.data.mesh_path(mesh_id),
-        name=name,
-        cfg=sampling,
-        cache_dir=ctx.data.cache_dir,
-        progress=ctx.stage(f"prepare {name}", lo, hi),
-    )
+    return row
 
 
 def run_prepare(ctx: JobContext) -> dict[str, Any]:
     p = ctx.params
-    cfg = build_config(p.get("preset", "tiny"), p.get("overrides", {}))
-    mesh = ctx.store.get_mesh(p["mesh_id"])
-    name = mesh["name"] if mesh else "mesh"
-    samples = _prepare_samples(ctx, p["mesh_id"], name, cfg, 0.0, 1.0)
+    mesh = _mesh(ctx, p["mesh_id"])
+    req = tasks.request_from(
+        tasks.PrepareRequest,
+        p,
+        mesh=str(ctx.data.mesh_path(p["mesh_id"])),
+        name=mesh["name"],
+        allow_open=bool(mesh["allow_open"]),
+        cache_dir=str(ctx.data.cache_dir),
+    )
+    samples = tasks.prepare(req, ctx.stage(f"prepare {mesh['name']}"))
     return {
         "mesh_id": p["mesh_id"],
         "mesh_hash": samples.mesh_hash,
@@ -119,24 +108,44 @@ def run_prepare(ctx: JobContext) -> dict[str, Any]:
 
 
 def run_train(ctx: JobContext) -> dict[str, Any]:
-    """Prepare every shape (cached), then train; resumes from the model's checkpoint when one exists."""
-    from compact_sdf.train import train
-
+    """Train the model's shapes from their uploaded meshes; resumes from the checkpoint when one exists."""
     model = _model(ctx)
-    cfg = model_config(model)
-    if cfg.train.device == "auto":
-        cfg = replace(cfg, train=replace(cfg.train, device=ctx.device))
-    shapes = model["shapes"]
-    samples = []
-    for i, shape in enumerate(shapes):
-        lo, hi = 0.2 * i / len(shapes), 0.2 * (i + 1) / len(shapes)
-        samples.append(_prepare_samples(ctx, shape["mesh_id"], shape["name"], cfg, lo, hi))
+    rows = [_mesh(ctx, s["mesh_id"]) for s in model["shapes"]]
     model_dir = ctx.data.model_dir(model["id"])
     model_dir.mkdir(parents=True, exist_ok=True)
     resume = (model_dir / CHECKPOINT).is_file()
+    req = tasks.TrainRequest(
+        model_dir=str(model_dir),
+        meshes=tuple(str(ctx.data.mesh_path(r["id"])) for r in rows),
+        names=tuple(s["name"] for s in model["shapes"]),
+        preset=model["preset"],
+        overrides=_settings(model["config"]),  # the stored config is the model's truth
+        allow_open=any(bool(r["allow_open"]) for r in rows),
+        resume=resume,
+        cache_dir=str(ctx.data.cache_dir),
+        device=ctx.device,
+    )
     ctx.store.update_model(model["id"], status="training")
+    try:
+        result = tasks.train(
+            req,
+            progress=ctx.stage("prepare", 0.0, 0.2),
+            on_step=_train_reporter(ctx, resume),
+            should_stop=ctx.should_stop,
+        )
+    except BaseException:
+        has_ckpt = (model_dir / CHECKPOINT).is_file()
+        ctx.store.update_model(model["id"], status="interrupted" if has_ckpt else "failed")
+        raise
+    if ctx.should_stop():
+        ctx.store.update_model(model["id"], status="interrupted")
+        raise Cancelled("cancelled; the last checkpoint is kept")
+    ctx.store.update_model(model["id"], status="ready")
+    return {"model_id": model["id"], "resumed": resume, "train": _jsonable(result), "files": []}
 
-    def on_progress(tp: Any) -> None:
+
+def _train_reporter(ctx: JobContext, resume: bool) -> Callable[[Any], None]:
+    def on_step(tp: Any) -> None:
         total = max(int(tp.total_steps), 1)
         ctx.report(
             {
@@ -152,81 +161,60 @@ def run_train(ctx: JobContext) -> dict[str, Any]:
             }
         )
 
-    try:
-        result = train(
-            model_dir, samples, cfg, resume=resume, progress=on_progress, should_stop=ctx.should_stop
-        )
-    except BaseException:
-        has_ckpt = (model_dir / CHECKPOINT).is_file()
-        ctx.store.update_model(model["id"], status="interrupted" if has_ckpt else "failed")
-        raise
-    if ctx.should_stop():
-        ctx.store.update_model(model["id"], status="interrupted")
-        raise Cancelled("cancelled; the last checkpoint is kept")
-    ctx.store.update_model(model["id"], status="ready")
-    return {"model_id": model["id"], "resumed": resume, "train": _jsonable(result), "files": []}
+    return on_step
+
+
+def _model_request(ctx: JobContext, request: type, **fixed: Any) -> Any:
+    """A request about the job's model, from the job's parameters."""
+    model_dir = str(ctx.data.model_dir(_model(ctx)["id"]))
+    return tasks.request_from(request, ctx.params, model_dir=model_dir, device=ctx.device, **fixed)
 
 
 def run_extract(ctx: JobContext) -> dict[str, Any]:
-    from compact_sdf.extract import extract_shape
-
-    p = ctx.params
-    loaded, cfg = _load(ctx)
-    ecfg = replace(cfg.extract, resolution=int(p.get("resolution", 128)), band=int(p.get("band", 3)))
-    mesh = extract_shape(loaded, p["shape"], ecfg, mode=p.get("mode", "fused"), progress=ctx.stage("extract"))
-    name = f"{p['shape']}_{p.get('mode', 'fused')}.{p.get('format', 'ply')}"
+    req: tasks.ExtractRequest = _model_request(ctx, tasks.ExtractRequest)
+    mesh = tasks.extract(req, ctx.stage("extract"))
+    name = f"{req.shape}_{req.mode}.{req.format}"
     save_mesh_atomic(mesh, ctx.result_path(name))
     return {"files": [name], "vertices": len(mesh.vertices), "faces": len(mesh.faces)}
 
 
 def run_interpolate(ctx: JobContext) -> dict[str, Any]:
-    from compact_sdf.interpolate import interpolate_shapes
-
     p = ctx.params
-    loaded, cfg = _load(ctx)
-    ecfg = replace(cfg.extract, resolution=int(p.get("resolution", 96)))
     weights = p.get("weights")
-    steps: Any = weights if weights is not None else int(p.get("steps", 5))
-    meshes = interpolate_shapes(
-        loaded, list(p["shapes"]), steps, p.get("mode", "linear"), ecfg, progress=ctx.stage("interpolate")
+    req: tasks.InterpolateRequest = _model_request(
+        ctx,
+        tasks.InterpolateRequest,
+        shapes=tuple(p["shapes"]),
+        weights=None if weights is None else tuple(tuple(w) for w in weights),
     )
+    meshes = tasks.interpolate(req, ctx.stage("interpolate"))
     files = []
     for i, mesh in enumerate(meshes):
-        name = f"interp_{i:02d}.{p.get('format', 'ply')}"
+        name = f"interp_{i:02d}.{req.format}"
         save_mesh_atomic(mesh, ctx.result_path(name))
         files.append(name)
     return {"files": files}
 
 
 def run_fit(ctx: JobContext) -> dict[str, Any]:
-    """Add an uploaded mesh to a trained model through ``fit.fit_shape`` (the CLI's code path)."""
-    from compact_sdf.fit import FIT_ITERATIONS, fit_shape
-
+    """Add an uploaded mesh to a trained model (``tasks.fit``, the CLI's code path)."""
     p = ctx.params
     model = _model(ctx)
-    cfg = model_config(model, p.get("overrides"))
-    mesh = ctx.store.get_mesh(p["mesh_id"])
-    if mesh is None:
-        raise InputError(f"mesh {p['mesh_id']} no longer exists")
+    mesh = _mesh(ctx, p["mesh_id"])
     name = p.get("name") or mesh["name"]
-    samples = _prepare_samples(ctx, p["mesh_id"], name, cfg, 0.0, 0.3)
-    model_dir = ctx.data.model_dir(model["id"])
+    req = _model_request(
+        ctx,
+        tasks.FitRequest,
+        mesh=str(ctx.data.mesh_path(p["mesh_id"])),
+        name=name,
+        allow_open=bool(mesh["allow_open"]),
+        cache_dir=str(ctx.data.cache_dir),
+    )
 
     def on_progress(text: str, fraction: float) -> None:  # no raise here: fit saves before it stops
-        ctx.report({"stage": f"fit: {text}", "fraction": 0.3 + 0.7 * min(max(float(fraction), 0.0), 1.0)})
+        ctx.report({"stage": f"fit: {text}", "fraction": min(max(float(fraction), 0.0), 1.0)})
 
-    result = fit_shape(
-        model_dir,
-        samples,
-        cfg,
-        full=bool(p.get("full", False)),
-        iterations=int(p.get("iterations", FIT_ITERATIONS)),
-        extra_steps=p.get("extra_steps"),
-        cache_dir=ctx.data.cache_dir,
-        source=str(ctx.data.mesh_path(p["mesh_id"])),
-        progress=on_progress,
-        should_stop=ctx.should_stop,
-    )
+    result = tasks.fit(req, progress=on_progress, should_stop=ctx.should_stop)
     if ctx.should_stop():
         raise Cancelled("cancelled")
     ctx.store.update_model(model["id"], shapes=[*model["shapes"], {"name": name, "mesh_id": p["mesh_id"]}])
@@ -234,27 +222,14 @@ def run_fit(ctx: JobContext) -> dict[str, Any]:
 
 
 def run_evaluate(ctx: JobContext) -> dict[str, Any]:
-    """Reconstruct ``shape`` and compare it with its source mesh (``evaluate.evaluate_shape``, as the CLI)."""
-    from compact_sdf.data.load import load_mesh
-    from compact_sdf.evaluate import evaluate_shape
-
+    """Reconstruct ``shape`` and compare it with its source mesh (``tasks.evaluate``, as the CLI)."""
     p = ctx.params
-    model = _model(ctx)
-    mesh_id = p.get("mesh_id") or _shape_mesh_id(model, p["shape"])
-    loaded, cfg = _load(ctx)
-    ecfg = replace(cfg.extract, resolution=int(p.get("resolution", 128)))
-    mode = p.get("mode", "fused")
-    gt = load_mesh(ctx.data.mesh_path(mesh_id))
-    metrics, pred = evaluate_shape(
-        loaded,
-        p["shape"],
-        gt,
-        ecfg,
-        mode,
-        samples=int(p.get("samples", 100_000)),
-        progress=ctx.stage("extract", 0, 0.5),
+    mesh_id = p.get("mesh_id") or _shape_mesh_id(_model(ctx), p["shape"])
+    req: tasks.EvaluateRequest = _model_request(
+        ctx, tasks.EvaluateRequest, mesh=str(ctx.data.mesh_path(mesh_id))
     )
-    name = f"{p['shape']}_{mode}.ply"
+    metrics, pred = tasks.evaluate(req, ctx.stage("extract", 0, 0.5))
+    name = f"{req.shape}_{req.mode}.ply"
     save_mesh_atomic(pred, ctx.result_path(name))
     return {"files": [name], "metrics": _jsonable(metrics), "mesh_id": mesh_id}
 
@@ -271,25 +246,19 @@ HANDLERS: dict[str, Callable[[JobContext], dict[str, Any]]] = {
 
 def export_codes_file(data: DataDir, model_id: str, fmt: str, device: str = "cpu") -> Path:
     """Write the model's codes via ``codes.export_codes`` to a fresh temp file under DATA/tmp."""
-    from compact_sdf.checkpoint import load_model
-    from compact_sdf.codes import export_codes
-
-    loaded = load_model(data.model_dir(model_id), device=device)
     out = temp_path_like(data.tmp_dir / f"codes.{fmt}")
-    export_codes(loaded, out)
+    tasks.export_codes(tasks.CodesExportRequest(str(data.model_dir(model_id)), str(out), device=device))
     return out
 
 
 def import_codes_file(data: DataDir, model_id: str, body: bytes, fmt: str) -> list[str]:
     """Hand an uploaded codes file to ``codes.import_codes``; return the imported shape names."""
-    from compact_sdf.codes import import_codes
-
     folder = data.tmp_dir / f"codes-{new_id()}"
     folder.mkdir(mode=0o700)
     try:
         path = folder / f"codes.{fmt}"
         path.write_bytes(body)
-        return list(import_codes(data.model_dir(model_id), path))
+        return tasks.import_codes(tasks.CodesImportRequest(str(data.model_dir(model_id)), str(path)))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -304,14 +273,6 @@ def _model(ctx: JobContext) -> dict[str, Any]:
     if model is None:
         raise InputError(f"model {model_id} no longer exists")
     return model
-
-
-def _load(ctx: JobContext) -> tuple[Any, Config]:
-    from compact_sdf.checkpoint import load_model
-
-    model = _model(ctx)
-    loaded = load_model(ctx.data.model_dir(model["id"]), device=ctx.device)
-    return loaded, loaded.config
 
 
 def _shape_mesh_id(model: dict[str, Any], shape: str) -> str:

@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from compact_sdf.atomic import atomic_write_bytes
 from compact_sdf.config import SamplingConfig
 from compact_sdf.errors import InputError
-from compact_sdf.service.paths import DataDir, atomic_write_bytes, check_name, new_id
+from compact_sdf.service.paths import DataDir, check_name, new_id
 from compact_sdf.service.store import Store
 
 

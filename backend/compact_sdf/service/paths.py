@@ -8,14 +8,11 @@ and checked again after resolving.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import secrets
-import tempfile
 import uuid
 from pathlib import Path
-from typing import Any
 
 from compact_sdf.errors import InputError
 
@@ -98,26 +95,6 @@ def _require_id(value: str) -> str:
     if not isinstance(value, str) or not is_id(value):
         raise InputError(f"invalid id {value!r}: ids are 32 lowercase hex digits")
     return value
-
-
-def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write via a temporary file in the same folder and ``os.replace`` so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, mode)  # before any byte is written; os.chmod also works on Windows
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj: Any, mode: int = 0o644) -> None:
-    atomic_write_bytes(path, json.dumps(obj, indent=2).encode(), mode)
 
 
 def temp_path_like(path: Path) -> Path:

@@ -6,6 +6,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from compact_sdf import tasks
+from compact_sdf.tasks import default_of
+
 Name = Annotated[
     str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="letters, digits, _ - .")
 ]
@@ -16,6 +19,7 @@ Overrides = Annotated[
     Field(max_length=64, description='config overrides, e.g. {"train.steps": 200, "model.hidden": 128}'),
 ]
 MeshFormat = Literal["ply", "obj", "glb"]
+Mode = Literal["fused", "generalization", "overfitting"]
 Resolution = Annotated[int, Field(ge=8, le=1024, description="marching-cubes cells per side")]
 
 
@@ -89,7 +93,7 @@ class ModelOut(Strict):
 class PrepareJob(Strict):
     kind: Literal["prepare"]
     mesh_id: Id
-    preset: Preset = "tiny"
+    preset: Preset = default_of(tasks.PrepareRequest, "preset")
     overrides: Overrides = Field(default_factory=dict)
 
 
@@ -100,7 +104,7 @@ class TrainJob(Strict):
     mesh_ids: list[Id] | None = Field(None, min_length=1, max_length=4096)
     model_id: Id | None = None
     name: Name | None = None
-    preset: Preset = "tiny"
+    preset: Preset = default_of(tasks.TrainRequest, "preset")
     overrides: Overrides = Field(default_factory=dict)
 
 
@@ -108,23 +112,23 @@ class ExtractJob(Strict):
     kind: Literal["extract"]
     model_id: Id
     shape: Name
-    mode: Literal["fused", "generalization", "overfitting"] = "fused"
-    resolution: Resolution = 128
-    band: int = Field(3, ge=1, le=16)
-    format: MeshFormat = "ply"
+    mode: Mode = default_of(tasks.ExtractRequest, "mode")
+    resolution: Resolution = default_of(tasks.ExtractRequest, "resolution")
+    band: int = Field(default_of(tasks.ExtractRequest, "band"), ge=1, le=16)
+    format: MeshFormat = default_of(tasks.ExtractRequest, "format")
 
 
 class InterpolateJob(Strict):
     kind: Literal["interpolate"]
     model_id: Id
     shapes: list[Name] = Field(min_length=2, max_length=16)
-    steps: int = Field(5, ge=2, le=64)
+    steps: int = Field(default_of(tasks.InterpolateRequest, "steps"), ge=2, le=64)
     weights: list[list[float]] | None = Field(
         None, min_length=1, max_length=64, description="rows of per-shape weights; replaces steps when given"
     )
-    mode: Literal["linear", "slerp"] = "linear"
-    resolution: Resolution = 96
-    format: MeshFormat = "ply"
+    mode: Literal["linear", "slerp"] = default_of(tasks.InterpolateRequest, "mode")
+    resolution: Resolution = default_of(tasks.InterpolateRequest, "resolution")
+    format: MeshFormat = default_of(tasks.InterpolateRequest, "format")
 
 
 class FitJob(Strict):
@@ -135,10 +139,18 @@ class FitJob(Strict):
     mesh_id: Id
     name: Name | None = None
     full: bool = Field(
-        False, description="False: fit the code only (frozen decoder); True: continue training"
+        default_of(tasks.FitRequest, "full"),
+        description="False: fit the code only (frozen decoder); True: continue training",
     )
-    iterations: int = Field(800, ge=1, le=100_000, description="code-fit iterations")
-    extra_steps: int | None = Field(None, ge=1, le=1_000_000, description="training steps when full")
+    iterations: int = Field(
+        default_of(tasks.FitRequest, "iterations"), ge=1, le=100_000, description="code-fit iterations"
+    )
+    extra_steps: int | None = Field(
+        default_of(tasks.FitRequest, "extra_steps"),
+        ge=1,
+        le=1_000_000,
+        description="training steps when full",
+    )
     overrides: Overrides = Field(default_factory=dict)
 
 
@@ -149,10 +161,13 @@ class EvaluateJob(Strict):
     model_id: Id
     shape: Name
     mesh_id: Id | None = None
-    mode: Literal["fused", "generalization", "overfitting"] = "fused"
-    resolution: Resolution = 128
+    mode: Mode = default_of(tasks.EvaluateRequest, "mode")
+    resolution: Resolution = default_of(tasks.EvaluateRequest, "resolution")
     samples: int = Field(
-        100_000, ge=1_000, le=2_000_000, description="surface samples per side for the metrics"
+        default_of(tasks.EvaluateRequest, "samples"),
+        ge=1_000,
+        le=2_000_000,
+        description="surface samples per side for the metrics",
     )
 
 

@@ -1,0 +1,126 @@
+"""What every route module shares: the service's parts, API errors, lookups and response shapes.
+
+``create_app`` puts one :class:`Service` on ``app.state``; routes receive it through the
+``ServiceDep`` dependency instead of closing over ``create_app``'s locals.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from compact_sdf.errors import InputError
+from compact_sdf.service.isolation import ChildLimits
+from compact_sdf.service.meshes import MeshIntake
+from compact_sdf.service.paths import DataDir, is_id
+from compact_sdf.service.store import Store
+from compact_sdf.service.worker import Worker
+
+API = "/api/v1"
+# Uploads are raw bytes, not JSON: this tells the OpenAPI spec (and the fuzz) so.
+BINARY_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+def not_found(what: str, ident: str) -> ApiError:
+    return ApiError(404, "not_found", f"no {what} with id {ident!r}")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_upload_bytes: int = 256 * 1024 * 1024
+    max_faces: int = 2_000_000
+    job: ChildLimits = field(default_factory=ChildLimits)  # per-job process limits
+
+
+@dataclass(frozen=True)
+class Service:
+    """The parts of one running service."""
+
+    data: DataDir
+    store: Store
+    worker: Worker
+    intake: MeshIntake
+    limits: Limits
+
+    def mesh(self, mesh_id: str) -> dict[str, Any]:
+        mesh = self.store.get_mesh(mesh_id) if is_id(mesh_id) else None
+        if mesh is None:
+            raise not_found("mesh", mesh_id)
+        return mesh
+
+    def model(self, model_id: str) -> dict[str, Any]:
+        model = self.store.get_model(model_id) if is_id(model_id) else None
+        if model is None:
+            raise not_found("model", model_id)
+        return model
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        job = self.store.get_job(job_id) if is_id(job_id) else None
+        if job is None:
+            raise not_found("job", job_id)
+        return job
+
+
+def _service(request: Request) -> Service:
+    return request.app.state.service
+
+
+ServiceDep = Annotated[Service, Depends(_service)]
+
+
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        body["details"] = details
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+async def read_body(request: Request) -> bytes:
+    """The raw request body (``BodyLimit`` has already refused it past the upload limit)."""
+    body = await request.body()
+    if not body:
+        raise InputError("the request body is empty; send the file as the body")
+    return body
+
+
+def too_large(size: int, limits: Limits) -> StarletteHTTPException:
+    """An HTTPException (not ApiError) so FastAPI's body parsing passes it through to the handler."""
+    message = f"upload of {size} bytes exceeds the server limit of {limits.max_upload_bytes} bytes"
+    return StarletteHTTPException(413, detail=message)
+
+
+def mesh_out(mesh: dict[str, Any]) -> dict[str, Any]:
+    return {**mesh, "allow_open": bool(mesh["allow_open"])}
+
+
+def job_out(job: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in job.items() if k != "seq"}
+    out["cancel_requested"] = bool(job["cancel_requested"])
+    return out
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None

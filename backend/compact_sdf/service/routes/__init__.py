@@ -1,0 +1,1 @@
+"""One APIRouter per resource of the HTTP API; ``service.app`` includes them."""

@@ -1,0 +1,115 @@
+"""``/jobs``: submit (references are checked now, the work runs in the worker), list, get, cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+
+from compact_sdf.errors import InputError
+from compact_sdf.service import schemas
+from compact_sdf.service.api import ApiError, Service, ServiceDep, job_out
+from compact_sdf.service.jobs import CHECKPOINT, model_config
+from compact_sdf.service.paths import new_id
+from compact_sdf.tasks import build_config
+
+router = APIRouter(tags=["jobs"])
+
+
+@router.post(
+    "/jobs",
+    status_code=201,
+    response_model=schemas.JobOut,
+    responses={422: {"model": schemas.ErrorResponse}},
+)
+def create_job(svc: ServiceDep, body: Annotated[schemas.JobIn, Body()]) -> dict[str, Any]:
+    """Queue a job; references (meshes, models, shapes) are checked now, the work runs in the worker."""
+    params = body.model_dump(exclude={"kind"}, exclude_none=True)
+    model_id = _check_job(svc, body, params)
+    job_id = new_id()
+    svc.store.add_job(job_id, body.kind, params, model_id)
+    svc.worker.notify()
+    return job_out(svc.job(job_id))
+
+
+def _check_job(svc: Service, body: Any, params: dict[str, Any]) -> str | None:
+    if isinstance(body, schemas.PrepareJob):
+        svc.mesh(body.mesh_id)
+        build_config(body.preset, body.overrides)
+        return None
+    if isinstance(body, schemas.TrainJob):
+        return _check_train(svc, body, params)
+    model = svc.model(body.model_id)
+    known = {s["name"] for s in model["shapes"]}
+    names = body.shapes if isinstance(body, schemas.InterpolateJob) else [getattr(body, "shape", None)]
+    for name in names:
+        if name is not None and name not in known:
+            raise InputError(f"model has no shape '{name}'; known: {', '.join(sorted(known))}")
+    if isinstance(body, schemas.FitJob):
+        mesh = svc.mesh(body.mesh_id)
+        if (body.name or mesh["name"]) in known:
+            raise InputError(f"model already has a shape '{body.name or mesh['name']}'; pass another name")
+    if isinstance(body, schemas.EvaluateJob) and body.mesh_id:
+        svc.mesh(body.mesh_id)
+    trained = (svc.data.model_dir(model["id"]) / CHECKPOINT).is_file()
+    if not trained and not svc.store.active_jobs_for_model(model["id"]):
+        raise ApiError(409, "not_trained", f"model {model['id']} has no checkpoint; train it first")
+    return str(model["id"])
+
+
+def _check_train(svc: Service, body: schemas.TrainJob, params: dict[str, Any]) -> str:
+    if (body.mesh_ids is None) == (body.model_id is None):
+        raise InputError("a train job needs exactly one of mesh_ids (new model) or model_id (continue)")
+    if body.model_id is not None:
+        model = svc.model(body.model_id)
+        if body.overrides:
+            fixed = sorted(k for k in body.overrides if not k.startswith("train."))
+            if fixed:
+                raise InputError(
+                    f"only train.* settings can change when training continues; got {', '.join(fixed)}"
+                )
+            cfg = model_config(model, body.overrides)
+            svc.store.update_model(model["id"], config=cfg.to_dict())
+        return str(model["id"])
+    meshes = [svc.mesh(m) for m in body.mesh_ids or []]
+    names = [m["name"] for m in meshes]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise InputError(f"shape names must be unique within a model; repeated: {', '.join(duplicates)}")
+    cfg = build_config(body.preset, body.overrides)
+    model_id = new_id()
+    shapes = [{"name": m["name"], "mesh_id": m["id"]} for m in meshes]
+    svc.store.add_model(model_id, body.name or f"model-{model_id[:8]}", body.preset, cfg.to_dict(), shapes)
+    params["model_id"] = model_id
+    return model_id
+
+
+@router.get("/jobs", response_model=list[schemas.JobOut])
+def list_jobs(
+    svc: ServiceDep,
+    status: Annotated[schemas.JobStatus | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    return [job_out(j) for j in svc.store.list_jobs(status, limit)]
+
+
+@router.get("/jobs/{job_id}", response_model=schemas.JobOut)
+def get_job(svc: ServiceDep, job_id: str) -> dict[str, Any]:
+    return job_out(svc.job(job_id))
+
+
+@router.post(
+    "/jobs/{job_id}/cancel",
+    status_code=202,
+    response_model=schemas.JobOut,
+    responses={409: {"model": schemas.ErrorResponse}},
+)
+def cancel_job(svc: ServiceDep, job_id: str) -> dict[str, Any]:
+    """Cancel a queued job now, or ask a running one to stop at its next step (training saves first)."""
+    svc.job(job_id)
+    before = svc.store.request_cancel(job_id)
+    if before == "running":
+        svc.worker.cancel(job_id)
+    elif before not in ("queued",):
+        raise ApiError(409, "conflict", f"job {job_id} is already {before}")
+    return job_out(svc.job(job_id))
