@@ -1,7 +1,8 @@
-"""Code-shape rules the project holds itself to: short functions and no import cycles.
+"""Code-shape rules for the backend: no function over 80 lines and no import cycles.
 
 Both are read from the source with ``ast`` (nothing is imported), so they cover function-level
-imports too, which a run-time import graph would miss until that function runs.
+imports too, which a run-time import graph would miss until that function runs. The add-on's
+rules are checked in ``test_addon_structure.py``.
 """
 
 from __future__ import annotations
@@ -9,12 +10,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[1]
 MAX_LINES = 80
-# (package root on disk, dotted name of that root)
-PACKAGES = [(REPO / "backend" / "compact_sdf", "compact_sdf"), (REPO / "addon", "addon")]
+BACKEND = REPO / "backend" / "compact_sdf"
 
 
 def _modules(root: Path, name: str) -> dict[str, Path]:
@@ -92,28 +90,13 @@ def _graph(root: Path, name: str) -> dict[str, set[str]]:
     return {m: _imports(m, p, set(mods)) for m, p in mods.items()}
 
 
-@pytest.mark.parametrize(("root", "name"), PACKAGES, ids=[n for _, n in PACKAGES])
-def test_no_function_longer_than_80_lines(root: Path, name: str) -> None:
-    long = [entry for path in _modules(root, name).values() for entry in _long_functions(path)]
+def test_no_function_longer_than_80_lines() -> None:
+    long = [entry for path in _modules(BACKEND, "compact_sdf").values() for entry in _long_functions(path)]
     assert not long, "functions over 80 lines:\n" + "\n".join(long)
 
 
-@pytest.mark.parametrize(
-    ("root", "name"),
-    [
-        PACKAGES[0],
-        pytest.param(
-            *PACKAGES[1],
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="add-on cycles (preferences <-> operators_backend ...): issue 15, add-on half",
-            ),
-        ),
-    ],
-    ids=[n for _, n in PACKAGES],
-)
-def test_no_import_cycles(root: Path, name: str) -> None:
-    cycle = _cycle(_graph(root, name))
+def test_no_import_cycles() -> None:
+    cycle = _cycle(_graph(BACKEND, "compact_sdf"))
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
