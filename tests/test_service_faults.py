@@ -131,3 +131,47 @@ def test_a_killed_server_leaves_no_job_running(tmp_path: Path) -> None:
         wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in children), 30, what="orphans")
     finally:
         backend.stop()
+
+
+def test_memory_estimates_bound_what_fits() -> None:
+    from compact_sdf import footprint
+    from compact_sdf.config import get_preset
+
+    cfg = get_preset("preview")
+    sizes = [footprint.evaluate_estimate(cfg, n, 100_000).total for n in (64, 128, 256, 512)]
+    assert sizes == sorted(sizes) and sizes[-1] > 8 * (sizes[1] - footprint.BASE_BYTES) / 2
+    budget = 4 * footprint.GIB
+    best = footprint.largest_resolution(cfg, budget, 100_000)
+    assert footprint.evaluate_estimate(cfg, best, 100_000).total <= budget
+    assert footprint.evaluate_estimate(cfg, best + 8, 100_000).total > budget
+    paper, preview = get_preset("paper"), get_preset("preview")
+    assert footprint.train_estimate(paper, 1).total > 8 * footprint.GIB  # 3 x 1.1 GB grid + a 100k batch
+    assert footprint.train_estimate(preview, 50).total < 4 * footprint.GIB
+    gpu = footprint.train_estimate(paper, 1, device="cuda")
+    assert (
+        "grid and optimiser state" not in gpu.parts and gpu.total < footprint.train_estimate(paper, 1).total
+    )
+
+
+@pytest.mark.slow
+def test_a_job_that_cannot_fit_is_refused_before_it_starts(tmp_path: Path) -> None:
+    backend = start_backend(tmp_path / "data")
+    try:
+        api = backend.client
+        ball = api.upload_arrays("ball", *arrays(sphere()))
+        # A 257^3 x 128 grid (8.7 GB, 26 GB with Adam) and 1M points a step through 8 x 512 MLPs.
+        huge = {
+            "model.grid_res": 257,
+            "model.grid_channels": 128,
+            "model.hidden": 512,
+            "model.layers": 8,
+            "train.samples_per_shape": 1_000_000,
+        }
+        with pytest.raises(Exception) as refused:
+            api.create_job("train", mesh_ids=[ball["id"]], preset="tiny", overrides=huge)
+        error = getattr(refused.value, "status", None), str(refused.value)
+        assert error[0] == 422 and "memory" in error[1] and "grid" in error[1], error
+        assert api.list_models() == []  # nothing half-created
+        assert api.health()["status"] == "ok"
+    finally:
+        assert backend.stop() == 0, backend.last_log_text()

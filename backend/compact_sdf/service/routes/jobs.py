@@ -6,6 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
+from compact_sdf import footprint
+from compact_sdf.config import Config
 from compact_sdf.errors import InputError
 from compact_sdf.service import schemas
 from compact_sdf.service.api import ApiError, Service, ServiceDep, job_out
@@ -51,6 +53,7 @@ def _check_job(svc: Service, body: Any, params: dict[str, Any]) -> str | None:
             raise InputError(f"model already has a shape '{body.name or mesh['name']}'; pass another name")
     if isinstance(body, schemas.EvaluateJob) and body.mesh_id:
         svc.mesh(body.mesh_id)
+    _check_memory(svc, body, model_config(model), len(known))
     trained = (svc.data.model_dir(model["id"]) / CHECKPOINT).is_file()
     if not trained and not svc.store.active_jobs_for_model(model["id"]):
         raise ApiError(409, "not_trained", f"model {model['id']} has no checkpoint; train it first")
@@ -69,6 +72,7 @@ def _check_train(svc: Service, body: schemas.TrainJob, params: dict[str, Any]) -
                     f"only train.* settings can change when training continues; got {', '.join(fixed)}"
                 )
             cfg = model_config(model, body.overrides)
+            _check_memory(svc, body, cfg, len(model["shapes"]))
             svc.store.update_model(model["id"], config=cfg.to_dict())
         return str(model["id"])
     meshes = [svc.mesh(m) for m in body.mesh_ids or []]
@@ -77,11 +81,33 @@ def _check_train(svc: Service, body: schemas.TrainJob, params: dict[str, Any]) -
     if duplicates:
         raise InputError(f"shape names must be unique within a model; repeated: {', '.join(duplicates)}")
     cfg = build_config(body.preset, body.overrides)
+    _check_memory(svc, body, cfg, len(meshes))
     model_id = new_id()
     shapes = [{"name": m["name"], "mesh_id": m["id"]} for m in meshes]
     svc.store.add_model(model_id, body.name or f"model-{model_id[:8]}", body.preset, cfg.to_dict(), shapes)
     params["model_id"] = model_id
     return model_id
+
+
+def _check_memory(svc: Service, body: Any, cfg: Config, shapes: int) -> None:
+    """Refuse a job now, saying what would fit, rather than let it grow until it is killed. The budget
+    is the machine's available memory; ``--job-memory-mb`` is enforced in the job's process."""
+    budget = footprint.available_bytes()
+    device = svc.worker.device
+    if isinstance(body, (schemas.TrainJob, schemas.FitJob)):
+        estimate = footprint.train_estimate(cfg, shapes + isinstance(body, schemas.FitJob), device)
+        smaller = "use fewer shapes, a smaller preset, or lower model.grid_res or train.samples_per_shape"
+        footprint.check_fits(estimate, budget, "this training", smaller)
+        return
+    resolution = getattr(body, "resolution", None)
+    if resolution is None:
+        return
+    samples = getattr(body, "samples", 0) or 0
+    estimate = footprint.evaluate_estimate(cfg, resolution, samples, device)
+    if budget is not None and estimate.total > budget:
+        fits = footprint.largest_resolution(cfg, budget, samples, device)
+        smaller = f"resolution {fits} or less fits" if fits else "no resolution fits: free some memory"
+        footprint.check_fits(estimate, budget, f"a resolution of {resolution}", smaller)
 
 
 @router.get("/jobs", response_model=list[schemas.JobOut])

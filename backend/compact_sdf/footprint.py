@@ -1,0 +1,133 @@
+"""How much memory a job will need, estimated from its settings before it starts.
+
+The service refuses a job whose estimate exceeds the machine's available memory, with a message
+that says what would fit, instead of letting it grow until the kernel kills it (with jobs in their
+own processes that would end only the job, but late and with less to say). The estimates are
+generous upper bounds of the big arrays (the grid and its optimiser state, the training samples,
+the extraction lattices, the metric samples); the interpreter and small objects are a fixed
+allowance. ``--job-memory-mb`` is a separate, hard cap enforced inside each job's process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from compact_sdf.config import Config
+from compact_sdf.errors import InputError
+from compact_sdf.model import pe_dim
+
+GIB = 1024**3
+BASE_BYTES = 512 * 1024**2  # interpreter, torch, libraries, small arrays
+F32 = 4
+# Training points of one shape: the coarse lattice plus a band of the fine lattice around a surface
+# of at most this area (normalised units; a unit sphere has 12.6, the shared meshes 3-9).
+MAX_SURFACE_AREA = 16.0
+PREP_BYTES_PER_POINT = 100  # measured peak of preparation per band point (docs/benchmarks/prepare.md)
+LATTICE_BYTES_PER_VERTEX = 20  # extraction arrays per lattice vertex (measured: 20.9 GB at N = 1024)
+METRIC_BYTES_PER_SAMPLE = 160  # float64 points, normals, KD-tree and distances, both sides
+
+
+@dataclass(frozen=True)
+class Estimate:
+    total: int
+    parts: dict[str, int]
+
+    def describe(self) -> str:
+        big = sorted(self.parts.items(), key=lambda kv: -kv[1])[:3]
+        return ", ".join(f"{name} {gib(size)}" for name, size in big)
+
+
+def gib(size: float) -> str:
+    return f"{size / GIB:.1f} GiB"
+
+
+def _mlp_params(in_dim: int, hidden: int, layers: int) -> int:
+    return in_dim * hidden + (layers - 1) * hidden * hidden + in_dim * hidden + hidden + layers * hidden
+
+
+def shape_points(cfg: Config) -> int:
+    """Upper bound of one shape's training points (both branches)."""
+    s = cfg.sampling
+    voxel = 2.0 / s.fine_cells
+    band = MAX_SURFACE_AREA * 2.0 * s.band_width / voxel**3
+    return int((s.coarse_cells + 1) ** 3 + band + s.surface_samples + s.uniform_samples)
+
+
+# Parts that live in GPU memory when the job runs on CUDA (the host check leaves them out there).
+DEVICE_PARTS = frozenset(
+    {
+        "grid and optimiser state",
+        "MLPs and optimiser state",
+        "activations of one step",
+        "model",
+        "network batch",
+    }
+)
+
+
+def _estimate(parts: dict[str, int], device: str) -> Estimate:
+    host = {k: v for k, v in parts.items() if device == "cpu" or k not in DEVICE_PARTS}
+    return Estimate(BASE_BYTES + sum(host.values()), host)
+
+
+def train_estimate(cfg: Config, shapes: int, device: str = "cpu") -> Estimate:
+    m, t = cfg.model, cfg.train
+    grid = m.grid_res**3 * m.grid_channels * F32
+    grid_state = grid * (3 if t.sparse_grid else 4)  # values + Adam moments (+ a dense gradient)
+    mlps = _mlp_params(m.code_dim + 3 + pe_dim(m.pe_freqs), m.hidden, m.layers)
+    mlps += _mlp_params(m.code_dim + m.grid_channels + 3, m.hidden, m.layers)
+    batch = t.samples_per_shape * max(1, min(shapes, t.shapes_per_batch))
+    activations = 2 * batch * (m.hidden * (m.layers + 1) * 3 + m.grid_channels * 9) * F32
+    points = shape_points(cfg)
+    parts = {
+        "grid and optimiser state": grid_state,
+        "MLPs and optimiser state": mlps * F32 * 4,
+        "training samples": shapes * points * 16,
+        "one shape's preparation": points * PREP_BYTES_PER_POINT,
+        "activations of one step": activations,
+    }
+    return _estimate(parts, device)
+
+
+def extract_estimate(cfg: Config, resolution: int, device: str = "cpu") -> Estimate:
+    m = cfg.model
+    lattice = (resolution + 1) ** 3 * LATTICE_BYTES_PER_VERTEX
+    model = m.grid_res**3 * m.grid_channels * F32
+    batch = cfg.extract.batch_points * (m.hidden * 2 + m.grid_channels + m.code_dim) * F32
+    parts = {"extraction lattice": lattice, "model": model, "network batch": batch}
+    return _estimate(parts, device)
+
+
+def evaluate_estimate(cfg: Config, resolution: int, samples: int = 0, device: str = "cpu") -> Estimate:
+    """Extraction plus the metrics' samples (``samples`` 0: extraction alone)."""
+    base = extract_estimate(cfg, resolution, "cpu")
+    return _estimate({**base.parts, "metric samples": samples * METRIC_BYTES_PER_SAMPLE}, device)
+
+
+def largest_resolution(cfg: Config, budget: int, samples: int = 0, device: str = "cpu") -> int:
+    """The highest extraction resolution (a multiple of 8) whose estimate fits ``budget``."""
+    fitting = [n for n in range(8, 2049, 8) if evaluate_estimate(cfg, n, samples, device).total <= budget]
+    return fitting[-1] if fitting else 0
+
+
+def available_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo (None where there is no /proc)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def check_fits(estimate: Estimate, budget: int | None, what: str, smaller: str) -> None:
+    """Refuse a job whose estimate exceeds ``budget``, naming the biggest parts and what to lower."""
+    if budget is not None and estimate.total > budget:
+        raise InputError(
+            f"{what} would need about {gib(estimate.total)} of memory ({estimate.describe()}); "
+            f"{gib(budget)} is available",
+            code="too_large",
+            hint=smaller,
+        )
