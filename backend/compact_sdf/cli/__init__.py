@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "compact_sdf.cli.train",
     "compact_sdf.cli.extract",
     "compact_sdf.cli.serve",
+    "compact_sdf.cli.collection",
 )
 
 

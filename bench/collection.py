@@ -1,0 +1,255 @@
+"""Collections: one model for 1 to 55 shapes against codes-only and per-shape baselines.
+
+Every run is one process (so its peak memory is its own) and writes ``ROOT/<kind>_<n>.json``:
+
+    python bench/collection.py ours --n 50 --minutes 15        # dual model, collection rule
+    python bench/collection.py codes-only --n 50 --minutes 15  # generalization branch alone
+    python bench/collection.py per-shape --n 50 --minutes 15   # one small dual model per shape
+    python bench/collection.py add --n 50 --new 5 --minutes 5  # continue ours_50 with 5 more shapes
+    python bench/collection.py interp --n 50                   # in-family vs cross-family blends
+    python bench/collection.py fp16 --n 50                     # stored bytes, fp16 grid fidelity
+    python bench/collection.py report                          # tables + plot from the json files
+
+Shapes come from ``compact_sdf.data.collection`` (procedural families + ../shared/meshes), the
+first ``n`` of its round-robin order. Training uses the preset scaled by
+``compact_sdf.scale.for_collection`` and stops at ``--minutes`` of wall time if the rule's steps
+take longer (the machine is shared; the load is recorded at start and end). Baselines get the same
+parameter count and the same wall time. Scores: fused extraction at ``--resolution`` (default
+160, not a training lattice of the preview preset), area-uniform samples on both meshes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+ROOT = REPO / "out" / "bench" / "collection"
+MESHES = REPO.parent / "shared" / "meshes"
+
+
+def load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def collection(n: int) -> list[Path]:
+    from compact_sdf.data.collection import build_collection, write_collection
+
+    shapes = build_collection(per_family=8, seed=0, extra=MESHES if MESHES.is_dir() else None, limit=n)
+    if len(shapes) < n:
+        raise SystemExit(f"the collection has {len(shapes)} shapes, fewer than {n}")
+    write_collection(shapes, ROOT / "meshes")
+    return [ROOT / "meshes" / f"{s.name}.ply" for s in shapes]
+
+
+def samples(paths: list[Path], cfg: Any) -> list[Any]:
+    from compact_sdf.data.parallel import prepare_many
+
+    return prepare_many(paths, cfg.sampling, REPO / "out" / "cache", jobs=2, progress=False)
+
+
+def config(args: argparse.Namespace, n: int) -> Any:
+    from compact_sdf.config import get_preset
+    from compact_sdf.scale import for_collection
+
+    cfg = for_collection(get_preset(args.preset), n).override(list(args.overrides))
+    return cfg.override({"train.device": "cpu", "extract.resolution": args.resolution})
+
+
+def timer(seconds: float) -> Any:
+    """Stop after ``seconds`` of this process's CPU time: on a shared machine wall time measures the
+    neighbours; with one torch thread, CPU seconds are the seconds one core would take alone."""
+    end = time.process_time() + seconds
+    return lambda: time.process_time() >= end
+
+
+def score(mesh: Any, gt_path: Path, norm: Any, args: argparse.Namespace) -> dict[str, float]:
+    from compact_sdf.data.load import load_mesh
+    from compact_sdf.metrics import evaluate_meshes
+
+    out = evaluate_meshes(mesh.to_trimesh(), load_mesh(gt_path), normalization=norm, samples=args.samples)
+    keep = ("chamfer", "fscore@0.005", "fscore@0.01", "normal_consistency")
+    return {k: float(out[k]) for k in keep}
+
+
+def score_model(model_dir: Path, paths: list[Path], args: argparse.Namespace) -> dict[str, dict]:
+    from compact_sdf.checkpoint import load_model
+
+    return score_loaded(load_model(model_dir), paths, args)
+
+
+def score_loaded(loaded: Any, paths: list[Path], args: argparse.Namespace) -> dict[str, dict]:
+    """Fused reconstruction of each named shape of a loaded model, scored against its mesh."""
+    from compact_sdf.extract import extract_shape
+
+    ecfg = replace(loaded.config.extract, resolution=args.resolution)
+    out = {}
+    for path in paths:
+        norm = loaded.shapes[loaded.shape_index(path.stem)].normalization
+        out[path.stem] = score(extract_shape(loaded, path.stem, ecfg, "fused"), path, norm, args)
+    return out
+
+
+def run_ours(args: argparse.Namespace) -> dict[str, Any]:
+    from compact_sdf.train import train
+
+    paths = collection(args.n)
+    cfg = config(args, args.n)
+    shapes = samples(paths, cfg)
+    model_dir = ROOT / f"ours_{args.n}"
+    _clear(model_dir)
+    t0, c0, load0 = time.perf_counter(), time.process_time(), load()
+    res = train(model_dir, shapes, cfg, should_stop=timer(args.minutes * 60))
+    info = _train_info(cfg, res.step, time.perf_counter() - t0, load0, time.process_time() - c0)
+    info["metrics"] = score_model(model_dir, paths, args)
+    return info
+
+
+def _train_info(cfg: Any, steps: int, seconds: float, load0: list[float], cpu: float) -> dict[str, Any]:
+    return {
+        "config": cfg.to_dict(),
+        "rule_steps": cfg.train.steps,
+        "steps": steps,
+        "train_s": seconds,
+        "train_cpu_s": cpu,
+        "step_cpu_s": cpu / max(1, steps),
+        "peak_train_mb": peak_mb(),
+        "load_start": load0,
+        "load_end": load(),
+    }
+
+
+def run_codes_only(args: argparse.Namespace) -> dict[str, Any]:
+    from compact_sdf.baselines import dual_parameters, train_codes_only
+    from compact_sdf.extract import extract_field
+
+    paths = collection(args.n)
+    cfg = config(args, args.n)
+    shapes = samples(paths, cfg)
+    budget = dual_parameters(cfg.model, args.n)
+    load0, c0 = load(), time.process_time()
+    res = train_codes_only(shapes, cfg, budget, should_stop=timer(args.minutes * 60))
+    info = _train_info(cfg, res.steps, res.seconds, load0, time.process_time() - c0) | {
+        "parameters": res.parameters,
+        "budget": budget,
+    }
+    info["hidden"] = res.model.mlp.out.in_features
+    res.model.eval()
+    metrics = {}
+    for i, (path, s) in enumerate(zip(paths, shapes, strict=True)):
+        z = res.model.codes.weight[i].detach()
+        with torch.no_grad():
+            mesh = extract_field(lambda x, z=z: res.model.sdf(z, x), None, cfg.extract)
+        metrics[path.stem] = score(mesh.transformed(s.normalization), path, s.normalization, args)
+    info["metrics"] = metrics
+    return info
+
+
+def run_per_shape(args: argparse.Namespace) -> dict[str, Any]:
+    from compact_sdf.baselines import dual_parameters, per_shape_config
+    from compact_sdf.train import train
+
+    paths = collection(args.n)
+    cfg = config(args, args.n)
+    shapes = samples(paths, cfg)
+    budget = dual_parameters(cfg.model, args.n)
+    small = per_shape_config(cfg, budget, args.n)
+    t0, c0, load0, steps, metrics = time.perf_counter(), time.process_time(), load(), 0, {}
+    for s in shapes:
+        model_dir = ROOT / f"per_shape_{args.n}" / s.name
+        _clear(model_dir)
+        steps += train(model_dir, [s], small, should_stop=timer(args.minutes * 60 / args.n)).step
+    info = _train_info(small, steps, time.perf_counter() - t0, load0, time.process_time() - c0)
+    info |= {"budget": budget, "parameters_each": dual_parameters(small.model, 1)}
+    for path in paths:
+        metrics |= score_model(ROOT / f"per_shape_{args.n}" / path.stem, [path], args)
+    info["metrics"] = metrics
+    return info
+
+
+def run_add(args: argparse.Namespace) -> dict[str, Any]:
+    """Continue ours_<n> with ``--new`` more shapes for ``--minutes``; score old and new shapes."""
+    import shutil
+
+    from compact_sdf.checkpoint import read_checkpoint
+    from compact_sdf.train import train
+
+    paths = collection(args.n + args.new)
+    base = ROOT / f"ours_{args.n}"
+    model_dir = ROOT / f"add_{args.n}_{args.new}"
+    _clear(model_dir)
+    shutil.copytree(base, model_dir)
+    done = int(read_checkpoint(model_dir)["step"])
+    cfg = config(args, args.n)  # the base model's settings: resume needs the same model
+    cfg = cfg.override({"train.steps": done + cfg.train.steps})
+    shapes = samples(paths, cfg)
+    t0, c0, load0 = time.perf_counter(), time.process_time(), load()
+    res = train(model_dir, shapes, cfg, resume=True, should_stop=timer(args.minutes * 60))
+    info = _train_info(cfg, res.step - done, time.perf_counter() - t0, load0, time.process_time() - c0)
+    info["base_steps"] = done
+    info["metrics"] = score_model(model_dir, paths, args)
+    info["new"] = [p.stem for p in paths[args.n :]]
+    return info
+
+
+def _clear(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+KINDS = {"ours": run_ours, "codes-only": run_codes_only, "per-shape": run_per_shape, "add": run_add}
+
+
+def main() -> None:
+    global ROOT
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("kind", choices=[*KINDS, "interp", "fp16", "report"])
+    p.add_argument("--n", type=int, default=50)
+    p.add_argument("--new", type=int, default=5)
+    p.add_argument("--minutes", type=float, default=15.0, help="training cap in CPU minutes of this process")
+    p.add_argument("--preset", default="preview")
+    p.add_argument("--set", dest="overrides", action="append", default=[])
+    p.add_argument("--resolution", type=int, default=160)
+    p.add_argument("--samples", type=int, default=300_000, help="surface samples per mesh for the scores")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--fp16-shapes", type=int, default=10, help="shapes scored with the fp16 grid")
+    p.add_argument("--root", default=None, help=f"results folder (default {ROOT.relative_to(REPO)})")
+    args = p.parse_args()
+    if args.root:
+        ROOT = Path(args.root).resolve()
+    torch.set_num_threads(args.threads)
+    if args.kind in ("interp", "fp16", "report"):
+        from collection_report import EXTRAS
+
+        EXTRAS[args.kind](args, ROOT)
+        return
+    t0 = time.perf_counter()
+    info = KINDS[args.kind](args)
+    info |= {"kind": args.kind, "n": args.n, "samples": args.samples, "resolution": args.resolution}
+    info |= {"threads": args.threads, "total_s": time.perf_counter() - t0, "peak_mb": peak_mb()}
+    name = f"{args.kind}_{args.n}" + (f"_{args.new}" if args.kind == "add" else "")
+    ROOT.mkdir(parents=True, exist_ok=True)
+    (ROOT / f"{name}.json").write_text(json.dumps(info, indent=1) + "\n")
+    f01 = [m["fscore@0.01"] for m in info["metrics"].values()]
+    cd = [m["chamfer"] for m in info["metrics"].values()]
+    print(f"{name}: {info.get('steps')} steps in {info['train_s']:.0f} s, median CD {np.median(cd):.2e}, "
+          f"median F@0.01 {np.median(f01):.3f}, worst {min(f01):.3f}", file=sys.stderr)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

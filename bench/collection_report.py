@@ -1,0 +1,189 @@
+"""The parts of bench/collection.py that read a trained collection model: interpolation, bytes, report.
+
+- ``interp``: midpoints (t = 0.5, slerp) of pairs inside a family and across families of
+  ``ours_<n>``: connected components of the midpoint mesh, and how far it lies between its ends
+  (Chamfer to each end's reconstruction, relative to the Chamfer between the ends).
+- ``fp16``: bytes per shape of the stored model (grid + MLPs + codes) in fp32 and with the grid in
+  fp16, beside the source PLY sizes; fidelity with the fp16 grid on the first ``--fp16-shapes``.
+- ``report``: markdown tables and docs/img/collection.png from the json files.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+IN_FAMILY = [("chair_00", "chair_01"), ("table_00", "table_01"), ("vase_00", "vase_01"), ("mug_00", "mug_01")]
+ACROSS = [("chair_00", "vase_00"), ("table_00", "mug_00"), ("lamp_00", "shelf_00"), ("mug_01", "chair_01")]
+
+
+def _unit_points(mesh: Any, count: int = 50_000) -> np.ndarray:
+    from compact_sdf.metrics import sample_surface
+
+    return sample_surface(mesh.to_trimesh(), count, seed=0)[0]
+
+
+def _cd(a: np.ndarray, b: np.ndarray) -> float:
+    from compact_sdf.metrics import chamfer, nearest
+
+    return chamfer(nearest(a, b)[0], nearest(b, a)[0])
+
+
+def run_interp(args: Any, root: Path) -> None:
+    import torch
+    import trimesh
+    from compact_sdf.checkpoint import load_model
+    from compact_sdf.extract import extract_shape
+    from compact_sdf.interpolate import interpolate_codes
+
+    loaded = load_model(root / f"ours_{args.n}")
+    ecfg = replace(loaded.config.extract, resolution=128)
+    rows = []
+    for group, pairs in (("in-family", IN_FAMILY), ("across", ACROSS)):
+        for a, b in pairs:
+            codes = np.stack([loaded.code(a).numpy(), loaded.code(b).numpy()])
+            mid = interpolate_codes(torch.as_tensor(codes), np.array([[0.5, 0.5]]), "slerp")[0]
+            ends = [extract_shape(loaded, loaded.code(n), ecfg) for n in (a, b)]
+            half = extract_shape(loaded, mid, ecfg)
+            pa, pb, pm = (_unit_points(m) for m in (*ends, half))
+            parts = len(trimesh.Trimesh(half.vertices, half.faces).split(only_watertight=False))
+            rows.append(
+                {
+                    "group": group,
+                    "pair": f"{a} - {b}",
+                    "code_distance": float(np.linalg.norm(codes[0] - codes[1])),
+                    "ends_cd": _cd(pa, pb),
+                    "mid_to_ends_cd": [_cd(pm, pa), _cd(pm, pb)],
+                    "components": parts,
+                }
+            )
+            print(rows[-1])
+    (root / f"interp_{args.n}.json").write_text(json.dumps(rows, indent=1) + "\n")
+
+
+def run_fp16(args: Any, root: Path) -> None:
+    import torch
+    from collection import score_loaded
+    from compact_sdf.checkpoint import load_model
+
+    loaded = load_model(root / f"ours_{args.n}")
+    model = loaded.model
+    sizes = {
+        "grid": model.grid.weight.numel() * 4,
+        "mlps": sum(p.numel() for m in (model.gen, model.ovf) for p in m.parameters()) * 4,
+        "codes": model.codes.weight.numel() * 4,
+    }
+    n = model.num_shapes
+    meshes = sorted((root / "meshes").glob("*.ply"))
+    names = set(loaded.names)
+    source = [p.stat().st_size for p in meshes if p.stem in names]
+    shapes = [p for p in meshes if p.stem in names][: args.fp16_shapes]
+    fp32 = score_loaded(loaded, shapes, args)
+    with torch.no_grad():
+        model.grid.weight.copy_(model.grid.weight.half().float())
+    fp16 = score_loaded(loaded, shapes, args)
+    out = {
+        "bytes": sizes,
+        "shapes": n,
+        "bytes_per_shape_fp32": sum(sizes.values()) / n,
+        "bytes_per_shape_fp16_grid": (sizes["grid"] / 2 + sizes["mlps"] + sizes["codes"]) / n,
+        "source_ply_bytes_median": float(np.median(source)),
+        "source_ply_bytes_total": int(sum(source)),
+        "fp32": fp32,
+        "fp16": fp16,
+    }
+    (root / f"fp16_{args.n}.json").write_text(json.dumps(out, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in out.items() if k not in ("fp32", "fp16")}, indent=1))
+
+
+def _summary(info: dict[str, Any]) -> dict[str, float]:
+    m = info["metrics"].values()
+    cd = np.array([x["chamfer"] for x in m])
+    f5 = np.array([x["fscore@0.005"] for x in m])
+    f1 = np.array([x["fscore@0.01"] for x in m])
+    return {
+        "cd_med": float(np.median(cd)),
+        "cd_worst": float(cd.max()),
+        "f5_med": float(np.median(f5)),
+        "f5_worst": float(f5.min()),
+        "f1_med": float(np.median(f1)),
+        "f1_worst": float(f1.min()),
+    }
+
+
+def _row(label: str, info: dict[str, Any]) -> str:
+    s = _summary(info)
+    load = f"{info['load_start'][0]:.1f} / {info['load_end'][0]:.1f}"
+    return (
+        f"| {label} | {info['n']} | {info['steps']} / {info['rule_steps']} | {info['train_cpu_s']:.0f} | "
+        f"{info['train_s']:.0f} | {info['step_cpu_s']:.2f} | {info['peak_train_mb']:.0f} | "
+        f"{s['cd_med']:.2e} | {s['cd_worst']:.2e} | "
+        f"{s['f5_med']:.3f} | {s['f5_worst']:.3f} | {s['f1_med']:.3f} | {s['f1_worst']:.3f} | {load} |"
+    )
+
+
+HEAD = (
+    "| model | shapes | steps done / rule | train CPU s | train wall s | CPU s/step | peak MB | "
+    "CD median | CD worst | F@0.005 median | F@0.005 worst | F@0.01 median | F@0.01 worst | "
+    "load 1-min start / end |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def run_report(args: Any, root: Path) -> None:
+    runs = {p.stem: json.loads(p.read_text()) for p in sorted(root.glob("*.json"))}
+    print(HEAD)
+    for key in ("ours_1", "ours_5", "ours_20", "ours_50", "codes-only_50", "per-shape_50", "ours_55"):
+        if key in runs:
+            print(_row(key, runs[key]))
+    add = runs.get(f"add_{args.n}_{args.new}")
+    if add is not None:
+        new = set(add["new"])
+        old_m = {k: v for k, v in add["metrics"].items() if k not in new}
+        new_m = {k: v for k, v in add["metrics"].items() if k in new}
+        for label, part in (("add: old shapes", old_m), ("add: new shapes", new_m)):
+            print(_row(label, add | {"metrics": part, "n": len(part)}))
+    _plot(runs, REPO / "docs" / "img" / "collection.png")
+
+
+def _plot(runs: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [n for n in (1, 5, 20, 50) if f"ours_{n}" in runs]
+    if not sizes:
+        return
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), dpi=110)
+    ours = [_summary(runs[f"ours_{n}"]) for n in sizes]
+    axes[0].plot(sizes, [s["cd_med"] for s in ours], "o-", label="ours, median")
+    axes[0].plot(sizes, [s["cd_worst"] for s in ours], "o--", label="ours, worst")
+    axes[1].plot(sizes, [s["f1_med"] for s in ours], "o-", label="ours F@0.01 median")
+    axes[1].plot(sizes, [s["f5_med"] for s in ours], "s-", label="ours F@0.005 median")
+    for key, marker in (("codes-only_50", "x"), ("per-shape_50", "^")):
+        if key in runs:
+            s = _summary(runs[key])
+            axes[0].plot([50], [s["cd_med"]], marker, ms=10, label=f"{key[:-3]}, median")
+            axes[1].plot([50], [s["f1_med"]], marker, ms=10, label=f"{key[:-3]} F@0.01")
+    axes[0].set(xscale="log", yscale="log", xlabel="shapes in the model", ylabel="Chamfer (normalised)")
+    axes[1].set(xscale="log", xlabel="shapes in the model", ylabel="F-score", ylim=(0, 1.02))
+    axes[2].plot(sizes, [runs[f"ours_{n}"]["step_cpu_s"] for n in sizes], "o-", label="CPU s / step")
+    ax2 = axes[2].twinx()
+    ax2.plot(sizes, [runs[f"ours_{n}"]["peak_train_mb"] for n in sizes], "s--", color="C1", label="peak MB")
+    axes[2].set(xscale="log", xlabel="shapes in the model", ylabel="CPU seconds per step (1 thread)")
+    ax2.set_ylabel("peak memory, MB")
+    for ax in axes[:2]:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    print(f"plot: {path}")
+
+
+EXTRAS = {"interp": run_interp, "fp16": run_fp16, "report": run_report}

@@ -1,0 +1,142 @@
+"""The shape collection: reproducible, every procedural mesh a closed single solid, cached on disk;
+its preparation over a process pool; the scaling rule; the same-budget baselines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from _train_helpers import sphere_and_box, tiny_config
+from compact_sdf.baselines import (
+    codes_only_width,
+    dual_parameters,
+    parameter_count,
+    per_shape_config,
+    train_codes_only,
+)
+from compact_sdf.config import get_preset
+from compact_sdf.data.collection import (
+    build_collection,
+    family_member,
+    folder_shapes,
+    procedural_shapes,
+    read_manifest,
+    write_collection,
+)
+from compact_sdf.data.families import FAMILIES
+from compact_sdf.data.load import load_mesh, mesh_hash
+from compact_sdf.model import DualSDF
+from compact_sdf.scale import for_collection
+
+
+def test_same_seed_same_meshes_other_seed_other_meshes() -> None:
+    first = [s.hash for s in procedural_shapes(per_family=2, seed=3)]
+    again = [s.hash for s in procedural_shapes(per_family=2, seed=3)]
+    other = [s.hash for s in procedural_shapes(per_family=2, seed=4)]
+    assert first == again
+    assert len(set(first)) == len(first)  # members differ
+    assert not set(first) & set(other)
+
+
+def test_a_member_does_not_depend_on_how_many_are_built() -> None:
+    assert family_member("chair", 3).hash == procedural_shapes(per_family=5, families=["chair"])[3].hash
+
+
+def test_every_procedural_shape_is_one_closed_solid() -> None:
+    shapes = procedural_shapes(per_family=8)
+    assert len(shapes) == 8 * len(FAMILIES) >= 48
+    for s in shapes:
+        mesh = s.mesh
+        assert mesh.is_watertight and mesh.is_winding_consistent, s.name
+        assert mesh.volume > 0, s.name
+        assert len(mesh.split(only_watertight=False)) == 1, s.name
+
+
+def test_collection_reaches_fifty_with_the_shared_meshes(shared_meshes: Path) -> None:
+    scans = folder_shapes(shared_meshes)
+    assert "bunny_open_scan" not in {s.name for s in scans}  # open meshes stay out
+    shapes = build_collection(per_family=8, extra=shared_meshes)
+    assert len(shapes) >= 50 and len({s.name for s in shapes}) == len(shapes)
+    assert [s.name for s in build_collection(extra=shared_meshes, limit=7)] == [s.name for s in shapes[:7]]
+    assert {s.family for s in shapes[:7]} == {*FAMILIES, "scan"}  # a prefix mixes every family
+
+
+def test_written_collection_reloads_identically_and_is_reused(tmp_path: Path) -> None:
+    shapes = build_collection(per_family=1)
+    write_collection(shapes, tmp_path)
+    stamps = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*.ply")}
+    write_collection(shapes, tmp_path)  # same settings: files are kept, not rewritten
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*.ply")} == stamps
+    manifest = read_manifest(tmp_path)
+    for entry, shape in zip(manifest["shapes"], shapes, strict=True):
+        reloaded = load_mesh(tmp_path / f"{shape.name}.ply")
+        assert entry["hash"] == shape.hash == mesh_hash(reloaded)
+        assert entry["params"] == shape.params and entry["family"] == shape.family
+
+
+def test_collection_rule_keeps_the_step_cost() -> None:
+    base = get_preset("preview")
+    per_step = base.train.shapes_per_batch * base.train.samples_per_shape
+    assert for_collection(base, 5) == base
+    previous = base.train.steps
+    for n in (20, 50, 100):
+        tc = for_collection(base, n).train
+        assert tc.shapes_per_batch == 15
+        assert abs(tc.shapes_per_batch * tc.samples_per_shape - per_step) <= tc.shapes_per_batch
+        assert previous <= tc.steps < base.train.steps * n / base.train.shapes_per_batch  # sub-linear
+        previous = tc.steps
+
+
+def test_parameter_budgets_match_the_built_models() -> None:
+    for name in ("tiny", "preview"):
+        cfg = get_preset(name)
+        budget = dual_parameters(cfg.model, 12)
+        assert budget == parameter_count(DualSDF(cfg.model, 12))
+        small = per_shape_config(cfg, budget, 12)
+        assert parameter_count(DualSDF(small.model, 1)) <= budget // 12
+    mc = get_preset("preview").model
+    width = codes_only_width(mc, 50, dual_parameters(mc, 50))
+    assert 0.97 * dual_parameters(mc, 50) < _codes_only_params(mc, width) <= dual_parameters(mc, 50)
+
+
+def _codes_only_params(mc, width: int) -> int:
+    from compact_sdf.baselines import CodesOnlySDF
+
+    return parameter_count(CodesOnlySDF(mc.code_dim, width, mc.layers, mc.pe_freqs, 50))
+
+
+def test_codes_only_baseline_learns_and_stops_on_request(one_torch_thread: None) -> None:
+    shapes = sphere_and_box()
+    cfg = tiny_config(steps=40, lr_mlp=3e-3)
+    budget = dual_parameters(cfg.model, 2)
+    res = train_codes_only(shapes, cfg, budget)
+    assert res.steps == 40 and res.parameters <= budget
+    x = torch.as_tensor(shapes[0].ovf_points[:2000])
+    y = torch.as_tensor(shapes[0].ovf_sdf[:2000])
+    with torch.no_grad():
+        err = (res.model.sdf(res.model.codes.weight[0], x) - y).abs().mean().item()
+    assert err < 0.1  # an untrained net (sphere of radius 0.5) is about 0.1-0.2 off here
+    calls = iter(range(100))
+    stopped = train_codes_only(shapes, cfg, budget, should_stop=lambda: next(calls) >= 5)
+    assert stopped.steps == 5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jobs", [2])
+def test_pool_preparation_equals_serial(tmp_path: Path, jobs: int) -> None:
+    from compact_sdf.data import prepare_mesh
+    from compact_sdf.data.parallel import prepare_many
+
+    shapes = build_collection(per_family=1, limit=2)
+    write_collection(shapes, tmp_path / "meshes")
+    paths = [tmp_path / "meshes" / f"{s.name}.ply" for s in shapes]
+    cfg = get_preset("tiny").sampling
+    pooled = prepare_many(paths, cfg, tmp_path / "cache", jobs=jobs, progress=False)
+    serial = [prepare_mesh(p, None, cfg, tmp_path / "serial") for p in paths]
+    for a, b in zip(pooled, serial, strict=True):
+        assert a.name == b.name
+        np.testing.assert_array_equal(a.ovf_sdf, b.ovf_sdf)
+        np.testing.assert_array_equal(a.gen_points, b.gen_points)
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2
