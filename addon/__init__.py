@@ -17,6 +17,7 @@ from . import (
     operators_codes,
     operators_encode,
     operators_interpolate,
+    operators_shapes,
     preferences,
     properties,
     ui,
@@ -30,6 +31,7 @@ classes = (
     *operators_encode.classes,
     *operators_interpolate.classes,
     *operators_codes.classes,
+    *operators_shapes.classes,
     *ui.classes,
 )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import bpy
 
 from . import connection, jobs
+from .constants import FIDELITY, LINK_CODE, LINK_MODEL, LINK_ROLE
 from .runtime import state, tag_redraw
 
 START_POLL_S = 0.25
@@ -41,6 +42,31 @@ def select_model(context: bpy.types.Context, model_id: str) -> None:
     st = state(context)
     ids = [m.model_id for m in st.models]
     st.model_index = ids.index(model_id) if model_id in ids else len(ids) - 1
+    fill_shapes(context)
+
+
+def fill_shapes(context: bpy.types.Context) -> None:
+    """The shape list of the active model: each shape's name, the scene object that holds its code (a
+    source or decoded object) and its fidelity when an evaluation recorded one (no request)."""
+    st = state(context)
+    item = st.active_model()
+    chosen = {s.name for s in st.shapes if s.chosen}
+    st.shapes.clear()
+    if item is None:
+        return
+    holders = {
+        str(o.get(LINK_CODE)): o
+        for o in bpy.data.objects
+        if o.get(LINK_MODEL) == item.model_id and o.get(LINK_ROLE, "source") in ("source", "decoded")
+    }
+    for name in (n for n in item.shapes.split(", ") if n):
+        shape = st.shapes.add()
+        shape.name = name
+        holder = holders.get(name)
+        shape.source = holder.name if holder is not None else ""
+        shape.fidelity = str(holder.get(FIDELITY, "")) if holder is not None else ""
+        shape.chosen = name in chosen
+    st.shape_index = min(st.shape_index, len(st.shapes) - 1)
 
 
 def check_backend(context: bpy.types.Context) -> bool:

@@ -11,6 +11,7 @@ LINK_MODEL = "compact_sdf_model"  # the backend model id an encoded object belon
 LINK_CODE = "compact_sdf_code"  # the shape (latent code) name inside that model
 LINK_ROLE = "compact_sdf_role"  # "source", "reconstruction", "interpolation", "live", "decoded"
 LINK_SOURCES = "compact_sdf_sources"  # comma-separated shape names an interpolation/live object blends
+FIDELITY = "compact_sdf_fidelity"  # on an object holding a code: its last evaluation ("CD .., F@0.01 ..")
 
 COLLECTION = "Compact SDF"  # where results go
 ROW_COLLECTION = "Interpolation"  # child collection of interpolation rows
@@ -26,6 +27,7 @@ PRESETS = (
 TRAIN_DEFAULTS = {"preset": "preview"}
 EXTRACT_DEFAULTS = {"resolution": 128, "band": 3, "mode": "fused"}
 INTERPOLATE_DEFAULTS = {"steps": 5, "mode": "linear"}
+FIT_DEFAULTS = {"iterations": 800, "full": False}  # "Add Selected to Model" fits codes only
 
 PREVIEW_RESOLUTION = 48  # live interpolation while dragging (add-on only)
 ROW_OFFSET = 3.0  # clearance between the sources and an interpolation row (add-on only)

@@ -40,7 +40,7 @@ class JobOperatorMixin:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.job_requests is JobOperatorMixin.job_requests:
+        if "bl_idname" in cls.__dict__ and cls.job_requests is JobOperatorMixin.job_requests:
             raise TypeError(f"{cls.__name__} must define job_requests")
 
     @classmethod

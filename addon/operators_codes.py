@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 from bpy.types import Operator
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from . import connection, mesh_bridge
+from . import connection
 from .backend_state import refresh_models
 from .bodies import extract_body
 from .client import atomic_write
 from .constants import LINK_MODEL
 from .job_ops import JobOperatorMixin, JobRequest
+from .results import place_decoded
 from .runtime import state
-from .scene import add_object, download_meshes, link, target_collection
 
 
 def chosen_model(context: bpy.types.Context) -> str:
@@ -122,19 +121,11 @@ class COMPACT_SDF_OT_import_codes(JobOperatorMixin, Operator, ImportHelper):
             JobRequest(
                 extract_body(model_id, name, settings),
                 f"Decode {name}",
-                lambda j, n=name: _place_decoded(j, model_id, n),
+                lambda j, n=name: place_decoded(j, model_id, n),
                 failure=f"Decoding '{name}' failed",
             )
             for name in new
         ]
-
-
-def _place_decoded(job: dict[str, Any], model_id: str, shape: str) -> str:
-    """An object for an imported code: geometry where the code's shape lives, origin at its centre."""
-    (tris,) = download_meshes(job)[:1]
-    obj = add_object(shape, tris, mesh_bridge.centre(tris), target_collection(bpy.context))
-    link(obj, model_id, "decoded", shape)
-    return f"Decoded imported code '{shape}' as '{obj.name}'"
 
 
 classes = (COMPACT_SDF_OT_export_codes, COMPACT_SDF_OT_import_codes)

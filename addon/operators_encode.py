@@ -1,4 +1,5 @@
-"""Encode selected objects into a new model; reconstruct encoded objects."""
+"""Encode selected objects into a new model, add selected objects to an existing model, reconstruct
+encoded objects."""
 
 from __future__ import annotations
 
@@ -6,17 +7,64 @@ from typing import Any
 
 import bpy
 from bpy.types import Operator
-from mathutils import Vector
 
 from . import connection, mesh_bridge
-from .backend_state import refresh_models, select_model
 from .bodies import extract_body
 from .constants import LINK_CODE, LINK_MODEL
 from .job_ops import JobOperatorMixin, JobRequest
-from .scene import add_object, download_meshes, encoded_objects, link, shape_name, target_collection
+from .results import link_encoded, place_reconstruction
+from .runtime import state
+from .scene import encoded_objects, shape_name
+
+Uploaded = list[tuple[str, str, str]]  # (mesh id, shape name, object name) per uploaded object
 
 
-class COMPACT_SDF_OT_encode_selected(JobOperatorMixin, Operator):
+class _UploadMixin(JobOperatorMixin):
+    """Check the selected objects (problems reported per object, skips as warnings while some remain)
+    and upload each one's evaluated world-space mesh, counting them on Blender's progress cursor."""
+
+    @classmethod
+    def poll_problem(cls, context: bpy.types.Context) -> str | None:
+        return None if context.selected_objects else "Select one or more mesh objects to encode"
+
+    def upload_selected(self, context: bpy.types.Context, taken: set[str]) -> Uploaded | None:
+        allow_open = context.scene.compact_sdf.allow_open
+        depsgraph = context.evaluated_depsgraph_get()
+        valid = self._checked(list(context.selected_objects), depsgraph, allow_open)
+        if not valid:
+            return None
+        cl = connection.client(context)
+        wm = context.window_manager
+        wm.progress_begin(0, len(valid))
+        try:
+            uploaded = []
+            for i, obj in enumerate(valid):
+                name = shape_name(obj.name, taken)
+                ply = mesh_bridge.to_ply(mesh_bridge.world_triangles(obj, depsgraph))
+                mesh = cl.upload_mesh(name=name, source=ply, fmt="ply", allow_open=allow_open)
+                uploaded.append((mesh["id"], name, obj.name))
+                wm.progress_update(i + 1)
+        finally:
+            wm.progress_end()
+        return uploaded
+
+    def _checked(
+        self, selected: list[bpy.types.Object], depsgraph: bpy.types.Depsgraph, allow_open: bool
+    ) -> list[bpy.types.Object]:
+        issues = {obj.name: mesh_bridge.check_object(obj, depsgraph, allow_open) for obj in selected}
+        valid = [obj for obj in selected if not any(i.fatal for i in issues[obj.name])]
+        for found in issues.values():
+            for issue in found:
+                if not issue.fatal:
+                    self.report({"WARNING"}, issue.message)  # type: ignore[attr-defined]
+                elif valid:  # the others still go ahead: a skipped object is a warning, not a failure
+                    self.report({"WARNING"}, f"Skipped {issue.message}")  # type: ignore[attr-defined]
+                else:
+                    self.report({"ERROR"}, issue.message)  # type: ignore[attr-defined]
+        return valid
+
+
+class COMPACT_SDF_OT_encode_selected(_UploadMixin, Operator):
     """Train a new model on the selected mesh objects (checked first; problems are reported per object)"""
 
     bl_idname = "compact_sdf.encode_selected"
@@ -24,66 +72,59 @@ class COMPACT_SDF_OT_encode_selected(JobOperatorMixin, Operator):
     bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (Blender reads a plain set)
     failure = "Encoding failed"
 
-    @classmethod
-    def poll_problem(cls, context: bpy.types.Context) -> str | None:
-        return None if context.selected_objects else "Select one or more mesh objects to encode"
-
     def job_requests(self, context: bpy.types.Context) -> list[JobRequest] | None:
         settings = context.scene.compact_sdf
-        depsgraph = context.evaluated_depsgraph_get()
-        valid = self._checked(context.selected_objects, depsgraph, settings.allow_open)
-        if not valid:
+        uploaded = self.upload_selected(context, set())
+        if uploaded is None:
             return None
-        cl = connection.client(context)
-        taken: set[str] = set()
-        names: dict[str, str] = {}  # shape name -> object name
-        mesh_ids = []
-        for obj in valid:
-            name = shape_name(obj.name, taken)
-            ply = mesh_bridge.to_ply(mesh_bridge.world_triangles(obj, depsgraph))
-            upload = cl.upload_mesh(name=name, source=ply, fmt="ply", allow_open=settings.allow_open)
-            mesh_ids.append(upload["id"])
-            names[name] = obj.name
-        body: dict[str, Any] = {"kind": "train", "mesh_ids": mesh_ids, "preset": settings.preset}
+        names = {shape: obj for _, shape, obj in uploaded}
+        body: dict[str, Any] = {
+            "kind": "train",
+            "mesh_ids": [mesh_id for mesh_id, _, _ in uploaded],
+            "preset": settings.preset,
+        }
         if settings.model_name:
             body["name"] = shape_name(settings.model_name, set())
         if settings.steps:
             body["overrides"] = {"train.steps": settings.steps}
-        label = f"Encode {valid[0].name}" if len(valid) == 1 else f"Encode {len(valid)} objects"
+        label = f"Encode {uploaded[0][2]}" if len(uploaded) == 1 else f"Encode {len(uploaded)} objects"
         return [JobRequest(body, label, lambda j: link_encoded(j, names))]
 
-    def _checked(
-        self, selected: list[bpy.types.Object], depsgraph: bpy.types.Depsgraph, allow_open: bool
-    ) -> list[bpy.types.Object]:
-        """The objects that can be encoded; every problem reported (skips are warnings while some remain)."""
-        issues = {obj.name: mesh_bridge.check_object(obj, depsgraph, allow_open) for obj in selected}
-        valid = [obj for obj in selected if not any(i.fatal for i in issues[obj.name])]
-        for found in issues.values():
-            for issue in found:
-                if not issue.fatal:
-                    self.report({"WARNING"}, issue.message)
-                elif valid:  # the others still go ahead: a skipped object is a warning, not a failure
-                    self.report({"WARNING"}, f"Skipped {issue.message}")
-                else:
-                    self.report({"ERROR"}, issue.message)
-        return valid
 
+class COMPACT_SDF_OT_add_to_model(_UploadMixin, Operator):
+    """Add the selected mesh objects to the model selected in the list: one code fitted per object with
+    the model's decoder frozen (its other shapes stay exactly as they are)"""
 
-def link_encoded(job: dict[str, Any], names: dict[str, str]) -> str:
-    """After training: write the model/code links onto the source objects (only now: no half-links)."""
-    model_id = job.get("model_id") or (job.get("result") or {}).get("model_id")
-    if not model_id:
-        raise RuntimeError("the training job returned no model id")
-    linked = []
-    for shape, obj_name in names.items():
-        obj = bpy.data.objects.get(obj_name)
-        if obj is None:  # deleted while training; the code still exists in the model
-            continue
-        link(obj, model_id, "source", shape)
-        linked.append(obj_name)
-    refresh_models(bpy.context)
-    select_model(bpy.context, model_id)
-    return f"Encoded {', '.join(linked)} into model {model_id[:8]}"
+    bl_idname = "compact_sdf.add_to_model"
+    bl_label = "Add Selected to Model"
+    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (Blender reads a plain set)
+    failure = "Adding to the model failed"
+
+    @classmethod
+    def poll_problem(cls, context: bpy.types.Context) -> str | None:
+        if state(context).active_model() is None:
+            return "Select a model in the Compact SDF panel's list"
+        return super().poll_problem(context)
+
+    def job_requests(self, context: bpy.types.Context) -> list[JobRequest] | None:
+        model = state(context).active_model()
+        uploaded = self.upload_selected(context, {s for s in model.shapes.split(", ") if s})
+        if uploaded is None:
+            return None
+        fit = {
+            "kind": "fit",
+            "model_id": model.model_id,
+            "iterations": context.scene.compact_sdf.fit_iterations,
+        }
+        return [
+            JobRequest(
+                {**fit, "mesh_id": mesh_id, "name": shape},
+                f"Add {obj} to {model.name}",
+                lambda j, s=shape, o=obj: link_encoded(j, {s: o}),
+                failure=f"Adding '{obj}' failed",
+            )
+            for mesh_id, shape, obj in uploaded
+        ]
 
 
 class COMPACT_SDF_OT_reconstruct(JobOperatorMixin, Operator):
@@ -113,14 +154,4 @@ class COMPACT_SDF_OT_reconstruct(JobOperatorMixin, Operator):
         ]
 
 
-def place_reconstruction(job: dict[str, Any], source_name: str) -> str:
-    (tris,) = download_meshes(job)[:1]
-    src = bpy.data.objects.get(source_name)
-    origin = src.matrix_world.translation.copy() if src else Vector()
-    obj = add_object(f"{source_name} SDF", tris, origin, target_collection(bpy.context))
-    params = job.get("params") or {}
-    link(obj, params.get("model_id", job.get("model_id", "")), "reconstruction", params.get("shape", ""))
-    return f"Reconstructed '{source_name}' as '{obj.name}' ({tris.face_count} triangles)"
-
-
-classes = (COMPACT_SDF_OT_encode_selected, COMPACT_SDF_OT_reconstruct)
+classes = (COMPACT_SDF_OT_encode_selected, COMPACT_SDF_OT_add_to_model, COMPACT_SDF_OT_reconstruct)

@@ -10,9 +10,10 @@ from bpy.types import Operator
 
 from . import live
 from .bodies import interpolate_body
-from .constants import LINK_CODE, LINK_MODEL, LINK_ROLE, LINK_SOURCES
+from .constants import LINK_CODE, LINK_MODEL, LINK_ROLE
 from .job_ops import JobOperatorMixin, JobRequest
-from .scene import add_behind, add_row, download_meshes, encoded_objects, link
+from .results import place_live, place_row
+from .scene import encoded_objects
 
 
 def interpolation_sources(context: bpy.types.Context) -> tuple[list[bpy.types.Object], str | None]:
@@ -75,17 +76,7 @@ class COMPACT_SDF_OT_interpolate(_InterpolationMixin, Operator):
     def label(self, names: list[str]) -> str:
         return f"Interpolate {' / '.join(names)}"
 
-    @staticmethod
-    def place(job: dict[str, Any], names: list[str], spacing: float) -> str:
-        """The row in front of its sources, laid out by the shapes' sizes (see ``layout.row_centres``)."""
-        meshes = download_meshes(job)
-        labels = [f"{names[0]}-{names[-1]} {i:02d}" for i in range(len(meshes))]
-        params = job.get("params") or {}
-        for i, obj in enumerate(add_row(labels, meshes, names, spacing)):
-            link(obj, params.get("model_id", ""), "interpolation")
-            obj[LINK_SOURCES] = ",".join(params.get("shapes", []))
-            obj["compact_sdf_t"] = i / max(len(meshes) - 1, 1)
-        return f"Interpolated {len(meshes)} shapes between {names[0]} and {names[-1]}"
+    place = staticmethod(place_row)
 
 
 class COMPACT_SDF_OT_live_create(_InterpolationMixin, Operator):
@@ -103,18 +94,7 @@ class COMPACT_SDF_OT_live_create(_InterpolationMixin, Operator):
     def label(self, names: list[str]) -> str:
         return "Live interpolation"
 
-    @staticmethod
-    def place(job: dict[str, Any], names: list[str], spacing: float) -> str:
-        """The blended shape behind its sources (the row goes in front), so it overlaps neither."""
-        (tris,) = download_meshes(job)[:1]
-        params = job.get("params") or {}
-        obj = add_behind(f"Live {names[0]}-{names[-1]}", tris, names, spacing)
-        link(obj, params.get("model_id", ""), "live")
-        obj[LINK_SOURCES] = ",".join(params.get("shapes", []))
-        obj["compact_sdf_resolution"] = int(params.get("resolution", 0))
-        # Set without triggering an update: the geometry already matches 0.5.
-        obj.compact_sdf["live_factor"] = 0.5
-        return f"Live interpolation object '{obj.name}': drag its Blend slider"
+    place = staticmethod(place_live)
 
 
 class COMPACT_SDF_OT_live_refine(Operator):

@@ -19,9 +19,10 @@ from bpy.props import (
 )
 from bpy.types import PropertyGroup
 
-from . import live
+from . import backend_state, live
 from .constants import (
     EXTRACT_DEFAULTS,
+    FIT_DEFAULTS,
     INTERPOLATE_DEFAULTS,
     PRESETS,
     PREVIEW_RESOLUTION,
@@ -62,6 +63,13 @@ class CompactSDFSceneSettings(PropertyGroup):
         name="Allow open meshes",
         description="Encode meshes with holes (inside/outside from the generalised winding number)",
         default=False,
+    )
+    fit_iterations: IntProperty(  # type: ignore[valid-type]
+        name="Fit iterations",
+        description="Code-fit iterations per object 'Add Selected to Model' runs (the decoder stays frozen)",
+        default=FIT_DEFAULTS["iterations"],
+        min=1,
+        max=100_000,
     )
     resolution: IntProperty(  # type: ignore[valid-type]
         name="Resolution",
@@ -114,6 +122,20 @@ class CompactSDFModelItem(PropertyGroup):
     shapes: StringProperty()  # type: ignore[valid-type]
 
 
+class CompactSDFShapeItem(PropertyGroup):
+    """One shape (latent code) of the active model, as the shape list shows it (``name`` is the code)."""
+
+    source: StringProperty(description="The object in this scene that holds this code")  # type: ignore[valid-type]
+    fidelity: StringProperty(description="The last evaluation against the source mesh")  # type: ignore[valid-type]
+    chosen: BoolProperty(  # type: ignore[valid-type]
+        name="Use", description="Include this shape in Reconstruct / Interpolate / Evaluate Shapes"
+    )
+
+
+def _model_changed(self: CompactSDFRuntime, context: bpy.types.Context) -> None:
+    backend_state.fill_shapes(context)
+
+
 class CompactSDFRuntime(PropertyGroup):
     """What the panel shows about the backend and the running job; refreshed by operators and the timer."""
 
@@ -125,7 +147,9 @@ class CompactSDFRuntime(PropertyGroup):
     job_message: StringProperty()  # type: ignore[valid-type]
     job_progress: FloatProperty(min=0.0, max=1.0, subtype="FACTOR")  # type: ignore[valid-type]
     models: CollectionProperty(type=CompactSDFModelItem)  # type: ignore[valid-type]
-    model_index: IntProperty()  # type: ignore[valid-type]
+    model_index: IntProperty(update=_model_changed)  # type: ignore[valid-type]
+    shapes: CollectionProperty(type=CompactSDFShapeItem)  # type: ignore[valid-type]
+    shape_index: IntProperty()  # type: ignore[valid-type]
 
     def active_model(self) -> CompactSDFModelItem | None:
         if 0 <= self.model_index < len(self.models):
@@ -137,6 +161,7 @@ classes = (
     CompactSDFObjectSettings,
     CompactSDFSceneSettings,
     CompactSDFModelItem,
+    CompactSDFShapeItem,
     CompactSDFRuntime,
 )
 

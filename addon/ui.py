@@ -31,6 +31,19 @@ class COMPACT_SDF_UL_models(UIList):
         row.label(text=f"{item.status} · {item.preset}")
 
 
+class COMPACT_SDF_UL_shapes(UIList):
+    """A model's shapes: tick to include, the code's name, the object holding it, its last evaluation."""
+
+    bl_idname = "COMPACT_SDF_UL_shapes"
+
+    def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index=0):  # type: ignore[no-untyped-def]
+        row = layout.row(align=True)
+        row.prop(item, "chosen", text="")
+        row.label(text=item.name, icon="MESH_DATA")
+        row.label(text=item.source or "no object", icon="OBJECT_DATA" if item.source else "BLANK1")
+        row.label(text=item.fidelity or "-")
+
+
 class _Base:
     bl_space_type = "VIEW_3D"
     bl_region_type = "UI"
@@ -99,12 +112,24 @@ class COMPACT_SDF_PT_models(_Base, Panel):
     def draw(self, context: bpy.types.Context) -> None:
         state = context.window_manager.compact_sdf
         self.layout.template_list("COMPACT_SDF_UL_models", "", state, "models", state, "model_index", rows=3)
-        item = state.active_model()
-        if item is not None:
-            self.layout.label(text=f"Shapes: {item.shapes or '-'}")
+        if state.active_model() is not None:
+            _draw_shapes(self.layout, state, context.scene.compact_sdf)
         row = self.layout.row(align=True)
         row.operator("compact_sdf.export_codes", icon="EXPORT")
         row.operator("compact_sdf.import_codes", icon="IMPORT")
+
+
+def _draw_shapes(layout: bpy.types.UILayout, state: object, settings: object) -> None:
+    """The active model's shapes and what can be done with them."""
+    layout.label(text=f"Shapes ({len(state.shapes)})")
+    layout.template_list("COMPACT_SDF_UL_shapes", "", state, "shapes", state, "shape_index", rows=4)
+    row = layout.row(align=True)
+    row.operator("compact_sdf.shapes_reconstruct", text="Reconstruct", icon="MESH_MONKEY")
+    row.operator("compact_sdf.shapes_interpolate", text="Interpolate", icon="ARROW_LEFTRIGHT")
+    row.operator("compact_sdf.shapes_evaluate", text="Evaluate", icon="CHECKMARK")
+    row = layout.row(align=True)
+    row.operator("compact_sdf.add_to_model", icon="ADD")
+    row.prop(settings, "fit_iterations", text="Iterations")
 
 
 class COMPACT_SDF_PT_encode(_Base, Panel):
@@ -143,6 +168,7 @@ class COMPACT_SDF_PT_results(_Base, Panel):
 
 classes = (
     COMPACT_SDF_UL_models,
+    COMPACT_SDF_UL_shapes,
     COMPACT_SDF_PT_main,
     COMPACT_SDF_PT_models,
     COMPACT_SDF_PT_encode,

@@ -66,6 +66,19 @@ def test_running_job_shows_progress_and_cancel(drawn: dict[str, Any]) -> None:
     assert drawn["statusbar"] == [["Encode 2 objects: train 12/40, 30 s left", 0.3]]
 
 
+def test_a_model_lists_its_shapes_with_their_objects_and_actions(drawn: dict[str, Any]) -> None:
+    model = drawn["model"]
+    assert "COMPACT_SDF_UL_shapes" in model["lists"] and "Shapes (2)" in model["labels"]
+    assert model["shapes"] == [["Cube", "Empty"], ["Icosphere", ""]]
+    assert {
+        "compact_sdf.shapes_reconstruct",
+        "compact_sdf.shapes_interpolate",
+        "compact_sdf.shapes_evaluate",
+        "compact_sdf.add_to_model",
+    } <= set(model["operators"])
+    assert "fit_iterations" in model["props"]
+
+
 def test_live_object_shows_its_slider_and_refine(drawn: dict[str, Any]) -> None:
     live = drawn["live"]
     assert "live_factor" in live["props"] and "compact_sdf.live_refine" in live["operators"]
@@ -223,6 +236,12 @@ def scenario_draw(zip_path: str) -> dict[str, Any]:
     out["statusbar"] = bar
     jobs.forget_all()
     state.job_id = ""
+
+    model = state.models.add()
+    model.name, model.model_id, model.shapes = "demo", "m" * 32, "Cube, Icosphere"
+    context.active_object["compact_sdf_model"], context.active_object["compact_sdf_code"] = "m" * 32, "Cube"
+    sys.modules[module + ".addon.backend_state"].select_model(context, "m" * 32)
+    out["model"] = _draw_all(context) | {"shapes": [[s.name, s.source] for s in state.shapes]}
 
     live = context.active_object
     live["compact_sdf_role"] = "live"
