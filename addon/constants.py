@@ -23,10 +23,12 @@ PRESETS = (
     ("paper", "Paper", "The paper's model; needs a GPU with several GB"),
 )
 
-# The backend's request defaults, per operation (field names as in the request dataclasses).
-TRAIN_DEFAULTS = {"preset": "preview"}
+# The backend's request defaults, per operation (field names as in the request dataclasses). One scene
+# Resolution and Band serve reconstruct, interpolate and evaluate alike, so those agree across them.
+TRAIN_DEFAULTS = {"preset": "preview", "steps": None, "allow_open": False}  # steps None: the preset's
 EXTRACT_DEFAULTS = {"resolution": 128, "band": 3, "mode": "fused"}
-INTERPOLATE_DEFAULTS = {"steps": 5, "mode": "linear"}
+INTERPOLATE_DEFAULTS = {"steps": 5, "mode": "linear", "resolution": 128, "band": 3}
+EVALUATE_DEFAULTS = {"resolution": 128, "mode": "fused"}
 FIT_DEFAULTS = {"iterations": 800, "full": False}  # "Add Selected to Model" fits codes only
 
 PREVIEW_RESOLUTION = 48  # live interpolation while dragging (add-on only)

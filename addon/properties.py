@@ -52,7 +52,7 @@ class CompactSDFSceneSettings(PropertyGroup):
     steps: IntProperty(  # type: ignore[valid-type]
         name="Steps",
         description="Training steps; 0 keeps the preset's value",
-        default=0,
+        default=TRAIN_DEFAULTS["steps"] or 0,
         min=0,
         max=1_000_000,
     )
@@ -62,7 +62,7 @@ class CompactSDFSceneSettings(PropertyGroup):
     allow_open: BoolProperty(  # type: ignore[valid-type]
         name="Allow open meshes",
         description="Encode meshes with holes (inside/outside from the generalised winding number)",
-        default=False,
+        default=TRAIN_DEFAULTS["allow_open"],
     )
     fit_iterations: IntProperty(  # type: ignore[valid-type]
         name="Fit iterations",

@@ -53,6 +53,7 @@ def test_installs_enables_and_reregisters_cleanly(extension_zip: Path, tmp_path:
     result = run["result"]
     assert result["operators"] == sorted(
         [
+            "add_to_model",
             "backend_check",
             "backend_start",
             "backend_stop",
@@ -66,6 +67,9 @@ def test_installs_enables_and_reregisters_cleanly(extension_zip: Path, tmp_path:
             "reconstruct",
             "setup_backend",
             "setup_cancel",
+            "shapes_evaluate",
+            "shapes_interpolate",
+            "shapes_reconstruct",
         ]
     )
     assert result["installed_at"].startswith(str(tmp_path / "user"))
