@@ -9,6 +9,7 @@ Every run is one process (so its peak memory is its own) and writes ``ROOT/<kind
     python bench/collection.py interp --n 50                   # in-family vs cross-family blends
     python bench/collection.py fp16 --n 50                     # stored bytes, fp16 grid fidelity
     python bench/collection.py report                          # tables + plot from the json files
+    python bench/collection.py shapes                          # render the first 14 shapes
 
 Shapes come from ``compact_sdf.data.collection`` (procedural families + ../shared/meshes), the
 first ``n`` of its round-robin order. Training uses the preset scaled by
@@ -151,6 +152,8 @@ def run_codes_only(args: argparse.Namespace) -> dict[str, Any]:
     res.model.eval()
     metrics = {}
     for i, (path, s) in enumerate(zip(paths, shapes, strict=True)):
+        if i % args.eval_every:
+            continue  # its big MLP makes extraction slow: score every k-th shape
         z = res.model.codes.weight[i].detach()
         with torch.no_grad():
             mesh = extract_field(lambda x, z=z: res.model.sdf(z, x), None, cfg.extract)
@@ -218,7 +221,7 @@ KINDS = {"ours": run_ours, "codes-only": run_codes_only, "per-shape": run_per_sh
 def main() -> None:
     global ROOT
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("kind", choices=[*KINDS, "interp", "fp16", "report"])
+    p.add_argument("kind", choices=[*KINDS, "interp", "fp16", "report", "shapes"])
     p.add_argument("--n", type=int, default=50)
     p.add_argument("--new", type=int, default=5)
     p.add_argument("--minutes", type=float, default=15.0, help="training cap in CPU minutes of this process")
@@ -227,13 +230,14 @@ def main() -> None:
     p.add_argument("--resolution", type=int, default=160)
     p.add_argument("--samples", type=int, default=300_000, help="surface samples per mesh for the scores")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--eval-every", type=int, default=1, help="codes-only: score every k-th shape only")
     p.add_argument("--fp16-shapes", type=int, default=10, help="shapes scored with the fp16 grid")
     p.add_argument("--root", default=None, help=f"results folder (default {ROOT.relative_to(REPO)})")
     args = p.parse_args()
     if args.root:
         ROOT = Path(args.root).resolve()
     torch.set_num_threads(args.threads)
-    if args.kind in ("interp", "fp16", "report"):
+    if args.kind in ("interp", "fp16", "report", "shapes"):
         from collection_report import EXTRAS
 
         EXTRAS[args.kind](args, ROOT)

@@ -186,4 +186,34 @@ def _plot(runs: dict[str, Any], path: Path) -> None:
     print(f"plot: {path}")
 
 
-EXTRAS = {"interp": run_interp, "fp16": run_fp16, "report": run_report}
+def run_shapes(args: Any, root: Path) -> None:
+    """Render the first two rounds of the collection (one member of each family per round)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from compact_sdf.data.load import load_mesh
+    from mpl_toolkits.mplot3d.art3d import Poly3DCollection
+
+    names = [e["name"] for e in json.loads((root / "meshes" / "collection.json").read_text())["shapes"]][:14]
+    fig = plt.figure(figsize=(14, 4.4), dpi=100)
+    light = np.array([0.3, -0.5, 0.8]) / np.linalg.norm([0.3, -0.5, 0.8])
+    for i, name in enumerate(names):
+        mesh = load_mesh(root / "meshes" / f"{name}.ply")
+        ax = fig.add_subplot(2, 7, i + 1, projection="3d")
+        shade = 0.3 + 0.7 * np.clip(mesh.face_normals @ light, 0, 1)
+        colors = np.stack([shade * 0.85, shade * 0.7, shade * 0.5, np.ones_like(shade)], axis=1)
+        ax.add_collection3d(Poly3DCollection(mesh.triangles, facecolors=colors, linewidths=0))
+        lo, hi = mesh.bounds
+        c, h = (lo + hi) / 2, (hi - lo).max() / 2
+        ax.set(xlim=(c[0] - h, c[0] + h), ylim=(c[1] - h, c[1] + h), zlim=(c[2] - h, c[2] + h))
+        ax.view_init(elev=20, azim=-60)
+        ax.set_axis_off()
+        ax.set_title(name, fontsize=9)
+    fig.tight_layout()
+    out = REPO / "docs" / "img" / "collection_shapes.png"
+    fig.savefig(out)
+    print(f"render: {out}")
+
+
+EXTRAS = {"interp": run_interp, "fp16": run_fp16, "report": run_report, "shapes": run_shapes}

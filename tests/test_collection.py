@@ -140,3 +140,17 @@ def test_pool_preparation_equals_serial(tmp_path: Path, jobs: int) -> None:
         np.testing.assert_array_equal(a.ovf_sdf, b.ovf_sdf)
         np.testing.assert_array_equal(a.gen_points, b.gen_points)
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 2
+
+
+def test_train_collection_flag_scales_the_preset() -> None:
+    from compact_sdf.cli import build_parser
+
+    meshes = [f"m{i}.ply" for i in range(50)]
+    args = build_parser().parse_args(
+        ["train", *meshes, "--out", "o", "--collection", "--set", "train.seed=3"]
+    )
+    cfg = args.request(args).config()
+    want = for_collection(get_preset("preview"), 50).train
+    assert (cfg.train.shapes_per_batch, cfg.train.steps, cfg.train.seed) == (15, want.steps, 3)
+    plain = build_parser().parse_args(["train", *meshes, "--out", "o"])
+    assert plain.request(plain).config().train == get_preset("preview").train

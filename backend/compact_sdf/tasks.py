@@ -21,6 +21,7 @@ from compact_sdf.config import Config, ExtractConfig, get_preset, parse_override
 from compact_sdf.device import resolve_device
 from compact_sdf.errors import Cancelled, InputError
 from compact_sdf.progress import Progress
+from compact_sdf.scale import for_collection
 
 if TYPE_CHECKING:
     import trimesh
@@ -213,9 +214,12 @@ class TrainRequest:
     resume: bool = False
     cache_dir: str | None = None
     device: str = "auto"  # used where the config says auto
+    collection: bool = False  # scale the preset to the number of meshes (scale.for_collection)
 
     def config(self) -> Config:
-        base = checkpoint_config(self.model_dir) if self.resume else self.preset
+        base: str | Config = checkpoint_config(self.model_dir) if self.resume else self.preset
+        if self.collection and not self.resume:
+            base = for_collection(get_preset(self.preset), len(self.meshes))
         cfg = build_config(
             base, self.overrides, sampling__allow_open=self.allow_open or None, train__steps=self.steps
         )

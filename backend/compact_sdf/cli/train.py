@@ -33,6 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     add_sampling_options(p, default_of(TrainRequest, "preset"))
     p.add_argument("--steps", type=int, default=None, help="total training steps (default: the preset's)")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    p.add_argument(
+        "--collection",
+        action="store_true",
+        help="scale the preset to the number of meshes: 15 shapes per step at the preset's step cost, "
+        "steps x sqrt(shapes / preset batch) (docs/benchmarks/collection.md)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_train, request=to_request)
 
@@ -57,6 +63,7 @@ def to_request(args: argparse.Namespace) -> TrainRequest:
         allow_open=args.allow_open,
         resume=args.resume,
         cache_dir=args.cache,
+        collection=args.collection,
     )
 
 

@@ -52,15 +52,15 @@ def prepare_many(
     from compact_sdf.data import prepare_mesh
 
     names = names or [Path(p).stem for p in paths]
-    jobs = min(jobs or default_jobs(), len(paths))
     cache = str(cache_dir) if cache_dir is not None else None
+    todo = [(str(p), n) for p, n in zip(paths, names, strict=True) if not _cached(p, cfg, cache)]
+    jobs = min(jobs or default_jobs(), len(todo))
     bar = tqdm(total=len(paths), desc="prepare", unit="shape", file=sys.stderr, disable=not progress)
+    bar.update(len(paths) - len(todo) if jobs > 1 else 0)
     if jobs > 1:
         ctx = multiprocessing.get_context("spawn")  # no fork of a process that may hold torch threads
         with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init) as pool:
-            futures = [
-                pool.submit(_prepare_file, str(p), n, cfg, cache) for p, n in zip(paths, names, strict=True)
-            ]
+            futures = [pool.submit(_prepare_file, p, n, cfg, cache) for p, n in todo]
             for future in as_completed(futures):
                 bar.set_postfix_str(future.result(), refresh=False)
                 bar.update()
@@ -71,3 +71,12 @@ def prepare_many(
             bar.update()
     bar.close()
     return out
+
+
+def _cached(path: str | Path, cfg: SamplingConfig, cache: str | None) -> bool:
+    """Whether the cache holds a file for this mesh and these settings (verified later, on load)."""
+    from compact_sdf.data.cache import SUFFIX, cache_key, default_cache_dir
+    from compact_sdf.data.load import load_mesh, mesh_hash
+
+    folder = Path(cache) if cache is not None else default_cache_dir()
+    return (folder / f"{cache_key(mesh_hash(load_mesh(path)), cfg)}{SUFFIX}").exists()
