@@ -72,10 +72,11 @@ def follow(
     if not blocking():
         track(job, label, on_done, on_finish)
         return None
-    final = wait(job, label)
+    final = job
     try:
+        final = wait(job, label)
         return finish(final, label, on_done)
-    except Exception as exc:
+    except Exception as exc:  # the backend went away while waiting, or the handler failed: report it
         return False, f"{label}: {exc}"
     finally:
         if on_finish is not None:
