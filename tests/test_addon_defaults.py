@@ -1,0 +1,82 @@
+"""The Blender add-on gives the same defaults as the CLI and the service (issue 15).
+
+The add-on never imports the backend, so it writes the defaults again in ``addon/constants.py``; this
+compares them with the request dataclasses of ``compact_sdf.tasks`` (which own the defaults the other
+front ends are checked against in ``test_defaults.py``), and the scene properties Blender shows with
+those constants (real bpy).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _service_helpers import addon_module
+from blender_harness import REPO, run_in_blender
+from compact_sdf import tasks
+
+constants = addon_module("constants")
+
+# request -> the add-on's defaults for it
+CASES = {
+    "train": (tasks.TrainRequest, constants.TRAIN_DEFAULTS),
+    "extract": (tasks.ExtractRequest, constants.EXTRACT_DEFAULTS),
+    "interpolate": (tasks.InterpolateRequest, constants.INTERPOLATE_DEFAULTS),
+    "evaluate": (tasks.EvaluateRequest, constants.EVALUATE_DEFAULTS),
+    "fit": (tasks.FitRequest, constants.FIT_DEFAULTS),
+}
+
+# scene property -> the constant it starts from (None for a train steps default shows as 0: "the preset's")
+PROPERTIES = {
+    "preset": constants.TRAIN_DEFAULTS["preset"],
+    "steps": constants.TRAIN_DEFAULTS["steps"] or 0,
+    "allow_open": constants.TRAIN_DEFAULTS["allow_open"],
+    "resolution": constants.EXTRACT_DEFAULTS["resolution"],
+    "band": constants.EXTRACT_DEFAULTS["band"],
+    "interp_steps": constants.INTERPOLATE_DEFAULTS["steps"],
+    "interp_mode": constants.INTERPOLATE_DEFAULTS["mode"],
+    "fit_iterations": constants.FIT_DEFAULTS["iterations"],
+}
+
+
+@pytest.mark.parametrize("op", sorted(CASES))
+def test_addon_defaults_are_the_requests(op: str) -> None:
+    request, ours = CASES[op]
+    assert ours, f"{op}: nothing to compare"
+    assert {name: tasks.default_of(request, name) for name in ours} == ours
+
+
+def test_one_scene_resolution_and_band_fit_every_operation() -> None:
+    """The panel has one Resolution and one Band, so the requests must agree on them too."""
+    for name in ("resolution", "band"):
+        values = {op: ours[name] for op, (_, ours) in CASES.items() if name in ours}
+        assert len(set(values.values())) == 1, values
+
+
+def test_the_addon_offers_the_backend_presets() -> None:
+    from compact_sdf.config import PRESETS
+
+    assert {p[0] for p in constants.PRESETS} == set(PRESETS)
+
+
+@pytest.mark.blender
+def test_scene_properties_start_from_the_defaults(tmp_path: Path) -> None:
+    shown = run_in_blender(__file__, "scenario_defaults", tmp_path / "user")["result"]
+    assert shown == PROPERTIES
+
+
+# --- runs inside Blender -------------------------------------------------------------------------
+
+
+def scenario_defaults() -> dict[str, Any]:
+    import sys
+
+    import bpy
+
+    sys.path.insert(0, str(REPO))
+    import addon
+
+    addon.register()
+    rna = bpy.context.scene.compact_sdf.bl_rna.properties
+    return {name: rna[name].default for name in PROPERTIES}
