@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ import torch
 from compact_sdf.checkpoint import LoadedModel, ShapeInfo, read_checkpoint, save_checkpoint
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.errors import InputError
+from compact_sdf.names import check_name
 from compact_sdf.optim import grow_code_moments
 
 FORMAT = "compact-sdf-codes"
@@ -67,14 +69,18 @@ def export_codes(loaded: LoadedModel, path: str | Path) -> Path:
     meta = _metadata(loaded)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".npz":
-        with path.open("wb") as f:
-            np.savez(f, codes=codes, names=np.array(loaded.names))
+        with path.open("wb") as f:  # the metadata also inside, so the .npz alone is a full export
+            np.savez(f, codes=codes, names=np.array(loaded.names), meta=_json_bytes(meta))
         path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     elif path.suffix == ".json":
         path.write_text(json.dumps({**meta, "codes": codes.tolist()}, indent=2) + "\n")
     else:
         raise InputError(f"cannot write codes to '{path.name}': use .npz or .json")
     return path
+
+
+def _json_bytes(obj: Any) -> np.ndarray:
+    return np.frombuffer(json.dumps(obj).encode(), dtype=np.uint8)
 
 
 def read_codes(path: str | Path) -> tuple[list[str], np.ndarray, dict[str, Any]]:
@@ -86,17 +92,25 @@ def read_codes(path: str | Path) -> tuple[list[str], np.ndarray, dict[str, Any]]
         if path.suffix == ".npz":
             with np.load(path, allow_pickle=False) as f:
                 codes, names = f["codes"], [str(n) for n in f["names"]]
+                inside = json.loads(f["meta"].tobytes()) if "meta" in f.files else None
             side = path.with_suffix(".json")
-            meta = json.loads(side.read_text()) if side.is_file() else {}
+            meta = inside if inside is not None else json.loads(side.read_text()) if side.is_file() else {}
         elif path.suffix == ".json":
             meta = json.loads(path.read_text())
             codes, names = np.asarray(meta.pop("codes"), dtype=np.float32), list(meta["names"])
         else:
             raise InputError(f"cannot read codes from '{path.name}': use .npz or .json")
-    except (KeyError, ValueError, OSError) as exc:
-        raise InputError(f"{path.name} is not a codes export ({type(exc).__name__}: {exc})") from None
-    if codes.ndim != 2 or len(codes) != len(names):
+    except (KeyError, ValueError, TypeError, AttributeError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        first = str(exc).splitlines()[0][:120] if str(exc) else ""
+        raise InputError(f"{path.name} is not a codes export ({type(exc).__name__}: {first})") from None
+    if not isinstance(meta, dict):
+        raise InputError(f"{path.name}: the metadata must be a JSON object")
+    if codes.ndim != 2 or len(codes) != len(names) or not len(codes):
         raise InputError(f"{path.name}: codes must be (shapes x code size) with one name per row")
+    if not np.isfinite(codes).all():
+        raise InputError(f"{path.name}: the codes hold NaN or infinite values")
+    for name in names:
+        check_name(name, "shape name")
     return names, codes.astype(np.float32), meta
 
 
@@ -147,12 +161,18 @@ def import_codes(model_dir: str | Path, path: str | Path, *, force: bool = False
             f"{Path(path).name} holds codes of size {codes.shape[1]}; the model uses {cfg.model.code_dim}"
         )
     want = meta.get("model_hash")
+    known = {s["name"]: ShapeInfo.from_dict(s) for s in data["shapes"]}
+    if not force and want is None and any(name in known for name in names):
+        raise InputError(
+            f"{Path(path).name} has no model hash, so it may come from another decoder, and it would "
+            "overwrite trained codes",
+            hint="pass --force to overwrite them anyway",
+        )
     if not force and want is not None and want != decoder_hash(model.state_dict()):
         raise InputError(
             f"{Path(path).name} was exported from another model (decoder hash differs)",
             hint="codes only mean something to their own decoder; pass --force to import anyway",
         )
-    known = {s["name"]: ShapeInfo.from_dict(s) for s in data["shapes"]}
     entries = []
     for name, code in zip(names, codes, strict=True):
         info = known.get(name)

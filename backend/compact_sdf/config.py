@@ -9,7 +9,9 @@ style strings or a dict.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin, get_type_hints
+
+from compact_sdf import bounds
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,14 @@ class Config:
             names = {f.name: f for f in fields(sub)}
             if key not in names:
                 raise ValueError(f"unknown setting '{dotted}'; known: {', '.join(sorted(names))}")
-            typed = _coerce(value, type(getattr(current, key)), dotted)
+            kind = type(getattr(current, key))
+            typed = bounds.check(
+                dotted,
+                _coerce(value, kind, dotted),
+                kind,
+                bounds.SETTINGS.get(dotted),
+                setting_choices(sub, key),
+            )
             cfg = replace(cfg, **{section: replace(current, **{key: typed})})
         return cfg
 
@@ -163,22 +172,34 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 
 
 def _coerce(value: Any, kind: type, name: str) -> Any:
-    if not isinstance(value, str):
-        return kind(value) if kind in (int, float) and not isinstance(value, bool) else value
+    """Parse a ``--set`` string to the field's kind; other values are checked, never converted here."""
+    if not isinstance(value, str) or kind is str:
+        return value
+    text = value.strip().lower()
+    if kind is bool:
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
     try:
-        if kind is bool:
-            if value.lower() in ("1", "true", "yes", "on"):
-                return True
-            if value.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(value)
         if kind is int:
-            return int(float(value)) if "e" in value.lower() else int(value)
+            return float(text) if "e" in text or "." in text or "n" in text else int(text)
         if kind is float:
-            return float(value)
+            return float(text)
     except ValueError:
-        raise ValueError(f"setting '{name}' expects {kind.__name__}, got '{value}'") from None
-    return value
+        pass
+    raise ValueError(f"setting '{name}' expects {kind.__name__}, got '{value[:40]}'")
+
+
+def config_sections() -> dict[str, type]:
+    """Section name -> settings dataclass (``sampling``, ``model``, ``train``, ``extract``)."""
+    return dict(_SECTIONS)
+
+
+def setting_choices(section: type, key: str) -> tuple[str, ...]:
+    """The allowed values of a ``Literal`` setting (empty for any other)."""
+    hint = get_type_hints(section)[key]
+    return tuple(get_args(hint)) if get_origin(hint) is Literal else ()
 
 
 def _preset(name: str, sampling: dict[str, Any], model: dict[str, Any], train: dict[str, Any]) -> Config:

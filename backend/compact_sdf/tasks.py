@@ -15,8 +15,9 @@ import dataclasses
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from compact_sdf import bounds
 from compact_sdf.config import Config, ExtractConfig, get_preset, parse_overrides
 from compact_sdf.device import resolve_device
 from compact_sdf.errors import Cancelled, InputError
@@ -168,12 +169,35 @@ def _guarded(progress: Progress | None, should_stop: StopFn | None) -> Progress 
     return report
 
 
+class _Bounded:
+    """Checks the request's fields against ``bounds.REQUEST`` on creation (``operation`` names the row)."""
+
+    operation: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            bound = bounds.request_bound(self.operation, f.name)
+            value = getattr(self, f.name)
+            if bound is None or value is None:
+                continue
+            name = f"{self.operation}.{f.name}"
+            try:
+                if isinstance(value, tuple | list):
+                    bounds.check(f"{name} (count)", len(value), int, bound)
+                else:
+                    bounds.check(name, value, int, bound)
+            except ValueError as exc:
+                raise InputError(str(exc)) from None
+
+
 # --- prepare -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class PrepareRequest:
+class PrepareRequest(_Bounded):
     """Validate one mesh and build (or load from the cache) its training samples."""
+
+    operation: ClassVar[str] = "prepare"
 
     mesh: str
     name: str | None = None  # default: the file's stem
@@ -197,12 +221,14 @@ def prepare(req: PrepareRequest, progress: Progress | None = None) -> ShapeSampl
 
 
 @dataclass(frozen=True)
-class TrainRequest:
+class TrainRequest(_Bounded):
     """Train a new model on ``meshes``, or (``resume``) continue the one in ``model_dir``.
 
     On resume the checkpoint's settings are kept (``preset`` is not used; overrides still apply)
     and the checkpoint's shapes not named again are rebuilt from their recorded source meshes.
     """
+
+    operation: ClassVar[str] = "train"
 
     model_dir: str
     meshes: tuple[str, ...] = ()
@@ -284,8 +310,10 @@ def _extract_config(loaded: LoadedModel, resolution: int, band: int, overrides: 
 
 
 @dataclass(frozen=True)
-class ExtractRequest:
+class ExtractRequest(_Bounded):
     """Mesh one shape of a trained model, in the shape's own coordinates."""
+
+    operation: ClassVar[str] = "extract"
 
     model_dir: str
     shape: str
@@ -306,8 +334,10 @@ def extract(req: ExtractRequest, progress: Progress | None = None) -> MeshArrays
 
 
 @dataclass(frozen=True)
-class InterpolateRequest:
+class InterpolateRequest(_Bounded):
     """Meshes along a path through two or more shapes' codes (``steps`` meshes, or one per weight row)."""
+
+    operation: ClassVar[str] = "interpolate"
 
     model_dir: str
     shapes: tuple[str, ...]
@@ -333,8 +363,10 @@ def interpolate(req: InterpolateRequest, progress: Progress | None = None) -> li
 
 
 @dataclass(frozen=True)
-class EvaluateRequest:
+class EvaluateRequest(_Bounded):
     """Reconstruct ``shape`` and score it against a ground-truth mesh."""
+
+    operation: ClassVar[str] = "evaluate"
 
     model_dir: str
     shape: str
@@ -357,8 +389,10 @@ def evaluate(req: EvaluateRequest, progress: Progress | None = None) -> tuple[di
 
 
 @dataclass(frozen=True)
-class AblateRequest:
+class AblateRequest(_Bounded):
     """Generalization, overfitting and fused n = 1, 3, 6 on one shape (``band`` is the ablation's own)."""
+
+    operation: ClassVar[str] = "ablate"
 
     model_dir: str
     shape: str
@@ -388,8 +422,10 @@ def _ground_truth(path: str) -> trimesh.Trimesh:
 
 
 @dataclass(frozen=True)
-class FitRequest:
+class FitRequest(_Bounded):
     """Add a new mesh to a trained model: its code only (decoder frozen), or ``full`` retraining."""
+
+    operation: ClassVar[str] = "fit"
 
     model_dir: str
     mesh: str
@@ -432,8 +468,10 @@ def fit(req: FitRequest, progress: Progress | None = None, should_stop: StopFn |
 
 
 @dataclass(frozen=True)
-class CodesExportRequest:
+class CodesExportRequest(_Bounded):
     """Write a model's latent codes to ``.npz`` (+ ``.json`` metadata) or one ``.json``."""
+
+    operation: ClassVar[str] = "codes_export"
 
     model_dir: str
     out: str
@@ -448,8 +486,10 @@ def export_codes(req: CodesExportRequest) -> tuple[Path, LoadedModel]:
 
 
 @dataclass(frozen=True)
-class CodesImportRequest:
+class CodesImportRequest(_Bounded):
     """Load exported codes into a model (known names overwrite, new ones are added)."""
+
+    operation: ClassVar[str] = "codes_import"
 
     model_dir: str
     codes: str
@@ -465,5 +505,7 @@ def import_codes(req: CodesImportRequest) -> list[str]:
 def request_from(request: type, params: Mapping[str, Any], **fixed: Any) -> Any:
     """A request from stored job parameters: known fields only, the rest take their defaults."""
     names = {f.name for f in dataclasses.fields(request)}
-    values = {k: v for k, v in params.items() if k in names and v is not None}
+    values = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in params.items() if k in names and v is not None
+    }
     return request(**{**values, **fixed})

@@ -36,6 +36,7 @@ def load_mesh(path: str | Path) -> trimesh.Trimesh:
     except Exception as exc:  # trimesh raises many exception types for garbage input
         raise InputError(f"{path.name}: not a readable {suffix[1:].upper()} mesh ({_short(exc)})") from exc
     mesh = _as_single_mesh(loaded, path.name)
+    _check_faces(np.asarray(mesh.faces), len(mesh.vertices), path.name)
     return _merged(mesh)
 
 
@@ -50,8 +51,7 @@ def mesh_from_arrays(vertices: np.ndarray, faces: np.ndarray) -> trimesh.Trimesh
     if f.size and not np.issubdtype(f.dtype, np.integer):
         raise InputError(f"face indices must be integers, got {f.dtype}")
     f = f.astype(np.int64)
-    if f.size and (f.min() < 0 or f.max() >= len(v)):
-        raise InputError(f"face indices must lie in [0, {len(v) - 1}], found {f.min()}..{f.max()}")
+    _check_faces(f, len(v), "the mesh")
     return _merged(trimesh.Trimesh(vertices=v, faces=f, process=False))
 
 
@@ -86,6 +86,14 @@ def _check_obj(path: Path) -> None:
                     f"{path.name} line {number}: face refers to vertex '{index}' but the file "
                     f"defines {vertices} vertices"
                 )
+
+
+def _check_faces(faces: np.ndarray, vertices: int, label: str) -> None:
+    """Face indices must name existing vertices (a negative one would silently wrap to another)."""
+    if faces.size and (faces.min() < 0 or faces.max() >= vertices):
+        raise InputError(
+            f"{label}: face indices must lie in [0, {vertices - 1}], found {faces.min()}..{faces.max()}"
+        )
 
 
 def _obj_lines(path: Path, keyword: str) -> Iterator[tuple[int, list[str], str]]:

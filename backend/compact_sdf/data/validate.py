@@ -17,6 +17,8 @@ import trimesh
 from compact_sdf.config import SamplingConfig
 from compact_sdf.errors import InputError
 
+MAX_COORDINATE = 1e9  # past this, areas and volumes overflow float64 arithmetic
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -86,6 +88,13 @@ def _unusable(v: np.ndarray, f: np.ndarray) -> Problem | None:
             "non_finite",
             f"{bad} vertices have NaN or infinite coordinates",
             "delete or fix those vertices before exporting",
+            True,
+        )
+    if np.abs(v).max() > MAX_COORDINATE:
+        return Problem(
+            "coordinates_too_large",
+            f"coordinates reach {np.abs(v).max():.3g}; at most {MAX_COORDINATE:g} is supported",
+            "scale the object down (or apply its scale) before exporting",
             True,
         )
     return None

@@ -127,7 +127,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         message = str(exc.detail)
         if exc.status_code in (404, 405):
             message = f"no route {request.method} {request.url.path}" + (" (see /openapi.json)")
-        return error_response(exc.status_code, code, message)
+        return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def _crash(_: Request, exc: Exception) -> JSONResponse:

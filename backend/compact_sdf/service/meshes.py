@@ -15,7 +15,8 @@ import numpy as np
 from compact_sdf.atomic import atomic_write_bytes
 from compact_sdf.config import SamplingConfig
 from compact_sdf.errors import InputError
-from compact_sdf.service.paths import DataDir, check_name, new_id
+from compact_sdf.names import check_name
+from compact_sdf.service.paths import DataDir, new_id
 from compact_sdf.service.store import Store
 
 

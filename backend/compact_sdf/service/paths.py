@@ -15,10 +15,9 @@ import uuid
 from pathlib import Path
 
 from compact_sdf.errors import InputError
+from compact_sdf.names import check_name
 
 ID_RE = re.compile(r"^[0-9a-f]{32}$")
-# Letters, digits, '_', '-', '.'; starts with a letter or digit, so never '.', '..' or hidden files.
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def new_id() -> str:
@@ -32,16 +31,6 @@ def new_token() -> str:
 
 def is_id(value: str) -> bool:
     return bool(ID_RE.fullmatch(value))
-
-
-def check_name(value: str, what: str = "name") -> str:
-    """Return ``value`` if it is a safe name, else raise ``InputError`` saying what is allowed."""
-    if not isinstance(value, str) or not NAME_RE.fullmatch(value) or ".." in value:
-        raise InputError(
-            f"invalid {what} {value!r}: use 1-64 letters, digits, '_', '-' or '.' "
-            "starting with a letter or digit"
-        )
-    return value
 
 
 class DataDir:

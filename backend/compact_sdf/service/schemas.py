@@ -2,29 +2,78 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from compact_sdf import tasks
+from compact_sdf import bounds, tasks
+from compact_sdf.config import Config, config_sections, setting_choices
+from compact_sdf.names import NAME_PATTERN, NAME_RULE
 from compact_sdf.tasks import default_of
 
-Name = Annotated[
-    str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="letters, digits, _ - .")
-]
+Name = Annotated[str, Field(pattern=NAME_PATTERN, description=NAME_RULE)]
 Id = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$", description="server-generated id (32 hex digits)")]
 Preset = Literal["tiny", "preview", "balanced", "paper"]
-Overrides = Annotated[
-    dict[str, str | int | float | bool],
-    Field(max_length=64, description='config overrides, e.g. {"train.steps": 200, "model.hidden": 128}'),
-]
 MeshFormat = Literal["ply", "obj", "glb"]
 Mode = Literal["fused", "generalization", "overfitting"]
-Resolution = Annotated[int, Field(ge=8, le=1024, description="marching-cubes cells per side")]
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _field(request: type, name: str, description: str | None = None) -> Any:
+    """A job field with the request dataclass's default and the bounds table's limits."""
+    bound = bounds.request_bound(request.operation, name)
+    limits = bound.schema() if bound is not None else {}
+    return Field(default_of(request, name), description=description, **limits)
+
+
+def _count(operation: str, name: str) -> dict[str, int]:
+    """``min_length`` / ``max_length`` of a list field from the bounds table."""
+    bound = bounds.request_bound(operation, name)
+    assert bound is not None, f"{operation}.{name} has no row in bounds.REQUEST"
+    return {"min_length": int(bound.lo), "max_length": int(bound.hi)}
+
+
+def _setting(dotted: str, value: Any, choices: tuple[str, ...]) -> Any:
+    """The type of one override: its config kind with the bounds table's limits or choices."""
+    kind = type(value)
+    if choices:
+        return Literal[choices]  # type: ignore[valid-type]
+    if kind is str:
+        return Annotated[str, Field(pattern=bounds.DEVICE_PATTERN)] if dotted.endswith(".device") else str
+    bound = bounds.SETTINGS.get(dotted)
+    if kind is bool or bound is None:
+        return kind
+    return Annotated[kind, Field(allow_inf_nan=False, **bound.schema())]
+
+
+def _overrides_model() -> type[BaseModel]:
+    """``{"section.key": value}`` with every setting of config.py typed and bounded (all optional)."""
+    fields: dict[str, Any] = {}
+    defaults = Config()
+    for section, sub in config_sections().items():
+        for f in dataclasses.fields(sub):
+            dotted = f"{section}.{f.name}"
+            kind = _setting(dotted, getattr(getattr(defaults, section), f.name), setting_choices(sub, f.name))
+            fields[f"{section}__{f.name}"] = (kind | None, Field(None, alias=dotted))
+    return create_model(  # type: ignore[call-overload, no-any-return]
+        "ConfigOverrides",
+        __base__=Strict,
+        __doc__='Config overrides by "section.key", e.g. {"train.steps": 200, "model.hidden": 128}.',
+        **fields,
+    )
+
+
+ConfigOverrides = _overrides_model()
+Overrides = Annotated[ConfigOverrides, Field(default_factory=ConfigOverrides)]  # type: ignore[valid-type]
+
+
+def overrides_of(value: BaseModel) -> dict[str, Any]:
+    """The overrides a job body sets, as ``{"section.key": value}``."""
+    return value.model_dump(by_alias=True, exclude_none=True)
 
 
 class ErrorBody(Strict):
@@ -94,18 +143,18 @@ class PrepareJob(Strict):
     kind: Literal["prepare"]
     mesh_id: Id
     preset: Preset = default_of(tasks.PrepareRequest, "preset")
-    overrides: Overrides = Field(default_factory=dict)
+    overrides: Overrides
 
 
 class TrainJob(Strict):
     """New model from ``mesh_ids`` (shape names are the mesh names), or more training of ``model_id``."""
 
     kind: Literal["train"]
-    mesh_ids: list[Id] | None = Field(None, min_length=1, max_length=4096)
+    mesh_ids: list[Id] | None = Field(None, **_count("train", "mesh_ids"))
     model_id: Id | None = None
     name: Name | None = None
     preset: Preset = default_of(tasks.TrainRequest, "preset")
-    overrides: Overrides = Field(default_factory=dict)
+    overrides: Overrides
 
 
 class ExtractJob(Strict):
@@ -113,21 +162,23 @@ class ExtractJob(Strict):
     model_id: Id
     shape: Name
     mode: Mode = default_of(tasks.ExtractRequest, "mode")
-    resolution: Resolution = default_of(tasks.ExtractRequest, "resolution")
-    band: int = Field(default_of(tasks.ExtractRequest, "band"), ge=1, le=16)
+    resolution: int = _field(tasks.ExtractRequest, "resolution", "marching-cubes cells per side")
+    band: int = _field(tasks.ExtractRequest, "band", "voxel layers that use the overfitting branch")
     format: MeshFormat = default_of(tasks.ExtractRequest, "format")
 
 
 class InterpolateJob(Strict):
     kind: Literal["interpolate"]
     model_id: Id
-    shapes: list[Name] = Field(min_length=2, max_length=16)
-    steps: int = Field(default_of(tasks.InterpolateRequest, "steps"), ge=2, le=64)
-    weights: list[list[float]] | None = Field(
-        None, min_length=1, max_length=64, description="rows of per-shape weights; replaces steps when given"
+    shapes: list[Name] = Field(**_count("interpolate", "shapes"))
+    steps: int = _field(tasks.InterpolateRequest, "steps", "meshes along the path, ends included")
+    weights: list[list[Annotated[float, Field(allow_inf_nan=False)]]] | None = Field(
+        None,
+        description="rows of per-shape weights; replaces steps when given",
+        **_count("interpolate", "weights"),
     )
     mode: Literal["linear", "slerp"] = default_of(tasks.InterpolateRequest, "mode")
-    resolution: Resolution = default_of(tasks.InterpolateRequest, "resolution")
+    resolution: int = _field(tasks.InterpolateRequest, "resolution", "marching-cubes cells per side")
     format: MeshFormat = default_of(tasks.InterpolateRequest, "format")
 
 
@@ -142,16 +193,9 @@ class FitJob(Strict):
         default_of(tasks.FitRequest, "full"),
         description="False: fit the code only (frozen decoder); True: continue training",
     )
-    iterations: int = Field(
-        default_of(tasks.FitRequest, "iterations"), ge=1, le=100_000, description="code-fit iterations"
-    )
-    extra_steps: int | None = Field(
-        default_of(tasks.FitRequest, "extra_steps"),
-        ge=1,
-        le=1_000_000,
-        description="training steps when full",
-    )
-    overrides: Overrides = Field(default_factory=dict)
+    iterations: int = _field(tasks.FitRequest, "iterations", "code-fit iterations")
+    extra_steps: int | None = _field(tasks.FitRequest, "extra_steps", "training steps when full")
+    overrides: Overrides
 
 
 class EvaluateJob(Strict):
@@ -162,13 +206,8 @@ class EvaluateJob(Strict):
     shape: Name
     mesh_id: Id | None = None
     mode: Mode = default_of(tasks.EvaluateRequest, "mode")
-    resolution: Resolution = default_of(tasks.EvaluateRequest, "resolution")
-    samples: int = Field(
-        default_of(tasks.EvaluateRequest, "samples"),
-        ge=1_000,
-        le=2_000_000,
-        description="surface samples per side for the metrics",
-    )
+    resolution: int = _field(tasks.EvaluateRequest, "resolution", "marching-cubes cells per side")
+    samples: int = _field(tasks.EvaluateRequest, "samples", "surface samples per side for the metrics")
 
 
 JobIn = Annotated[

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -34,7 +35,7 @@ def export_codes(svc: ServiceDep, model_id: str, format: FORMAT = "npz") -> File
         path,
         filename=f"{model['name']}_codes.{format}",
         media_type="application/json" if format == "json" else "application/octet-stream",
-        background=BackgroundTask(path.unlink, missing_ok=True),
+        background=BackgroundTask(_remove, path),
     )
 
 
@@ -69,3 +70,9 @@ def _check_format(format: str) -> None:
 def _require_trained(svc: Service, model_id: str) -> None:
     if not (svc.data.model_dir(model_id) / CHECKPOINT).is_file():
         raise ApiError(409, "not_trained", f"model {model_id} has no checkpoint yet; train it first")
+
+
+def _remove(path: Path) -> None:
+    """The temporary export and, for .npz, the .json metadata written beside it."""
+    for leftover in (path, path.with_suffix(".json")):
+        leftover.unlink(missing_ok=True)

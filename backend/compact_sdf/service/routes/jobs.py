@@ -26,7 +26,7 @@ router = APIRouter(tags=["jobs"])
 )
 def create_job(svc: ServiceDep, body: Annotated[schemas.JobIn, Body()]) -> dict[str, Any]:
     """Queue a job; references (meshes, models, shapes) are checked now, the work runs in the worker."""
-    params = body.model_dump(exclude={"kind"}, exclude_none=True)
+    params = body.model_dump(exclude={"kind"}, exclude_none=True, by_alias=True)
     model_id = _check_job(svc, body, params)
     job_id = new_id()
     svc.store.add_job(job_id, body.kind, params, model_id)
@@ -37,7 +37,7 @@ def create_job(svc: ServiceDep, body: Annotated[schemas.JobIn, Body()]) -> dict[
 def _check_job(svc: Service, body: Any, params: dict[str, Any]) -> str | None:
     if isinstance(body, schemas.PrepareJob):
         svc.mesh(body.mesh_id)
-        build_config(body.preset, body.overrides)
+        build_config(body.preset, schemas.overrides_of(body.overrides))
         return None
     if isinstance(body, schemas.TrainJob):
         return _check_train(svc, body, params)
@@ -63,15 +63,16 @@ def _check_job(svc: Service, body: Any, params: dict[str, Any]) -> str | None:
 def _check_train(svc: Service, body: schemas.TrainJob, params: dict[str, Any]) -> str:
     if (body.mesh_ids is None) == (body.model_id is None):
         raise InputError("a train job needs exactly one of mesh_ids (new model) or model_id (continue)")
+    overrides = schemas.overrides_of(body.overrides)
     if body.model_id is not None:
         model = svc.model(body.model_id)
-        if body.overrides:
-            fixed = sorted(k for k in body.overrides if not k.startswith("train."))
+        if overrides:
+            fixed = sorted(k for k in overrides if not k.startswith("train."))
             if fixed:
                 raise InputError(
                     f"only train.* settings can change when training continues; got {', '.join(fixed)}"
                 )
-            cfg = model_config(model, body.overrides)
+            cfg = model_config(model, overrides)
             _check_memory(svc, body, cfg, len(model["shapes"]))
             svc.store.update_model(model["id"], config=cfg.to_dict())
         return str(model["id"])
@@ -80,7 +81,7 @@ def _check_train(svc: Service, body: schemas.TrainJob, params: dict[str, Any]) -
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise InputError(f"shape names must be unique within a model; repeated: {', '.join(duplicates)}")
-    cfg = build_config(body.preset, body.overrides)
+    cfg = build_config(body.preset, overrides)
     _check_memory(svc, body, cfg, len(meshes))
     model_id = new_id()
     shapes = [{"name": m["name"], "mesh_id": m["id"]} for m in meshes]

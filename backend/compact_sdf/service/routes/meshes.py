@@ -9,10 +9,10 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from compact_sdf.errors import InputError
+from compact_sdf.names import check_name
 from compact_sdf.service import schemas
 from compact_sdf.service.api import BINARY_BODY, ApiError, ServiceDep, mesh_out, read_body
 from compact_sdf.service.meshes import MeshIntake
-from compact_sdf.service.paths import check_name
 
 router = APIRouter(tags=["meshes"])
 UPLOAD_FORMATS = ("ply", "glb", "obj", "stl", "off")
@@ -74,6 +74,11 @@ def delete_mesh(svc: ServiceDep, mesh_id: str) -> dict[str, Any]:
     svc.mesh(mesh_id)
     if svc.store.active_jobs_for_mesh(mesh_id):
         raise ApiError(409, "conflict", f"mesh {mesh_id} is used by a queued or running job")
+    users = [
+        m["id"] for m in svc.store.list_models() if any(s.get("mesh_id") == mesh_id for s in m["shapes"])
+    ]
+    if users:  # training more, a full fit and evaluation read the shape's mesh again
+        raise ApiError(409, "conflict", f"mesh {mesh_id} belongs to model {users[0]}; delete the model first")
     svc.store.delete_mesh(mesh_id)
     svc.data.mesh_path(mesh_id).unlink(missing_ok=True)
     return {"deleted": mesh_id}

@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
+from compact_sdf.names import check_name
 from compact_sdf.service import schemas
 from compact_sdf.service.api import API, ApiError, ServiceDep
-from compact_sdf.service.paths import check_name
 
 router = APIRouter(tags=["results"])
 
