@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,20 @@ def job_processes(server_pid: int) -> list[int]:
     return out
 
 
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """Start a backend on loopback with extra ``serve`` flags; it must stop cleanly at the end."""
+    started: list[Any] = []
+
+    def start(*extra: str) -> Any:
+        started.append(start_backend(tmp_path / "data", *extra))
+        return started[-1]
+
+    yield start
+    for backend in started:
+        assert backend.stop() == 0, backend.last_log_text()
+
+
 def trained_ball(api: Any) -> tuple[str, str]:
     ball = api.upload_arrays("ball", *arrays(sphere()))
     job = api.create_job("train", mesh_ids=[ball["id"]], preset="tiny", overrides=FAST_TRAIN)
@@ -60,11 +75,15 @@ def trained_ball(api: Any) -> tuple[str, str]:
     return ball["id"], job["model_id"]
 
 
-def cancel_frozen(backend: Any, job: dict[str, Any]) -> float:
-    """Freeze the running job's process, cancel it, and return how long the cancel took."""
+def cancel_frozen(backend: Any, kind: str, **params: Any) -> float:
+    """Freeze the job's process as soon as it exists, cancel it, and return how long the cancel took.
+
+    The jobs given here take many seconds on any CPU, and the freeze comes within a few hundredths of
+    a second of the process starting, so the job cannot finish first."""
     api = backend.client
-    wait_for(lambda: api.get_job(job["id"])["status"] == "running", 120, what="the job to start")
-    children = wait_for(lambda: job_processes(backend.pid), 60, what="the job's process")
+    wait_for(lambda: not job_processes(backend.pid), 30, what="earlier job processes to end")
+    job = api.create_job(kind, **params)
+    children = wait_for(lambda: job_processes(backend.pid), 120, poll=0.02, what="the job's process")
     for pid in children:
         os.kill(pid, signal.SIGSTOP)
     start = time.monotonic()
@@ -77,42 +96,35 @@ def cancel_frozen(backend: Any, job: dict[str, Any]) -> float:
 
 
 @pytest.mark.slow
-def test_memory_fault_is_the_jobs_alone(tmp_path: Path) -> None:
-    backend = start_backend(tmp_path / "data", "--workers", "2", "--job-memory-mb", "400")
-    try:
-        api = backend.client
-        ball, model = trained_ball(api)
-        # A 129^3 x 128 grid is 1.1 GB of float32: over this job's 400 MB cap at construction.
-        big = {**FAST_TRAIN, "model.grid_res": 129, "model.grid_channels": 128}
-        hog = api.create_job("train", mesh_ids=[ball], preset="tiny", overrides=big)
-        small = api.create_job("extract", model_id=model, shape="ball", resolution=32)
-        assert api.health()["status"] == "ok"
-        failed = api.wait_job(hog["id"], timeout=300)
-        assert failed["status"] == "failed"
-        assert failed["error"]["code"] == "out_of_memory", failed["error"]
-        assert "memory" in failed["error"]["message"]
-        assert api.wait_job(small["id"], timeout=300)["status"] == "succeeded"
-        assert api.health()["status"] == "ok"
-        again = api.create_job("extract", model_id=model, shape="ball", resolution=24)
-        assert api.wait_job(again["id"], timeout=300)["status"] == "succeeded"  # the queue goes on
-    finally:
-        assert backend.stop() == 0, backend.last_log_text()
+def test_memory_fault_is_the_jobs_alone(serve: Callable[..., Any]) -> None:
+    backend = serve("--workers", "2", "--job-memory-mb", "400")
+    api = backend.client
+    ball, model = trained_ball(api)
+    # A 129^3 x 128 grid is 1.1 GB of float32: over this job's 400 MB cap at construction.
+    big = {**FAST_TRAIN, "model.grid_res": 129, "model.grid_channels": 128}
+    hog = api.create_job("train", mesh_ids=[ball], preset="tiny", overrides=big)
+    small = api.create_job("extract", model_id=model, shape="ball", resolution=32)
+    assert api.health()["status"] == "ok"
+    failed = api.wait_job(hog["id"], timeout=300)
+    assert failed["status"] == "failed"
+    assert failed["error"]["code"] == "out_of_memory", failed["error"]
+    assert "memory" in failed["error"]["message"]
+    assert api.wait_job(small["id"], timeout=300)["status"] == "succeeded"
+    assert api.health()["status"] == "ok"
+    again = api.create_job("extract", model_id=model, shape="ball", resolution=24)
+    assert api.wait_job(again["id"], timeout=300)["status"] == "succeeded"  # the queue goes on
 
 
 @pytest.mark.slow
-def test_cancel_of_a_job_that_never_polls_returns_within_5_s(tmp_path: Path) -> None:
-    backend = start_backend(tmp_path / "data")
-    try:
-        api = backend.client
-        _, model = trained_ball(api)
-        extract = api.create_job("extract", model_id=model, shape="ball", resolution=256)
-        assert cancel_frozen(backend, extract) < 5.0
-        evaluate = api.create_job("evaluate", model_id=model, shape="ball", resolution=64, samples=200_000)
-        assert cancel_frozen(backend, evaluate) < 5.0
-        after = api.create_job("extract", model_id=model, shape="ball", resolution=24)
-        assert api.wait_job(after["id"], timeout=300)["status"] == "succeeded"
-    finally:
-        assert backend.stop() == 0, backend.last_log_text()
+def test_cancel_of_a_job_that_never_polls_returns_within_5_s(serve: Callable[..., Any]) -> None:
+    backend = serve()
+    api = backend.client
+    _, model = trained_ball(api)
+    assert cancel_frozen(backend, "extract", model_id=model, shape="ball", resolution=768) < 5.0
+    evaluate = {"model_id": model, "shape": "ball", "resolution": 256, "samples": 2_000_000}
+    assert cancel_frozen(backend, "evaluate", **evaluate) < 5.0
+    after = api.create_job("extract", model_id=model, shape="ball", resolution=24)
+    assert api.wait_job(after["id"], timeout=300)["status"] == "succeeded"
 
 
 @pytest.mark.slow
@@ -154,24 +166,21 @@ def test_memory_estimates_bound_what_fits() -> None:
 
 
 @pytest.mark.slow
-def test_a_job_that_cannot_fit_is_refused_before_it_starts(tmp_path: Path) -> None:
-    backend = start_backend(tmp_path / "data")
-    try:
-        api = backend.client
-        ball = api.upload_arrays("ball", *arrays(sphere()))
-        # A 257^3 x 128 grid (8.7 GB, 26 GB with Adam) and 1M points a step through 8 x 512 MLPs.
-        huge = {
-            "model.grid_res": 257,
-            "model.grid_channels": 128,
-            "model.hidden": 512,
-            "model.layers": 8,
-            "train.samples_per_shape": 1_000_000,
-        }
-        with pytest.raises(Exception) as refused:
-            api.create_job("train", mesh_ids=[ball["id"]], preset="tiny", overrides=huge)
-        error = getattr(refused.value, "status", None), str(refused.value)
-        assert error[0] == 422 and "memory" in error[1] and "grid" in error[1], error
-        assert api.list_models() == []  # nothing half-created
-        assert api.health()["status"] == "ok"
-    finally:
-        assert backend.stop() == 0, backend.last_log_text()
+def test_a_job_that_cannot_fit_is_refused_before_it_starts(serve: Callable[..., Any]) -> None:
+    backend = serve()
+    api = backend.client
+    ball = api.upload_arrays("ball", *arrays(sphere()))
+    # A 257^3 x 128 grid (8.7 GB, 26 GB with Adam) and 1M points a step through 8 x 512 MLPs.
+    huge = {
+        "model.grid_res": 257,
+        "model.grid_channels": 128,
+        "model.hidden": 512,
+        "model.layers": 8,
+        "train.samples_per_shape": 1_000_000,
+    }
+    with pytest.raises(Exception) as refused:
+        api.create_job("train", mesh_ids=[ball["id"]], preset="tiny", overrides=huge)
+    error = getattr(refused.value, "status", None), str(refused.value)
+    assert error[0] == 422 and "memory" in error[1] and "grid" in error[1], error
+    assert api.list_models() == []  # nothing half-created
+    assert api.health()["status"] == "ok"
