@@ -73,7 +73,7 @@ def _check_obj(path: Path) -> None:
     """
     vertices = 0
     for number, parts, text in _obj_lines(path, "v"):
-        if len(parts) < 4 or not all(_is_float(x) for x in parts[1:4]):
+        if len(parts) < 4 or not all(_parses(x, float) for x in parts[1:4]):
             raise InputError(f"{path.name} line {number}: a vertex needs 3 numbers, got '{text}'")
         vertices += 1
     for number, parts, text in _obj_lines(path, "f"):
@@ -81,7 +81,7 @@ def _check_obj(path: Path) -> None:
             raise InputError(f"{path.name} line {number}: a face needs at least 3 vertices, got '{text}'")
         for token in parts[1:]:
             index = token.split("/")[0]
-            if not _is_int(index) or int(index) == 0 or abs(int(index)) > vertices:
+            if not _parses(index, int) or int(index) == 0 or abs(int(index)) > vertices:
                 raise InputError(
                     f"{path.name} line {number}: face refers to vertex '{index}' but the file "
                     f"defines {vertices} vertices"
@@ -135,17 +135,9 @@ def _short(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text[0][:160]}" if text else type(exc).__name__
 
 
-def _is_float(text: str) -> bool:
+def _parses(text: str, kind: type[int] | type[float]) -> bool:
     try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_int(text: str) -> bool:
-    try:
-        int(text)
+        kind(text)
     except ValueError:
         return False
     return True
