@@ -11,13 +11,16 @@ import re
 
 from compact_sdf.errors import InputError
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-NAME_RULE = "1-64 letters, digits, '_', '-' or '.' starting with a letter or digit"
+# No ".." without a look-ahead (JSON Schema validators and pydantic's regex engine lack it): a dot is
+# followed by another character or ends the name. The length is its own limit, ``NAME_MAX``.
+NAME_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9_-]|\.[A-Za-z0-9_-])*\.?$"
+NAME_MAX = 64
+NAME_RULE = "1-64 letters, digits, '_', '-' or '.' starting with a letter or digit, without '..'"
 _NAME_RE = re.compile(NAME_PATTERN)
 
 
 def check_name(value: object, what: str = "name") -> str:
     """Return ``value`` if it is a safe name, else raise ``InputError`` saying what is allowed."""
-    if not isinstance(value, str) or not _NAME_RE.fullmatch(value) or ".." in value:
+    if not isinstance(value, str) or len(value) > NAME_MAX or not _NAME_RE.fullmatch(value):
         raise InputError(f"invalid {what} {value!r}: use {NAME_RULE}")
     return value

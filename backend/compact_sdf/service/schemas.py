@@ -9,10 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from compact_sdf import bounds, tasks
 from compact_sdf.config import Config, config_sections, setting_choices
-from compact_sdf.names import NAME_PATTERN, NAME_RULE
+from compact_sdf.names import NAME_MAX, NAME_PATTERN, NAME_RULE
 from compact_sdf.tasks import default_of
 
-Name = Annotated[str, Field(pattern=NAME_PATTERN, description=NAME_RULE)]
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=NAME_MAX, description=NAME_RULE)]
 Id = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$", description="server-generated id (32 hex digits)")]
 Preset = Literal["tiny", "preview", "balanced", "paper"]
 MeshFormat = Literal["ply", "obj", "glb"]

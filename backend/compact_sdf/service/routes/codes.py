@@ -6,8 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse
-from starlette.background import BackgroundTask
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from compact_sdf.errors import InputError
@@ -22,20 +21,26 @@ FORMAT = Annotated[str, Query(description="npz or json")]
 
 @router.get(
     "/models/{model_id}/codes",
-    response_class=FileResponse,
+    response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}, 409: {"model": schemas.ErrorResponse}},
 )
-def export_codes(svc: ServiceDep, model_id: str, format: FORMAT = "npz") -> FileResponse:
-    """The model's latent codes (``codes.export_codes``) as .npz or .json."""
+def export_codes(svc: ServiceDep, model_id: str, format: FORMAT = "npz") -> Response:
+    """The model's latent codes (``codes.export_codes``) as .npz or .json.
+
+    Codes are small (shapes x code size floats), so the export is read into memory and its temporary
+    files are gone before the answer is sent: nothing is left in DATA/tmp, whenever the client looks."""
     model = svc.model(model_id)
     _check_format(format)
     _require_trained(svc, model_id)
     path = export_codes_file(svc.data, model_id, format, device="cpu")
-    return FileResponse(
-        path,
-        filename=f"{model['name']}_codes.{format}",
+    try:
+        content = path.read_bytes()
+    finally:
+        _remove(path)
+    return Response(
+        content,
         media_type="application/json" if format == "json" else "application/octet-stream",
-        background=BackgroundTask(_remove, path),
+        headers={"Content-Disposition": f'attachment; filename="{model["name"]}_codes.{format}"'},
     )
 
 

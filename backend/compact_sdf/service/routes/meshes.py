@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from compact_sdf.errors import InputError
-from compact_sdf.names import check_name
+from compact_sdf.names import NAME_MAX, NAME_PATTERN, NAME_RULE, check_name
 from compact_sdf.service import schemas
 from compact_sdf.service.api import BINARY_BODY, ApiError, ServiceDep, mesh_out, read_body
 from compact_sdf.service.meshes import MeshIntake
@@ -32,7 +32,7 @@ UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
 async def upload_mesh(
     svc: ServiceDep,
     request: Request,
-    name: Annotated[str, Query(description="mesh (and shape) name: letters, digits, _ - .")],
+    name: Annotated[str, Query(pattern=NAME_PATTERN, max_length=NAME_MAX, description=NAME_RULE)],
     format: Annotated[str, Query(description="ply, glb, obj, stl or off")] = "ply",
     allow_open: Annotated[bool, Query(description="accept a mesh that is not watertight")] = False,
 ) -> dict[str, Any]:
