@@ -36,7 +36,6 @@ class JobOperatorMixin:
     """Sub-classes define ``job_requests`` (and may define ``poll_problem`` and ``failure``)."""
 
     failure = "Failed"  # e.g. "Encoding failed": prefixes an error raised while preparing the jobs
-    needs_backend = True  # False for operators that also work without one (none yet)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -52,7 +51,7 @@ class JobOperatorMixin:
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
         problem = cls.poll_problem(context)
-        if problem is None and cls.needs_backend:
+        if problem is None:
             problem = connection.problem(context)
         if problem is not None:
             cls.poll_message_set(problem)  # type: ignore[attr-defined]
