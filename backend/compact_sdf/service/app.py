@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from compact_sdf import __version__
 from compact_sdf.errors import CheckpointError, CompactSDFError, InputError
+from compact_sdf.names import NAME_RULE
 from compact_sdf.service import schemas
 from compact_sdf.service.api import API, ApiError, Limits, Service, error_response, too_large
 from compact_sdf.service.meshes import MeshIntake
@@ -116,7 +117,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in exc.errors()
         ]
         first = problems[0] if problems else {"loc": [], "msg": "invalid request"}
-        message = f"invalid request: {'.'.join(first['loc'])}: {first['msg']}"
+        message = _name_message(exc.errors()) or f"invalid request: {'.'.join(first['loc'])}: {first['msg']}"
         return error_response(422, "invalid_request", message, problems)
 
     @app.exception_handler(StarletteHTTPException)
@@ -133,6 +134,19 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _crash(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
         return error_response(500, "internal", f"internal error: {type(exc).__name__}")
+
+
+NAME_FIELDS = {"name", "shape", "shapes"}
+
+
+def _name_message(errors: Sequence[Any]) -> str | None:
+    """The name rule in words (as ``check_name`` says it) when a name broke its declared pattern."""
+    for e in errors:
+        loc = tuple(e.get("loc", ()))
+        if e.get("type") in ("string_pattern_mismatch", "string_too_long") and NAME_FIELDS & set(loc):
+            what = "mesh name" if loc == ("query", "name") else "name"
+            return f"invalid {what} {e.get('input')!r}: use {NAME_RULE}"
+    return None
 
 
 class BodyLimit:
