@@ -202,74 +202,54 @@ def setting_choices(section: type, key: str) -> tuple[str, ...]:
     return tuple(get_args(hint)) if get_origin(hint) is Literal else ()
 
 
-def _preset(name: str, sampling: dict[str, Any], model: dict[str, Any], train: dict[str, Any]) -> Config:
+# The CPU-sized presets, one row each: (sampling, model, train) in the column order of _COLUMNS.
+# Sampling is (coarse cells, band half-width in fine cells, surface samples): every row's fine
+# lattice is twice as fine as its coarse one and it draws half as many uniform as surface samples.
+_COLUMNS = (
+    ("coarse_cells", "band_cells", "surface_samples"),
+    ("code_dim", "grid_res", "grid_channels", "hidden", "layers", "skip_layer"),
+    (
+        "steps",
+        "samples_per_shape",
+        "shapes_per_batch",
+        "lr_grid",
+        "decay_every",
+        "checkpoint_every",
+        "reg_warmup",
+    ),
+)
+_ROWS: dict[str, tuple[tuple[Any, ...], ...]] = {
+    # A few shapes in a few minutes on 2 CPU cores.
+    "preview": ((64, 3.5, 60_000), (64, 33, 16, 128, 4, 2), (600, 4_000, 8, 3e-2, 400, 200, 50)),
+    # For tests and smoke runs: seconds on a CPU, coarse results.
+    "tiny": ((32, 3.5, 20_000), (16, 17, 8, 64, 4, 2), (100, 2_000, 4, 3e-2, 1000, 50, 10)),
+    # Between the two: a CPU run of tens of minutes, or a quick GPU run.
+    "balanced": ((128, 4.5, 200_000), (128, 65, 32, 256, 6, 3), (2000, 16_000, 8, 1e-1, 700, 500, 100)),
+}
+
+
+def _preset(name: str) -> Config:
+    """Build one ``_ROWS`` preset; the fields a row does not name keep the dataclass defaults."""
+    sampling, model, train = (
+        dict(zip(cols, row, strict=True)) for cols, row in zip(_COLUMNS, _ROWS[name], strict=True)
+    )
+    fine = 2 * sampling["coarse_cells"]
     return Config(
         preset=name,
-        sampling=SamplingConfig(**sampling),
+        sampling=SamplingConfig(
+            coarse_cells=sampling["coarse_cells"],
+            fine_cells=fine,
+            band_width=sampling["band_cells"] * 2.0 / fine,
+            surface_samples=sampling["surface_samples"],
+            uniform_samples=sampling["surface_samples"] // 2,
+        ),
         model=ModelConfig(**model),
         train=TrainConfig(**train),
     )
 
 
-PRESETS: dict[str, Config] = {
-    # A few shapes in a few minutes on 2 CPU cores.
-    "preview": _preset(
-        "preview",
-        sampling=dict(
-            coarse_cells=64,
-            fine_cells=128,
-            band_width=3.5 * 2.0 / 128,
-            surface_samples=60_000,
-            uniform_samples=30_000,
-        ),
-        model=dict(code_dim=64, grid_res=33, grid_channels=16, hidden=128, layers=4, skip_layer=2),
-        train=dict(
-            steps=600,
-            samples_per_shape=4_000,
-            shapes_per_batch=8,
-            lr_grid=3e-2,
-            decay_every=400,
-            checkpoint_every=200,
-            reg_warmup=50,
-        ),
-    ),
-    # For tests and smoke runs: seconds on a CPU, coarse results.
-    "tiny": _preset(
-        "tiny",
-        sampling=dict(
-            coarse_cells=32,
-            fine_cells=64,
-            band_width=3.5 * 2.0 / 64,
-            surface_samples=20_000,
-            uniform_samples=10_000,
-        ),
-        model=dict(code_dim=16, grid_res=17, grid_channels=8, hidden=64, layers=4, skip_layer=2),
-        train=dict(
-            steps=100,
-            samples_per_shape=2_000,
-            shapes_per_batch=4,
-            lr_grid=3e-2,
-            decay_every=1000,
-            checkpoint_every=50,
-            reg_warmup=10,
-        ),
-    ),
-    # Between the two: a CPU run of tens of minutes, or a quick GPU run.
-    "balanced": _preset(
-        "balanced",
-        sampling=dict(
-            coarse_cells=128,
-            fine_cells=256,
-            band_width=4.5 * 2.0 / 256,
-            surface_samples=200_000,
-            uniform_samples=100_000,
-        ),
-        model=dict(code_dim=128, grid_res=65, grid_channels=32, hidden=256, layers=6, skip_layer=3),
-        train=dict(steps=2000, samples_per_shape=16_000, shapes_per_batch=8, decay_every=700),
-    ),
-    # The paper's model (method.md section 2); needs a GPU.
-    "paper": Config(preset="paper"),
-}
+# "paper" is the paper's model (method.md section 2), the dataclass defaults; it needs a GPU.
+PRESETS: dict[str, Config] = {**{name: _preset(name) for name in _ROWS}, "paper": Config(preset="paper")}
 
 
 def get_preset(name: str) -> Config:
