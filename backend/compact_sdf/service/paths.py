@@ -40,26 +40,12 @@ class DataDir:
         self.root = Path(root).expanduser().resolve()
         for sub in ("models", "meshes", "results", "cache", "logs", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-
-    @property
-    def db_path(self) -> Path:
-        return self.root / "jobs.sqlite"
-
-    @property
-    def token_path(self) -> Path:
-        return self.root / "token"
-
-    @property
-    def server_info_path(self) -> Path:
-        return self.root / "server.json"
-
-    @property
-    def cache_dir(self) -> Path:
-        return self.root / "cache"
-
-    @property
-    def tmp_dir(self) -> Path:
-        return self.root / "tmp"
+        # The fixed files and folders; the per-id paths below are checked on every call.
+        self.db_path = self.root / "jobs.sqlite"
+        self.token_path = self.root / "token"
+        self.server_info_path = self.root / "server.json"
+        self.cache_dir = self.root / "cache"
+        self.tmp_dir = self.root / "tmp"
 
     def model_dir(self, model_id: str) -> Path:
         return self._under("models", _require_id(model_id))
