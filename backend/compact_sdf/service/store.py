@@ -67,11 +67,10 @@ class Store:
         allow_open: bool,
         report: Any,
     ) -> None:
-        with self._connect() as db:
-            db.execute(
-                "INSERT INTO meshes VALUES (?,?,?,?,?,?,?,?)",
-                (mesh_id, name, vertices, faces, mesh_hash, int(allow_open), json.dumps(report), time.time()),
-            )
+        self._execute(
+            "INSERT INTO meshes VALUES (?,?,?,?,?,?,?,?)",
+            (mesh_id, name, vertices, faces, mesh_hash, int(allow_open), json.dumps(report), time.time()),
+        )
 
     def get_mesh(self, mesh_id: str) -> dict[str, Any] | None:
         return self._one("SELECT * FROM meshes WHERE id=?", (mesh_id,))
@@ -80,18 +79,16 @@ class Store:
         return self._all("SELECT * FROM meshes ORDER BY created")
 
     def delete_mesh(self, mesh_id: str) -> None:
-        with self._connect() as db:
-            db.execute("DELETE FROM meshes WHERE id=?", (mesh_id,))
+        self._execute("DELETE FROM meshes WHERE id=?", (mesh_id,))
 
     # -- models ---------------------------------------------------------------------------------
     def add_model(
         self, model_id: str, name: str, preset: str, config: dict[str, Any], shapes: list[dict[str, Any]]
     ) -> None:
-        with self._connect() as db:
-            db.execute(
-                "INSERT INTO models VALUES (?,?,?,?,?,?,?)",
-                (model_id, name, preset, json.dumps(config), json.dumps(shapes), "new", time.time()),
-            )
+        self._execute(
+            "INSERT INTO models VALUES (?,?,?,?,?,?,?)",
+            (model_id, name, preset, json.dumps(config), json.dumps(shapes), "new", time.time()),
+        )
 
     def update_model(self, model_id: str, **values: Any) -> None:
         self._update("models", model_id, values)
@@ -103,16 +100,14 @@ class Store:
         return self._all("SELECT * FROM models ORDER BY created")
 
     def delete_model(self, model_id: str) -> None:
-        with self._connect() as db:
-            db.execute("DELETE FROM models WHERE id=?", (model_id,))
+        self._execute("DELETE FROM models WHERE id=?", (model_id,))
 
     # -- jobs -----------------------------------------------------------------------------------
     def add_job(self, job_id: str, kind: str, params: dict[str, Any], model_id: str | None) -> None:
-        with self._connect() as db:
-            db.execute(
-                "INSERT INTO jobs (id, kind, status, params, model_id, created) VALUES (?,?,?,?,?,?)",
-                (job_id, kind, "queued", json.dumps(params), model_id, time.time()),
-            )
+        self._execute(
+            "INSERT INTO jobs (id, kind, status, params, model_id, created) VALUES (?,?,?,?,?,?)",
+            (job_id, kind, "queued", json.dumps(params), model_id, time.time()),
+        )
 
     def get_job(self, job_id: str) -> dict[str, Any] | None:
         return self._one("SELECT * FROM jobs WHERE id=?", (job_id,))
@@ -184,8 +179,12 @@ class Store:
             return
         cols = ", ".join(f"{k}=?" for k in values)  # keys come from code, never from requests
         args = [json.dumps(v) if k in _JSON_COLUMNS and v is not None else v for k, v in values.items()]
+        self._execute(f"UPDATE {table} SET {cols} WHERE id=?", (*args, row_id))
+
+    def _execute(self, sql: str, args: tuple[Any, ...]) -> None:
+        """One write statement on its own connection (autocommit)."""
         with self._connect() as db:
-            db.execute(f"UPDATE {table} SET {cols} WHERE id=?", (*args, row_id))
+            db.execute(sql, args)
 
     def _one(self, sql: str, args: tuple[Any, ...]) -> dict[str, Any] | None:
         rows = self._all(sql, args)
