@@ -122,9 +122,38 @@ def render_grid(rows: list[list], labels: list[str], title: str, path: Path) -> 
     plt.close(fig)
 
 
+def markdown(results: list[dict]) -> str:
+    """Per-pair table of one run (in-betweens only) and a summary table over several runs."""
+    lines = ["| run | in-betweens | one body | manifold | one body + manifold | watertight | "
+             "smooth <= 1.2x ends | mean components | mean largest share | mean / max rel. smoothness |",
+             "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in results:
+        m = r["summary"]
+        lines.append(
+            f"| {r['tag']} | {m['in_betweens']} | {m['one_body']:.0%} | {m['manifold']:.0%} | "
+            f"{m['one_body_and_manifold']:.0%} | {m['watertight']:.0%} | {m['smooth_within_goal']:.0%} | "
+            f"{m['mean_components']:.2f} | {m['mean_largest_share']:.4f} | "
+            f"{m['mean_relative_smoothness']:.2f} / {m['max_relative_smoothness']:.2f} |"
+        )
+    for r in results:
+        lines += ["", f"**{r['tag']}** (components / largest share / relative smoothness per in-between; "
+                  "ends: components)", "", "| pair | ends | t=1/6 | 2/6 | 3/6 | 4/6 | 5/6 | not manifold |",
+                  "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        for pair in r["pairs"]:
+            st = pair["steps"]
+            cells = [
+                f"{s['components']} / {s['largest_share']:.3f} / {s['relative_smoothness']:.2f}"
+                for s in st[1:-1]
+            ]
+            bad = sum(not s["manifold"] for s in st[1:-1])
+            ends = f"{st[0]['components']}, {st[-1]['components']}"
+            lines.append(f"| {pair['pair']} | {ends} | {' | '.join(cells)} | {bad} |")
+    return "\n".join(lines)
+
+
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--tag", required=True, help="names the outputs (and the default model directory)")
+    p.add_argument("--tag", default="run", help="names the outputs (and the default model directory)")
     p.add_argument("--model", default=None, help="model directory (default: out/bench/interp_<tag>)")
     p.add_argument("--pairs", nargs="+", default=list(PAIRS), help="a-b stems in ../shared/meshes")
     p.add_argument("--train-meshes", nargs="*", default=None, help="stems to train on (default: the pairs')")
@@ -141,6 +170,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--render", default=None, help="picture path (default: docs/img/interp_<tag>.png)")
     p.add_argument("--json", default=None, help="default: out/bench/interpolation_<tag>.json")
+    p.add_argument("--report", nargs="+", default=None, help="only print markdown tables of these JSON files")
     return p.parse_args()
 
 
@@ -149,6 +179,9 @@ def main() -> None:
     from compact_sdf.interpolate import interpolate_shapes
 
     args = parse_args()
+    if args.report:
+        print(markdown([json.loads(Path(f).read_text()) for f in args.report]))
+        return
     torch.set_num_threads(args.threads)
     pairs = [tuple(p.split("-")) for p in args.pairs]
     stems = args.train_meshes or list(dict.fromkeys(s for p in pairs for s in p))
