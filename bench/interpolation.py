@@ -55,10 +55,15 @@ def train_model(stems: list[str], model_dir: Path, preset: str, overrides: list[
     return model_dir
 
 
-def score_pair(meshes: list, names: tuple[str, str]) -> dict:
-    """Figures of every step; in-betweens also get smoothness relative to their ends."""
+def score_pair(meshes: list, names: tuple[str, str], keep_fraction: float = 0.0) -> dict:
+    """Figures of every step; in-betweens also get smoothness relative to their ends.
+
+    ``keep_fraction > 0`` scores the meshes after the opt-in clean-up (``drop_small_parts``) instead.
+    """
+    from compact_sdf.interpolate import drop_small_parts
     from compact_sdf.mesh_quality import quality
 
+    meshes = [drop_small_parts(m, keep_fraction) for m in meshes]
     steps = [quality(m.vertices, m.faces).to_dict() for m in meshes]
     ends = steps[0]["smoothness"], steps[-1]["smoothness"]
     for i, s in enumerate(steps):
@@ -168,6 +173,12 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--resolution", type=int, default=128)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--keep-fraction",
+        type=float,
+        default=0.0,
+        help="also score after dropping parts below this share of the largest",
+    )
     p.add_argument("--render", default=None, help="picture path (default: docs/img/interp_<tag>.png)")
     p.add_argument("--json", default=None, help="default: out/bench/interpolation_<tag>.json")
     p.add_argument("--report", nargs="+", default=None, help="only print markdown tables of these JSON files")
@@ -180,7 +191,13 @@ def main() -> None:
 
     args = parse_args()
     if args.report:
-        print(markdown([json.loads(Path(f).read_text()) for f in args.report]))
+        runs = [json.loads(Path(f).read_text()) for f in args.report]
+        runs += [
+            {**r["clean_up"], "tag": f"{r['tag']} + clean-up {r['clean_up']['keep_fraction']}"}
+            for r in runs
+            if "clean_up" in r
+        ]
+        print(markdown(runs))
         return
     torch.set_num_threads(args.threads)
     pairs = [tuple(p.split("-")) for p in args.pairs]
@@ -190,11 +207,13 @@ def main() -> None:
     loaded = load_model(model_dir, device="cpu")
     ecfg = replace(loaded.config.extract, resolution=args.resolution)
     kwargs = {k: v for k, v in (("mode", args.path), ("between_mode", args.between_mode)) if v}
-    results, rows = [], []
+    results, rows, cleaned = [], [], []
     t0 = time.perf_counter()
     for a, b in pairs:
         meshes = interpolate_shapes(loaded, [a, b], args.steps, cfg=ecfg, **kwargs)
         results.append(score_pair(meshes, (a, b)))
+        if args.keep_fraction > 0:
+            cleaned.append(score_pair(meshes, (a, b), args.keep_fraction))
         rows.append(meshes)
         inner = results[-1]["steps"][1:-1]
         parts = [s["components"] for s in inner]
@@ -212,6 +231,12 @@ def main() -> None:
         "summary": summary,
         "pairs": results,
     }
+    if cleaned:  # the same meshes after the opt-in clean-up
+        out["clean_up"] = {
+            "keep_fraction": args.keep_fraction,
+            "summary": summarise(cleaned),
+            "pairs": cleaned,
+        }
     json_path = Path(args.json or REPO / "out" / "bench" / f"interpolation_{args.tag}.json")
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(out, indent=2) + "\n")
