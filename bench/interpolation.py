@@ -127,6 +127,19 @@ def render_grid(rows: list[list], labels: list[str], title: str, path: Path) -> 
     plt.close(fig)
 
 
+def _library_default(parameter: str) -> str:
+    """The default ``interpolate_shapes`` uses for ``parameter`` (recorded so a run says what it ran)."""
+    import inspect
+
+    from compact_sdf.interpolate import interpolate_shapes
+
+    return str(inspect.signature(interpolate_shapes).parameters[parameter].default)
+
+
+def _label(run: dict) -> str:
+    return f"{run['tag']}, in-betweens {run.get('between_mode', '?')}, path {run.get('path', '?')}"
+
+
 def markdown(results: list[dict]) -> str:
     """Per-pair table of one run (in-betweens only) and a summary table over several runs."""
     lines = ["| run | in-betweens | one body | manifold | one body + manifold | watertight | "
@@ -135,13 +148,13 @@ def markdown(results: list[dict]) -> str:
     for r in results:
         m = r["summary"]
         lines.append(
-            f"| {r['tag']} | {m['in_betweens']} | {m['one_body']:.0%} | {m['manifold']:.0%} | "
+            f"| {_label(r)} | {m['in_betweens']} | {m['one_body']:.0%} | {m['manifold']:.0%} | "
             f"{m['one_body_and_manifold']:.0%} | {m['watertight']:.0%} | {m['smooth_within_goal']:.0%} | "
             f"{m['mean_components']:.2f} | {m['mean_largest_share']:.4f} | "
             f"{m['mean_relative_smoothness']:.2f} / {m['max_relative_smoothness']:.2f} |"
         )
     for r in results:
-        lines += ["", f"**{r['tag']}** (components / largest share / relative smoothness per in-between; "
+        lines += ["", f"**{_label(r)}** (components / largest share / relative smoothness per in-between; "
                   "ends: components)", "", "| pair | ends | t=1/6 | 2/6 | 3/6 | 4/6 | 5/6 | not manifold |",
                   "|---|---|---|---|---|---|---|---|"]  # fmt: skip
         for pair in r["pairs"]:
@@ -193,7 +206,7 @@ def main() -> None:
     if args.report:
         runs = [json.loads(Path(f).read_text()) for f in args.report]
         runs += [
-            {**r["clean_up"], "tag": f"{r['tag']} + clean-up {r['clean_up']['keep_fraction']}"}
+            {**r, **r["clean_up"], "tag": f"{r['tag']} + clean-up {r['clean_up']['keep_fraction']}"}
             for r in runs
             if "clean_up" in r
         ]
@@ -224,8 +237,8 @@ def main() -> None:
         "tag": args.tag,
         "model": str(model_dir),
         "config_overrides": args.set,
-        "path": args.path or "default",
-        "between_mode": args.between_mode or "default",
+        "path": args.path or _library_default("mode"),
+        "between_mode": args.between_mode or _library_default("between_mode"),
         "resolution": args.resolution,
         "decode_seconds": time.perf_counter() - t0,
         "summary": summary,
