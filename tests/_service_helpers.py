@@ -53,6 +53,15 @@ def arrays(mesh: trimesh.Trimesh) -> tuple[list[list[float]], list[list[int]]]:
     return np.asarray(mesh.vertices).tolist(), np.asarray(mesh.faces).tolist()
 
 
+def trained_ball(api: Any) -> tuple[str, str]:
+    """Upload a ball and train a tiny model on it to the end: (mesh id, model id)."""
+    ball = api.upload_arrays("ball", *arrays(sphere()))
+    job = api.create_job("train", mesh_ids=[ball["id"]], preset="tiny", overrides=FAST_TRAIN)
+    done = api.wait_job(job["id"], timeout=300)
+    assert done["status"] == "succeeded", done["error"]
+    return ball["id"], job["model_id"]
+
+
 def ply_bytes(mesh: trimesh.Trimesh) -> bytes:
     return bytes(mesh.export(file_type="ply"))
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _service_helpers import FAST_TRAIN, addon_module, arrays, sphere, start_backend
+from _service_helpers import addon_module, arrays, sphere, start_backend, trained_ball
 
 ApiError = addon_module("client").ApiError
 
@@ -29,12 +29,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def trained(server: Any) -> dict[str, str]:
-    api = server.client
-    ball = api.upload_arrays("ball", *arrays(sphere()))
-    job = api.create_job("train", mesh_ids=[ball["id"]], preset="tiny", overrides=FAST_TRAIN)
-    done = api.wait_job(job["id"], timeout=300)
-    assert done["status"] == "succeeded", done["error"]
-    return {"mesh_id": ball["id"], "model_id": job["model_id"]}
+    mesh_id, model_id = trained_ball(server.client)
+    return {"mesh_id": mesh_id, "model_id": model_id}
 
 
 def refused(call: Any, *args: Any, **kwargs: Any) -> Any:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _service_helpers import FAST_TRAIN, arrays, sphere, start_backend, wait_for
+from _service_helpers import FAST_TRAIN, arrays, sphere, start_backend, trained_ball, wait_for
 
 
 def descendants(pid: int) -> list[int]:
@@ -65,14 +65,6 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Any]]:
     yield start
     for backend in started:
         assert backend.stop() == 0, backend.last_log_text()
-
-
-def trained_ball(api: Any) -> tuple[str, str]:
-    ball = api.upload_arrays("ball", *arrays(sphere()))
-    job = api.create_job("train", mesh_ids=[ball["id"]], preset="tiny", overrides=FAST_TRAIN)
-    done = api.wait_job(job["id"], timeout=300)
-    assert done["status"] == "succeeded", done["error"]
-    return ball["id"], job["model_id"]
 
 
 def cancel_frozen(backend: Any, kind: str, **params: Any) -> float:
