@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 from _service_helpers import addon_module, arrays, sphere, start_backend, trained_ball
+from compact_sdf.errors import CheckpointError, CompactSDFError, InputError
 
 ApiError = addon_module("client").ApiError
 
@@ -168,3 +169,29 @@ def test_method_not_allowed_says_which_are(server: Any) -> None:
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(req, timeout=30)
     assert info.value.code == 405 and "GET" in info.value.headers.get("Allow", "")
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (CheckpointError("damaged"), 409),
+        (InputError("bad", code="bad_name"), 422),
+        (CompactSDFError("other"), 422),
+    ],
+)
+def test_user_errors_map_to_their_status(error: CompactSDFError, status: int) -> None:
+    """A bad checkpoint conflicts with stored state; any other user error is unprocessable input."""
+    from compact_sdf.service.app import _install_error_handlers
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    app = FastAPI()
+    _install_error_handlers(app)
+
+    @app.get("/fail")
+    def fail() -> None:
+        raise error
+
+    response = TestClient(app).get("/fail")
+    assert response.status_code == status
+    assert response.json() == {"error": {"code": error.code, "message": str(error)}}

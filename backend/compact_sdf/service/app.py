@@ -20,7 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from compact_sdf import __version__
-from compact_sdf.errors import CheckpointError, CompactSDFError, InputError
+from compact_sdf.errors import CheckpointError, CompactSDFError
 from compact_sdf.names import NAME_RULE
 from compact_sdf.service import schemas
 from compact_sdf.service.api import API, ApiError, Limits, Service, error_response, too_large
@@ -99,17 +99,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return error_response(exc.status, exc.code, exc.message, exc.details, headers)
 
-    @app.exception_handler(InputError)
-    async def _input_error(_: Request, exc: InputError) -> JSONResponse:
-        return error_response(422, exc.code, str(exc))
-
-    @app.exception_handler(CheckpointError)
-    async def _ckpt_error(_: Request, exc: CheckpointError) -> JSONResponse:
-        return error_response(409, exc.code, str(exc))
-
     @app.exception_handler(CompactSDFError)
     async def _sdf_error(_: Request, exc: CompactSDFError) -> JSONResponse:
-        return error_response(422, exc.code, str(exc))
+        """A bad checkpoint conflicts with stored state (409); other user errors (bad input too) are 422."""
+        return error_response(409 if isinstance(exc, CheckpointError) else 422, exc.code, str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
