@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -60,22 +61,21 @@ class Service:
     limits: Limits
 
     def mesh(self, mesh_id: str) -> dict[str, Any]:
-        mesh = self.store.get_mesh(mesh_id) if is_id(mesh_id) else None
-        if mesh is None:
-            raise not_found("mesh", mesh_id)
-        return mesh
+        return _found("mesh", mesh_id, self.store.get_mesh)
 
     def model(self, model_id: str) -> dict[str, Any]:
-        model = self.store.get_model(model_id) if is_id(model_id) else None
-        if model is None:
-            raise not_found("model", model_id)
-        return model
+        return _found("model", model_id, self.store.get_model)
 
     def job(self, job_id: str) -> dict[str, Any]:
-        job = self.store.get_job(job_id) if is_id(job_id) else None
-        if job is None:
-            raise not_found("job", job_id)
-        return job
+        return _found("job", job_id, self.store.get_job)
+
+
+def _found(kind: str, row_id: str, get: Callable[[str], dict[str, Any] | None]) -> dict[str, Any]:
+    """The stored row, or a 404 for an unknown or malformed id (a malformed one is never looked up)."""
+    row = get(row_id) if is_id(row_id) else None
+    if row is None:
+        raise not_found(kind, row_id)
+    return row
 
 
 def _service(request: Request) -> Service:
