@@ -31,7 +31,11 @@ import trimesh
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "backend"))
 
-from compact_sdf.data.groundtruth import point_triangle_distance, signed_distance  # noqa: E402
+from compact_sdf.data.groundtruth import (  # noqa: E402
+    point_triangle_distance,
+    signed_distance,
+    unsigned_distance,
+)
 from compact_sdf.data.load import load_mesh  # noqa: E402
 from compact_sdf.data.normalize import Normalization  # noqa: E402
 from compact_sdf.data.sampling import area_samples  # noqa: E402
@@ -54,22 +58,6 @@ def _trimesh(v: np.ndarray, f: np.ndarray, p: np.ndarray) -> np.ndarray:
     return -trimesh.proximity.signed_distance(trimesh.Trimesh(v, f, process=False), p)  # trimesh: + inside
 
 
-def _fcpw(v: np.ndarray, f: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """Unsigned only (its Python binding returns one object per point; sign needs extra work)."""
-    import fcpw
-
-    scene = fcpw.scene_3D()
-    scene.set_object_count(1)
-    scene.set_object_vertices(np.asfortranarray(v, dtype=np.float32), 0)
-    scene.set_object_triangles(np.asfortranarray(f, dtype=np.int32), 0)
-    scene.build(fcpw.aggregate_type.bvh_surface_area, True)
-    hits = fcpw.interaction_3D_list()
-    scene.find_closest_points(
-        np.asfortranarray(p, dtype=np.float32), np.full(len(p), np.inf, np.float32), hits
-    )
-    return np.array([h.d for h in hits])
-
-
 METHODS: dict[str, tuple[Method, bool]] = {  # name -> (function, gives a sign)
     "libigl pseudonormal (chosen)": (lambda v, f, p: signed_distance(v, f, p), True),
     "libigl unsigned + fast winding number (chosen for open meshes)": (
@@ -86,7 +74,7 @@ METHODS: dict[str, tuple[Method, bool]] = {  # name -> (function, gives a sign)
     ),
     "point-cloud-utils signed_distance_to_mesh": (_pcu, True),
     "trimesh.proximity.signed_distance": (_trimesh, True),
-    "fcpw find_closest_points (unsigned)": (_fcpw, False),
+    "fcpw find_closest_points (unsigned)": (unsigned_distance, False),
 }
 SLOW = {  # measured on a small subset only
     "trimesh.proximity.signed_distance",
