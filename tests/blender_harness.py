@@ -5,7 +5,8 @@ native libraries of its own, so every scenario gets a clean interpreter whose Bl
 (``BLENDER_USER_RESOURCES``) is a temporary directory. The scenario's return value comes back as JSON;
 an assertion inside it fails the test with Blender's output attached.
 
-Used by tests: ``run_in_blender(__file__, "scenario_name", user_dir, **kwargs)``.
+Used by tests: ``run_in_blender(__file__, "scenario_name", user_dir, **kwargs)``, or ``run_story`` for a
+scenario that installs the built extension zip.
 As a script: ``python blender_harness.py MODULE_FILE FUNCTION JSON_KWARGS``.
 """
 
@@ -42,6 +43,36 @@ def run_in_blender(
     raise AssertionError(f"{function} printed no result:\n{output[-8000:]}")
 
 
+def build_extension(dest: Path) -> Path:
+    """Build the extension zip with ``scripts/package.py`` (what a user installs); returns its path."""
+    if str(REPO / "scripts") not in sys.path:
+        sys.path.insert(0, str(REPO / "scripts"))
+    import package
+
+    return package.build(dest)
+
+
+def run_story(module_file: str, function: str, root: Path, timeout: float, **kwargs: Any) -> dict[str, Any]:
+    """Build the zip under ``root/dist`` and run ``function(zip_path=..., **kwargs)`` in Blender with its
+    user folder in ``root/user``; returns the scenario's result plus Blender's ``output``."""
+    zip_path = build_extension(root / "dist")
+    run = run_in_blender(module_file, function, root / "user", timeout, zip_path=str(zip_path), **kwargs)
+    return run["result"] | {"output": run["output"]}
+
+
+def local_story(function: str, timeout: float = 900) -> Any:
+    """A module-scoped ``story`` fixture: ``function`` of the test module runs once in Blender with the built
+    zip and a local backend whose data stays in the run's folder (see ``install_with_local_backend``)."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def story(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+        root = tmp_path_factory.mktemp(function)
+        return run_story(request.module.__file__, function, root, timeout, data_dir=str(root / "data"))
+
+    return story
+
+
 def install_extension(zip_path: str) -> str:
     """Install and enable the built zip the way "Install from Disk" does; returns the add-on module name."""
     import bpy
@@ -52,6 +83,18 @@ def install_extension(zip_path: str) -> str:
     assert result == {"FINISHED"}, result
     assert EXTENSION_MODULE in bpy.context.preferences.addons, list(bpy.context.preferences.addons.keys())
     return EXTENSION_MODULE
+
+
+def install_with_local_backend(zip_path: str, data_dir: str) -> tuple[str, Any]:
+    """Install the extension, open an empty scene, and point the local backend at this Python (the one
+    with the backend installed) on the CPU with its data in ``data_dir``; returns the module and prefs."""
+    import bpy
+
+    module = install_extension(zip_path)
+    bpy.ops.wm.read_homefile(use_empty=True)
+    prefs = bpy.context.preferences.addons[module].preferences
+    prefs.python_path, prefs.data_dir, prefs.device = sys.executable, data_dir, "cpu"
+    return module, prefs
 
 
 def _main() -> None:

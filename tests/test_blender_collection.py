@@ -8,33 +8,17 @@ job and nothing depends on how fast the machine is.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import pytest
-from blender_harness import REPO, install_extension, run_in_blender
+from blender_harness import install_with_local_backend, local_story
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow]
 
 COUNT = 20
 
 
-@pytest.fixture(scope="module")
-def story(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    sys.path.insert(0, str(REPO / "scripts"))
-    import package
-
-    root = tmp_path_factory.mktemp("blender_collection")
-    zip_path = package.build(root / "dist")
-    run = run_in_blender(
-        __file__,
-        "scenario_collection",
-        root / "user",
-        timeout=900,
-        zip_path=str(zip_path),
-        data_dir=str(root / "data"),
-    )
-    return run["result"] | {"output": run["output"]}
+story = local_story("scenario_collection")
 
 
 def test_twenty_objects_encode_into_one_model_and_the_non_mesh_is_skipped(story: dict[str, Any]) -> None:
@@ -85,10 +69,7 @@ def test_evaluate_shows_fidelity_in_the_list_and_keeps_it_on_the_object(story: d
 def scenario_collection(zip_path: str, data_dir: str) -> dict[str, Any]:
     import bpy
 
-    module = install_extension(zip_path)
-    bpy.ops.wm.read_homefile(use_empty=True)
-    prefs = bpy.context.preferences.addons[module].preferences
-    prefs.python_path, prefs.data_dir, prefs.device = sys.executable, data_dir, "cpu"
+    install_with_local_backend(zip_path, data_dir)
     ops = bpy.ops.compact_sdf
     state = bpy.context.window_manager.compact_sdf
     settings = bpy.context.scene.compact_sdf

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from blender_harness import REPO, install_extension, run_in_blender
+from blender_harness import install_extension, run_story
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow]
 
@@ -23,21 +23,10 @@ RESOLUTION = 32
 
 @pytest.fixture(scope="module")
 def story(tmp_path_factory: pytest.TempPathFactory, shared_meshes: Path) -> dict[str, Any]:
-    sys.path.insert(0, str(REPO / "scripts"))
-    import package
-
     root = tmp_path_factory.mktemp("blender_ops")
-    zip_path = package.build(root / "dist")
-    run = run_in_blender(
-        __file__,
-        "scenario_story",
-        root / "user",
-        timeout=600,
-        zip_path=str(zip_path),
-        knight=str(shared_meshes / "knight_small.ply"),
-        out_dir=str(root / "out"),
-    )
-    return run["result"] | {"output": run["output"], "out_dir": str(root / "out")}
+    knight = str(shared_meshes / "knight_small.ply")
+    run = run_story(__file__, "scenario_story", root, timeout=600, knight=knight, out_dir=str(root / "out"))
+    return run | {"out_dir": str(root / "out")}
 
 
 def test_dead_backend_is_reported_and_creates_nothing(story: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 import pytest
-from blender_harness import REPO, install_extension, run_in_blender
+from blender_harness import install_with_local_backend, local_story
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow]
 
@@ -22,22 +22,7 @@ LONG_STEPS = 100_000
 SHORT_STEPS = 20
 
 
-@pytest.fixture(scope="module")
-def story(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    sys.path.insert(0, str(REPO / "scripts"))
-    import package
-
-    root = tmp_path_factory.mktemp("blender_restart")
-    zip_path = package.build(root / "dist")
-    run = run_in_blender(
-        __file__,
-        "scenario_restart",
-        root / "user",
-        timeout=900,
-        zip_path=str(zip_path),
-        data_dir=str(root / "data"),
-    )
-    return run["result"]
+story = local_story("scenario_restart")
 
 
 def test_stop_names_the_interrupted_jobs(story: dict[str, Any]) -> None:
@@ -74,10 +59,7 @@ def test_jobs_end_as_asked_and_the_finished_one_is_linked(story: dict[str, Any])
 def scenario_restart(zip_path: str, data_dir: str) -> dict[str, Any]:
     import bpy
 
-    module = install_extension(zip_path)
-    bpy.ops.wm.read_homefile(use_empty=True)
-    prefs = bpy.context.preferences.addons[module].preferences
-    prefs.python_path, prefs.data_dir, prefs.device = sys.executable, data_dir, "cpu"
+    module, _ = install_with_local_backend(zip_path, data_dir)
     jobs = sys.modules[module + ".addon.jobs"]
     connection = sys.modules[module + ".addon.connection"]
     jobs.blocking = lambda: False  # the UI path: follow with the timer, which this test drives by hand

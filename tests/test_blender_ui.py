@@ -12,17 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from blender_harness import REPO, install_extension, run_in_blender
+from blender_harness import build_extension, install_extension, install_with_local_backend, run_in_blender
 
 pytestmark = pytest.mark.blender
 
 
 @pytest.fixture(scope="module")
 def zip_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    sys.path.insert(0, str(REPO / "scripts"))
-    import package
-
-    return package.build(tmp_path_factory.mktemp("dist"))
+    return build_extension(tmp_path_factory.mktemp("dist"))
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +92,23 @@ def test_preferences_show_setup_log_and_remote_fields(drawn: dict[str, Any]) -> 
     assert "ERROR: No space left on device" in local["labels"]  # the log is visible
     remote = drawn["prefs_remote"]
     assert {"remote_url", "remote_token"} <= set(remote["props"]) and "torch_variant" not in remote["props"]
+
+
+SCENE_MAKERS = [
+    "encode_selected",
+    "add_to_model",
+    "reconstruct",
+    "interpolate",
+    "live_create",
+    "live_refine",
+    "shapes_reconstruct",
+    "shapes_interpolate",
+]
+
+
+def test_operators_that_add_objects_can_be_undone(drawn: dict[str, Any]) -> None:
+    """Blender registered undo for each (most inherit it from a mixin, which Blender must read)."""
+    assert drawn["undo"] == {name: ["REGISTER", "UNDO"] for name in SCENE_MAKERS}
 
 
 def test_start_returns_at_once_and_the_panel_says_starting(started: dict[str, Any]) -> None:
@@ -259,6 +273,7 @@ def scenario_draw(zip_path: str) -> dict[str, Any]:
     backend_setup._setup = None
     context.preferences.addons[module].preferences.backend_mode = "REMOTE"
     out["prefs_remote"] = _draw_prefs(context, module)
+    out["undo"] = {name: sorted(getattr(bpy.ops.compact_sdf, name).bl_options) for name in SCENE_MAKERS}
     return out
 
 
@@ -269,13 +284,8 @@ def scenario_async_start(zip_path: str, data_dir: str, broken_python: str) -> di
 
     import bpy
 
-    module = install_extension(zip_path)
+    module, prefs = install_with_local_backend(zip_path, data_dir)
     context = bpy.context
-    bpy.ops.wm.read_homefile(use_empty=True)
-    prefs = context.preferences.addons[module].preferences
-    prefs.python_path = sys.executable
-    prefs.data_dir = data_dir
-    prefs.device = "cpu"
     state = context.window_manager.compact_sdf
     backend_state = sys.modules[module + ".addon.backend_state"]
     connection = sys.modules[module + ".addon.connection"]
