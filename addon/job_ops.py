@@ -93,6 +93,12 @@ class JobOperatorMixin:
         return ok
 
 
+class SceneJobMixin(JobOperatorMixin):
+    """A job operator whose result adds objects to the scene: registered for redo and undo."""
+
+    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (Blender reads a plain set)
+
+
 class COMPACT_SDF_OT_cancel_job(Operator):
     """Ask the backend to stop a followed job, or all of them (training keeps its last checkpoint)"""
 

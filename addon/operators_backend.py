@@ -15,6 +15,12 @@ from .runtime import state
 from .setup_env import SetupPlan, default_base_python
 
 
+def _reported(op: Operator, level: str, message: str, ok: bool) -> set[str]:
+    """Report ``message`` at ``level`` and return what Blender expects: FINISHED when it worked."""
+    op.report({level}, message)
+    return {"FINISHED"} if ok else {"CANCELLED"}
+
+
 class COMPACT_SDF_OT_backend_start(Operator):
     """Start the local backend with the Python and data folder from the preferences"""
 
@@ -30,11 +36,9 @@ class COMPACT_SDF_OT_backend_start(Operator):
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         if connection.starting() is not None:  # a second press while it starts: nothing to do
-            self.report({"INFO"}, "The backend is already starting")
-            return {"CANCELLED"}
+            return _reported(self, "INFO", "The backend is already starting", ok=False)
         level, message = start_backend(context, background=bpy.app.background)
-        self.report({level}, message)
-        return {"CANCELLED"} if level == "ERROR" else {"FINISHED"}
+        return _reported(self, level, message, ok=level != "ERROR")
 
 
 class COMPACT_SDF_OT_backend_stop(Operator):
@@ -45,8 +49,7 @@ class COMPACT_SDF_OT_backend_stop(Operator):
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         level, message = stop_backend(context)
-        self.report({level}, message)
-        return {"CANCELLED"} if level == "WARNING" else {"FINISHED"}
+        return _reported(self, level, message, ok=level != "WARNING")
 
 
 class COMPACT_SDF_OT_backend_check(Operator):
@@ -57,15 +60,12 @@ class COMPACT_SDF_OT_backend_check(Operator):
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         if not check_backend(context):
-            self.report({"ERROR"}, state(context).backend_status)
-            return {"CANCELLED"}
+            return _reported(self, "ERROR", state(context).backend_status, ok=False)
         try:
             count = refresh_models(context)
         except Exception as exc:
-            self.report({"ERROR"}, f"Listing models failed: {exc}")
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"{state(context).backend_status}; {count} models")
-        return {"FINISHED"}
+            return _reported(self, "ERROR", f"Listing models failed: {exc}", ok=False)
+        return _reported(self, "INFO", f"{state(context).backend_status}; {count} models", ok=True)
 
 
 class COMPACT_SDF_OT_setup_backend(Operator):
@@ -76,20 +76,16 @@ class COMPACT_SDF_OT_setup_backend(Operator):
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         if backend_setup.running():
-            self.report({"WARNING"}, "The set-up is already running")
-            return {"CANCELLED"}
+            return _reported(self, "WARNING", "The set-up is already running", ok=False)
         prefs = get_prefs(context)
         backend_dir = extension_root() / "backend"
         if not (backend_dir / "pyproject.toml").is_file():
-            self.report(
-                {"ERROR"}, f"The bundled backend is missing at {backend_dir}: reinstall the extension"
-            )
-            return {"CANCELLED"}
+            missing = f"The bundled backend is missing at {backend_dir}: reinstall the extension"
+            return _reported(self, "ERROR", missing, ok=False)
         try:
             extra = tuple(shlex.split(prefs.extra_pip_args))
         except ValueError as exc:
-            self.report({"ERROR"}, f"'Extra pip arguments' cannot be parsed: {exc}")
-            return {"CANCELLED"}
+            return _reported(self, "ERROR", f"'Extra pip arguments' cannot be parsed: {exc}", ok=False)
         plan = SetupPlan(
             base_python=default_base_python(),
             venv_dir=prefs.resolved_venv(),
@@ -99,8 +95,8 @@ class COMPACT_SDF_OT_setup_backend(Operator):
             extra_pip_args=extra,
         )
         backend_setup.begin(plan)
-        self.report({"INFO"}, f"Setting up the backend in {plan.venv_dir} (see the log in the preferences)")
-        return {"FINISHED"}
+        started = f"Setting up the backend in {plan.venv_dir} (see the log in the preferences)"
+        return _reported(self, "INFO", started, ok=True)
 
 
 class COMPACT_SDF_OT_setup_cancel(Operator):

@@ -18,6 +18,11 @@ from .job_ops import JobOperatorMixin, JobRequest
 from .results import place_decoded
 from .runtime import state
 
+CODE_FORMATS = [
+    ("json", "JSON (.json)", "Codes with their metadata in one file: can add shapes to a model"),
+    ("npz", "NumPy (.npz)", "Compact binary codes only: updates shapes the model already has"),
+]
+
 
 def chosen_model(context: bpy.types.Context) -> str:
     """The active object's model when it is linked to one, else the model selected in the panel's list."""
@@ -43,14 +48,7 @@ class COMPACT_SDF_OT_export_codes(Operator, ExportHelper):
 
     filename_ext = ".json"
     filter_glob: StringProperty(default="*.npz;*.json", options={"HIDDEN"})  # type: ignore[valid-type]
-    file_format: EnumProperty(  # type: ignore[valid-type]
-        name="Format",
-        items=[
-            ("json", "JSON (.json)", "Codes with their metadata in one file: can add shapes to a model"),
-            ("npz", "NumPy (.npz)", "Compact binary codes only: updates shapes the model already has"),
-        ],
-        default="json",
-    )
+    file_format: EnumProperty(name="Format", items=CODE_FORMATS, default="json")  # type: ignore[valid-type]
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:

@@ -11,7 +11,7 @@ from bpy.types import Operator
 from . import connection, mesh_bridge
 from .bodies import extract_body
 from .constants import LINK_CODE, LINK_MODEL
-from .job_ops import JobOperatorMixin, JobRequest
+from .job_ops import JobRequest, SceneJobMixin
 from .results import link_encoded, place_reconstruction
 from .runtime import state
 from .scene import encoded_objects, shape_name
@@ -19,7 +19,7 @@ from .scene import encoded_objects, shape_name
 Uploaded = list[tuple[str, str, str]]  # (mesh id, shape name, object name) per uploaded object
 
 
-class _UploadMixin(JobOperatorMixin):
+class _UploadMixin(SceneJobMixin):
     """Check the selected objects (problems reported per object, skips as warnings while some remain)
     and upload each one's evaluated world-space mesh, counting them on Blender's progress cursor."""
 
@@ -69,7 +69,6 @@ class COMPACT_SDF_OT_encode_selected(_UploadMixin, Operator):
 
     bl_idname = "compact_sdf.encode_selected"
     bl_label = "Encode Selected"
-    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (Blender reads a plain set)
     failure = "Encoding failed"
 
     def job_requests(self, context: bpy.types.Context) -> list[JobRequest] | None:
@@ -97,7 +96,6 @@ class COMPACT_SDF_OT_add_to_model(_UploadMixin, Operator):
 
     bl_idname = "compact_sdf.add_to_model"
     bl_label = "Add Selected to Model"
-    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (Blender reads a plain set)
     failure = "Adding to the model failed"
 
     @classmethod
@@ -127,12 +125,11 @@ class COMPACT_SDF_OT_add_to_model(_UploadMixin, Operator):
         ]
 
 
-class COMPACT_SDF_OT_reconstruct(JobOperatorMixin, Operator):
+class COMPACT_SDF_OT_reconstruct(SceneJobMixin, Operator):
     """Extract the fused reconstruction of each selected encoded object into the "Compact SDF" collection"""
 
     bl_idname = "compact_sdf.reconstruct"
     bl_label = "Reconstruct"
-    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (Blender reads a plain set)
     failure = "Reconstruct failed"
 
     @classmethod

@@ -11,7 +11,7 @@ from bpy.types import Operator
 from . import live
 from .bodies import interpolate_body
 from .constants import LINK_CODE, LINK_MODEL, LINK_ROLE
-from .job_ops import JobOperatorMixin, JobRequest
+from .job_ops import JobRequest, SceneJobMixin
 from .results import place_live, place_row
 from .scene import encoded_objects
 
@@ -27,7 +27,7 @@ def interpolation_sources(context: bpy.types.Context) -> tuple[list[bpy.types.Ob
     return sorted(objs, key=lambda o: (o.matrix_world.translation.x, o.name)), None
 
 
-class _InterpolationMixin(JobOperatorMixin):
+class _InterpolationMixin(SceneJobMixin):
     """Both interpolation operators: two or more encoded objects of one model, one interpolate job.
     Sub-classes name the resolution setting, the shape choice (steps or weights) and the placement."""
 
@@ -67,7 +67,6 @@ class COMPACT_SDF_OT_interpolate(_InterpolationMixin, Operator):
 
     bl_idname = "compact_sdf.interpolate"
     bl_label = "Interpolate"
-    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (Blender reads a plain set)
     failure = "Interpolation failed"
 
     def shape_choice(self, settings: Any, count: int) -> dict[str, Any]:
@@ -84,7 +83,6 @@ class COMPACT_SDF_OT_live_create(_InterpolationMixin, Operator):
 
     bl_idname = "compact_sdf.live_create"
     bl_label = "Live Interpolation"
-    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (Blender reads a plain set)
     failure = "Live interpolation failed"
     resolution_setting = "preview_resolution"
 

@@ -9,7 +9,7 @@ import bpy
 from bpy.types import Operator
 
 from .bodies import extract_body, interpolate_body
-from .job_ops import JobOperatorMixin, JobRequest
+from .job_ops import JobOperatorMixin, JobRequest, SceneJobMixin
 from .results import place_reconstruction, place_row, record_fidelity
 from .runtime import state
 
@@ -37,12 +37,11 @@ class _ShapesMixin(JobOperatorMixin):
         return None
 
 
-class COMPACT_SDF_OT_shapes_reconstruct(_ShapesMixin, Operator):
+class COMPACT_SDF_OT_shapes_reconstruct(_ShapesMixin, SceneJobMixin, Operator):
     """Reconstruct the ticked shapes (or the active one) of the model selected in the list"""
 
     bl_idname = "compact_sdf.shapes_reconstruct"
     bl_label = "Reconstruct Shapes"
-    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (Blender reads a plain set)
     failure = "Reconstruct failed"
 
     def job_requests(self, context: bpy.types.Context) -> list[JobRequest] | None:
@@ -58,12 +57,11 @@ class COMPACT_SDF_OT_shapes_reconstruct(_ShapesMixin, Operator):
         ]
 
 
-class COMPACT_SDF_OT_shapes_interpolate(_ShapesMixin, Operator):
+class COMPACT_SDF_OT_shapes_interpolate(_ShapesMixin, SceneJobMixin, Operator):
     """Decode a row of shapes between the ticked shapes of the model selected in the list (in list order)"""
 
     bl_idname = "compact_sdf.shapes_interpolate"
     bl_label = "Interpolate Shapes"
-    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (Blender reads a plain set)
     failure = "Interpolation failed"
     need = 2
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import bpy
 from bpy.props import EnumProperty, IntProperty, StringProperty
@@ -17,6 +18,15 @@ from .setup_env import venv_python
 # addon/ is a sub-package; Blender keys preferences by the extension's top-level package.
 ADDON_PACKAGE = (__package__ or "compact_sdf").rpartition(".")[0] or "compact_sdf"
 SETUP_LOG_LINES = 12
+BACKEND_MODES = [
+    ("LOCAL", "Local", "Start the backend on this computer when needed"),
+    ("REMOTE", "Remote", "Use a backend already running elsewhere (e.g. a GPU server)"),
+]
+TORCH_VARIANTS = [
+    ("cpu", "CPU", "Small download; runs everywhere"),
+    ("cuda", "CUDA", "NVIDIA GPUs; several GB download"),
+]
+DEVICES = [("auto", "Auto", "CUDA when available"), ("cpu", "CPU", ""), ("cuda", "CUDA", "")]
 
 
 def extension_root() -> Path:
@@ -34,6 +44,11 @@ def user_folder(sub: str) -> Path:
         return folder
 
 
+def _folder(name: str, use: str) -> Any:
+    """A folder setting that falls back to the extension user folder when empty (see ``user_folder``)."""
+    return StringProperty(name=name, description=f"{use}; empty = extension user folder", subtype="DIR_PATH")
+
+
 def get_prefs(context: bpy.types.Context | None = None) -> CompactSDFPreferences:
     ctx = context or bpy.context
     return ctx.preferences.addons[ADDON_PACKAGE].preferences
@@ -42,14 +57,7 @@ def get_prefs(context: bpy.types.Context | None = None) -> CompactSDFPreferences
 class CompactSDFPreferences(AddonPreferences):
     bl_idname = ADDON_PACKAGE
 
-    backend_mode: EnumProperty(  # type: ignore[valid-type]
-        name="Backend",
-        items=[
-            ("LOCAL", "Local", "Start the backend on this computer when needed"),
-            ("REMOTE", "Remote", "Use a backend already running elsewhere (e.g. a GPU server)"),
-        ],
-        default="LOCAL",
-    )
+    backend_mode: EnumProperty(name="Backend", items=BACKEND_MODES, default="LOCAL")  # type: ignore[valid-type]
     remote_url: StringProperty(  # type: ignore[valid-type]
         name="URL", description="Base URL of the remote backend, e.g. http://gpu-box:8765", default=""
     )
@@ -61,19 +69,8 @@ class CompactSDFPreferences(AddonPreferences):
         description="Interpreter that runs the local backend; empty = the one 'Set up backend' makes",
         subtype="FILE_PATH",
     )
-    venv_dir: StringProperty(  # type: ignore[valid-type]
-        name="Environment folder",
-        description="Where 'Set up backend' creates the backend's environment; empty = extension user folder",
-        subtype="DIR_PATH",
-    )
-    torch_variant: EnumProperty(  # type: ignore[valid-type]
-        name="Torch build",
-        items=[
-            ("cpu", "CPU", "Small download; runs everywhere"),
-            ("cuda", "CUDA", "NVIDIA GPUs; several GB download"),
-        ],
-        default="cpu",
-    )
+    venv_dir: _folder("Environment folder", "Where 'Set up backend' creates the backend's environment")  # type: ignore[valid-type]
+    torch_variant: EnumProperty(name="Torch build", items=TORCH_VARIANTS, default="cpu")  # type: ignore[valid-type]
     torch_index: StringProperty(  # type: ignore[valid-type]
         name="Torch index",
         description="pip index for torch; empty = the PyTorch CPU index for CPU, PyPI for CUDA",
@@ -82,22 +79,10 @@ class CompactSDFPreferences(AddonPreferences):
         name="Extra pip arguments",
         description="e.g. --proxy URL, or --no-index --find-links DIR for offline installs",
     )
-    device: EnumProperty(  # type: ignore[valid-type]
-        name="Device",
-        items=[("auto", "Auto", "CUDA when available"), ("cpu", "CPU", ""), ("cuda", "CUDA", "")],
-        default="auto",
-    )
-    data_dir: StringProperty(  # type: ignore[valid-type]
-        name="Data folder",
-        description="Where the local backend keeps meshes, models and results; empty = extension user folder",
-        subtype="DIR_PATH",
-    )
+    device: EnumProperty(name="Device", items=DEVICES, default="auto")  # type: ignore[valid-type]
+    data_dir: _folder("Data folder", "Where the local backend keeps meshes, models and results")  # type: ignore[valid-type]
     start_timeout: IntProperty(  # type: ignore[valid-type]
-        name="Start timeout",
-        description="Seconds to wait for a local backend to answer",
-        default=60,
-        min=5,
-        max=600,
+        name="Start timeout", description="Seconds to wait for a local backend", default=60, min=5, max=600
     )
 
     def resolved_venv(self) -> Path:

@@ -7,6 +7,8 @@ saved .blend keeps them readable even where the add-on is not installed. Default
 
 from __future__ import annotations
 
+from typing import Any
+
 import bpy
 from bpy.props import (
     BoolProperty,
@@ -30,6 +32,16 @@ from .constants import (
     TRAIN_DEFAULTS,
 )
 
+INTERP_MODES = [
+    ("linear", "Linear", "Straight line between codes"),
+    ("slerp", "Spherical", "Great-circle path"),
+]
+
+
+def _ranged_int(name: str, default: int, bounds: tuple[int, int], description: str) -> Any:
+    """An integer setting with bounds (the scene table below has several; one call each keeps it short)."""
+    return IntProperty(name=name, description=description, default=default, min=bounds[0], max=bounds[1])
+
 
 def _live_factor_changed(self: CompactSDFObjectSettings, context: bpy.types.Context) -> None:
     live.request_update(self.id_data)
@@ -49,12 +61,8 @@ class CompactSDFObjectSettings(PropertyGroup):
 
 class CompactSDFSceneSettings(PropertyGroup):
     preset: EnumProperty(name="Preset", items=PRESETS, default=TRAIN_DEFAULTS["preset"])  # type: ignore[valid-type]
-    steps: IntProperty(  # type: ignore[valid-type]
-        name="Steps",
-        description="Training steps; 0 keeps the preset's value",
-        default=TRAIN_DEFAULTS["steps"] or 0,
-        min=0,
-        max=1_000_000,
+    steps: _ranged_int(  # type: ignore[valid-type]
+        "Steps", TRAIN_DEFAULTS["steps"] or 0, (0, 1_000_000), "Training steps; 0 keeps the preset's value"
     )
     model_name: StringProperty(  # type: ignore[valid-type]
         name="Model name", description="Name of the model 'Encode selected' creates; empty = from the objects"
@@ -64,49 +72,25 @@ class CompactSDFSceneSettings(PropertyGroup):
         description="Encode meshes with holes (inside/outside from the generalised winding number)",
         default=TRAIN_DEFAULTS["allow_open"],
     )
-    fit_iterations: IntProperty(  # type: ignore[valid-type]
-        name="Fit iterations",
-        description="Code-fit iterations per object 'Add Selected to Model' runs (the decoder stays frozen)",
-        default=FIT_DEFAULTS["iterations"],
-        min=1,
-        max=100_000,
+    fit_iterations: _ranged_int(  # type: ignore[valid-type]
+        "Fit iterations",
+        FIT_DEFAULTS["iterations"],
+        (1, 100_000),
+        "Code-fit iterations per object 'Add Selected to Model' runs (the decoder stays frozen)",
     )
-    resolution: IntProperty(  # type: ignore[valid-type]
-        name="Resolution",
-        description="Marching-cubes cells per side for reconstructions",
-        default=EXTRACT_DEFAULTS["resolution"],
-        min=8,
-        max=1024,
+    resolution: _ranged_int(  # type: ignore[valid-type]
+        "Resolution", EXTRACT_DEFAULTS["resolution"], (8, 1024), "Marching-cubes cells per side"
     )
-    band: IntProperty(  # type: ignore[valid-type]
-        name="Band",
-        description="Voxel layers around the coarse surface that use the detail branch",
-        default=EXTRACT_DEFAULTS["band"],
-        min=1,
-        max=16,
+    band: _ranged_int(  # type: ignore[valid-type]
+        "Band", EXTRACT_DEFAULTS["band"], (1, 16), "Voxel layers around the coarse surface decoded in detail"
     )
-    preview_resolution: IntProperty(  # type: ignore[valid-type]
-        name="Preview resolution",
-        description="Resolution of the live interpolation while dragging",
-        default=PREVIEW_RESOLUTION,
-        min=8,
-        max=256,
+    preview_resolution: _ranged_int(  # type: ignore[valid-type]
+        "Preview resolution", PREVIEW_RESOLUTION, (8, 256), "Live interpolation resolution while dragging"
     )
-    interp_steps: IntProperty(  # type: ignore[valid-type]
-        name="Steps",
-        description="Objects in an interpolation row (ends included)",
-        default=INTERPOLATE_DEFAULTS["steps"],
-        min=2,
-        max=64,
+    interp_steps: _ranged_int(  # type: ignore[valid-type]
+        "Steps", INTERPOLATE_DEFAULTS["steps"], (2, 64), "Objects in an interpolation row (ends included)"
     )
-    interp_mode: EnumProperty(  # type: ignore[valid-type]
-        name="Mode",
-        items=[
-            ("linear", "Linear", "Straight line between codes"),
-            ("slerp", "Spherical", "Great-circle path"),
-        ],
-        default=INTERPOLATE_DEFAULTS["mode"],
-    )
+    interp_mode: EnumProperty(name="Mode", items=INTERP_MODES, default=INTERPOLATE_DEFAULTS["mode"])  # type: ignore[valid-type]
     spacing: FloatProperty(  # type: ignore[valid-type]
         name="Row offset",
         description="Clearance between the sources and the row (in front) or the live blend (behind)",
