@@ -11,11 +11,11 @@ allowance. ``--job-memory-mb`` is a separate, hard cap enforced inside each job'
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from compact_sdf.config import Config
 from compact_sdf.errors import InputError
 from compact_sdf.model import pe_dim
+from compact_sdf.procfs import proc_bytes
 
 GIB = 1024**3
 BASE_BYTES = 512 * 1024**2  # interpreter, torch, libraries, small arrays
@@ -113,13 +113,7 @@ def largest_resolution(cfg: Config, budget: int, samples: int = 0, device: str =
 
 def available_bytes() -> int | None:
     """MemAvailable from /proc/meminfo (None where there is no /proc)."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
+    return proc_bytes("/proc/meminfo", "MemAvailable")
 
 
 def check_fits(estimate: Estimate, budget: int | None, what: str, smaller: str) -> None:

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from compact_sdf.procfs import proc_bytes
+
 log = logging.getLogger("compact_sdf.service")
 
 PROGRESS_INTERVAL_S = 0.25
@@ -64,13 +66,7 @@ def _context() -> multiprocessing.context.BaseContext:
 
 def _data_bytes() -> int:
     """This process's data segment (VmData), the base the memory limit is added to."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmData:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+    return proc_bytes("/proc/self/status", "VmData") or 0
 
 
 def _die_with_server(alive: multiprocessing.connection.Connection) -> None:
