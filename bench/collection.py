@@ -10,6 +10,7 @@ Every run is one process (so its peak memory is its own) and writes ``ROOT/<kind
     python bench/collection.py fp16 --n 50                     # stored bytes, fp16 grid fidelity
     python bench/collection.py report                          # tables + plot from the json files
     python bench/collection.py shapes                          # render the first 14 shapes
+    python bench/collection.py floor --n 50                    # each mesh against itself (noise floor)
 
 Shapes come from ``compact_sdf.data.collection`` (procedural families + ../shared/meshes), the
 first ``n`` of its round-robin order. Training uses the preset scaled by
@@ -204,8 +205,36 @@ def run_add(args: argparse.Namespace) -> dict[str, Any]:
     res = train(model_dir, shapes, cfg, resume=True, should_stop=timer(args.minutes * 60))
     info = _train_info(cfg, res.step - done, time.perf_counter() - t0, load0, time.process_time() - c0)
     info["base_steps"] = done
-    info["metrics"] = score_model(model_dir, paths, args)
+    scored = paths[: args.n : args.eval_every] + paths[args.n :]  # every k-th old shape, all new ones
+    info["metrics"] = score_model(model_dir, scored, args)
     info["new"] = [p.stem for p in paths[args.n :]]
+    return info
+
+
+def run_score(args: argparse.Namespace) -> dict[str, Any]:
+    """Score every k-th shape of a model trained by an ``ours`` run that was stopped after training
+    (the shared machine made a full scoring too slow); its training figures come from the
+    checkpoint, ``--cpu-s`` (the run's cap) and ``--peak-mb`` (read from /proc while it ran)."""
+    from compact_sdf.checkpoint import read_checkpoint
+
+    paths = collection(args.n)
+    model_dir = ROOT / f"ours_{args.n}"
+    data = read_checkpoint(model_dir)
+    cfg = config(args, args.n)
+    steps = int(data["step"])
+    info = {
+        "config": data["config"],
+        "rule_steps": cfg.train.steps,
+        "steps": steps,
+        "train_s": float(data["elapsed"]),
+        "train_cpu_s": args.cpu_s,
+        "step_cpu_s": args.cpu_s / max(1, steps),
+        "peak_train_mb": args.peak_mb,
+        "load_start": [args.load_start],
+        "load_end": [args.load_end],
+        "scored_every": args.eval_every,
+    }
+    info["metrics"] = score_model(model_dir, paths[:: args.eval_every], args)
     return info
 
 
@@ -215,13 +244,19 @@ def _clear(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-KINDS = {"ours": run_ours, "codes-only": run_codes_only, "per-shape": run_per_shape, "add": run_add}
+KINDS = {
+    "score": run_score,
+    "ours": run_ours,
+    "codes-only": run_codes_only,
+    "per-shape": run_per_shape,
+    "add": run_add,
+}
 
 
 def main() -> None:
     global ROOT
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("kind", choices=[*KINDS, "interp", "fp16", "report", "shapes"])
+    p.add_argument("kind", choices=[*KINDS, "interp", "fp16", "report", "shapes", "floor"])
     p.add_argument("--n", type=int, default=50)
     p.add_argument("--new", type=int, default=5)
     p.add_argument("--minutes", type=float, default=15.0, help="training cap in CPU minutes of this process")
@@ -230,23 +265,30 @@ def main() -> None:
     p.add_argument("--resolution", type=int, default=160)
     p.add_argument("--samples", type=int, default=300_000, help="surface samples per mesh for the scores")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--eval-every", type=int, default=1, help="codes-only: score every k-th shape only")
+    p.add_argument(
+        "--eval-every", type=int, default=1, help="codes-only, add: score every k-th (old) shape only"
+    )
     p.add_argument("--fp16-shapes", type=int, default=10, help="shapes scored with the fp16 grid")
+    p.add_argument("--cpu-s", type=float, default=0.0, help="score: the stopped run's training CPU seconds")
+    p.add_argument("--peak-mb", type=float, default=0.0, help="score: the stopped run's peak memory")
+    p.add_argument("--load-start", type=float, default=0.0, help="score: 1-min load when the run started")
+    p.add_argument("--load-end", type=float, default=0.0, help="score: 1-min load when it stopped")
     p.add_argument("--root", default=None, help=f"results folder (default {ROOT.relative_to(REPO)})")
     args = p.parse_args()
     if args.root:
         ROOT = Path(args.root).resolve()
     torch.set_num_threads(args.threads)
-    if args.kind in ("interp", "fp16", "report", "shapes"):
+    if args.kind in ("interp", "fp16", "report", "shapes", "floor"):
         from collection_report import EXTRAS
 
         EXTRAS[args.kind](args, ROOT)
         return
     t0 = time.perf_counter()
     info = KINDS[args.kind](args)
-    info |= {"kind": args.kind, "n": args.n, "samples": args.samples, "resolution": args.resolution}
+    kind = "ours" if args.kind == "score" else args.kind
+    info |= {"kind": kind, "n": args.n, "samples": args.samples, "resolution": args.resolution}
     info |= {"threads": args.threads, "total_s": time.perf_counter() - t0, "peak_mb": peak_mb()}
-    name = f"{args.kind}_{args.n}" + (f"_{args.new}" if args.kind == "add" else "")
+    name = f"{kind}_{args.n}" + (f"_{args.new}" if args.kind == "add" else "")
     ROOT.mkdir(parents=True, exist_ok=True)
     (ROOT / f"{name}.json").write_text(json.dumps(info, indent=1) + "\n")
     f01 = [m["fscore@0.01"] for m in info["metrics"].values()]

@@ -86,7 +86,11 @@ def build_collection(
 
 
 def write_collection(shapes: list[CollectionShape], out: str | Path, seed: int = 0) -> Path:
-    """Write ``<name>.ply`` per shape (skipping files whose stored hash matches) and the manifest."""
+    """Write ``<name>.ply`` per shape (skipping files whose stored hash matches) and the manifest.
+
+    The manifest keeps the entries of shapes written earlier to the same folder (a smaller
+    collection written after a larger one does not hide the larger one's files).
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     old = read_manifest(out) if (out / MANIFEST).exists() else {}
@@ -101,7 +105,11 @@ def write_collection(shapes: list[CollectionShape], out: str | Path, seed: int =
             {"name": shape.name, "family": shape.family, "params": shape.params, "hash": digest}
             | ({"source": shape.source} if shape.source else {})
         )
-    manifest = {"generator_version": GENERATOR_VERSION, "seed": seed, "shapes": entries}
+    fresh = {e["name"] for e in entries}
+    kept = [
+        e for e in old.get("shapes", []) if e["name"] not in fresh and (out / f"{e['name']}.ply").exists()
+    ]
+    manifest = {"generator_version": GENERATOR_VERSION, "seed": seed, "shapes": kept + entries}
     return atomic_write_bytes(out / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
 
 
