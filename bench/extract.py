@@ -42,6 +42,7 @@ def count_points() -> list[int]:
     """Count every point either extraction sends through a network branch."""
     import compact_sdf.extract as sparse
     import compact_sdf.extract_dense as dense
+    import compact_sdf.search as search
     from compact_sdf.lattice import evaluate
 
     total = [0]
@@ -50,12 +51,13 @@ def count_points() -> list[int]:
         total[0] += len(points)
         return evaluate(fn, points, batch, device)
 
-    sparse.evaluate = dense.evaluate = counted  # type: ignore[assignment]
+    sparse.evaluate = dense.evaluate = search.evaluate = counted  # type: ignore[assignment]
     return total
 
 
 def release_style(loaded, name: str, cfg, device: str):
     """Both branches on the full lattice twice, a band pass, marching cubes on the full volume."""
+    from compact_sdf.extract import fusion_width
     from compact_sdf.extract_dense import band_mask, dense_volume, mesh_volume
 
     z = loaded.code(name).to(device)
@@ -71,7 +73,8 @@ def release_style(loaded, name: str, cfg, device: str):
     for _ in range(2):
         s_gen = dense_volume(gen, n, batch, device)
         s_ovf = dense_volume(ovf, n, batch, device)
-    fused = np.where(band_mask(s_gen, cfg.band), s_ovf, s_gen)
+    width = fusion_width(cfg, loaded.config.sampling.band_width)
+    fused = np.where(band_mask(s_gen, cfg, width), s_ovf, s_gen)
     del s_ovf
     mesh = mesh_volume(fused)
     norm = loaded.shapes[loaded.shape_index(name)].normalization
@@ -85,7 +88,7 @@ def worker(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(args.threads)
     loaded = load_model(args.model, device=args.device)
-    cfg = replace(loaded.config.extract, resolution=args.resolution, band=3)
+    cfg = replace(loaded.config.extract, resolution=args.resolution, band=3, fusion=args.fusion)
     with torch.no_grad():  # warm the kernels so the first timed call pays no start-up cost
         loaded.model.sdf_ovf(loaded.code(args.shape), torch.zeros(8, 3, device=args.device))
     points = count_points()
@@ -154,6 +157,7 @@ def main() -> None:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--json", default=str(REPO / "out" / "bench" / "extract.json"))
+    p.add_argument("--fusion", choices=("distance", "paper"), default="distance")
     p.add_argument("--worker", choices=("ours", "release"), help=argparse.SUPPRESS)
     p.add_argument("--resolution", type=int, help=argparse.SUPPRESS)
     p.add_argument("--save", help=argparse.SUPPRESS)
@@ -172,7 +176,7 @@ def main() -> None:
             save = out_dir / f"extract_{method}_{n}.npz"
             cmd = [sys.executable, __file__, "--worker", method, "--model", str(model_dir), "--shape", shape]
             cmd += ["--resolution", str(n), "--device", args.device, "--threads", str(args.threads)]
-            cmd += ["--save", str(save)]
+            cmd += ["--save", str(save), "--fusion", args.fusion]
             line = (
                 subprocess.run(cmd, check=True, capture_output=True, text=True)
                 .stdout.strip()

@@ -1,13 +1,16 @@
 """Reconstruction fidelity: train one model on several shared meshes, score every shape, ablate.
 
-For each shape: CD / F / P / R (method.md section 6; area-uniform samples on both meshes, normalised
-units, tau 0.005 and 0.01), the release's vertex-protocol CD, the sampling floor (the GT against
-itself with other samples), and the fusion ablation (generalization only, overfitting only, fused
-with n = 1, 3, 6) on the same model. The marching-cubes resolution defaults to 192, which is not
-one of the training lattices of the preview preset (64 and 128 cells). One reconstruction is
-rendered next to its ground truth into docs/img/.
+For each shape and marching-cubes resolution: CD / F / P / R (method.md section 6; area-uniform
+samples on both meshes, normalised units, tau 0.005 and 0.01), the release's vertex-protocol CD,
+the sampling floor (the GT against itself with other samples), and the fusion ablation
+(``evaluate.ABLATION``: generalization only, overfitting only, the paper's fusion with n = 3,
+the default distance fusion) on the same model, with each reconstruction's area, genus,
+components and manifold check beside the ground truth's (thin parts and holes). The resolution
+defaults to 192, which is not one of the training lattices of the preview preset (64 and 128
+cells). One reconstruction is rendered next to its ground truth into docs/img/.
 
     .venv/bin/python bench/fidelity.py --preset preview --meshes bunny spot fandisk
+    .venv/bin/python bench/fidelity.py --model DIR --meshes all --resolutions 128 256
 """
 
 from __future__ import annotations
@@ -83,80 +86,101 @@ def render_pair(gt: trimesh.Trimesh, pred: trimesh.Trimesh, title: str, path: Pa
 def main() -> None:
     from compact_sdf.checkpoint import load_model
     from compact_sdf.data.load import load_mesh
-    from compact_sdf.evaluate import ablate
-    from compact_sdf.metrics import evaluate_meshes
+    from compact_sdf.evaluate import ablate, shape_stats
+    from compact_sdf.metrics import evaluate_meshes, normalized
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
-        "--meshes", nargs="+", default=["bunny", "spot", "fandisk"], help="stems in ../shared/meshes"
+        "--meshes", nargs="+", default=["bunny", "spot", "fandisk"], help="stems in ../shared/meshes, or all"
     )
     p.add_argument("--preset", default="preview")
     p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--resolution", type=int, default=192)
+    p.add_argument("--resolutions", type=int, nargs="+", default=[192])
+    p.add_argument("--model", default=None, help="a trained model directory (default: train one)")
     p.add_argument("--samples", type=int, default=1_000_000)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
-    p.add_argument("--render", default=None, help="shape to render (default: the first)")
+    p.add_argument(
+        "--sparse-overfitting", action="store_true", help="s_o alone via the guarded sparse search"
+    )
+    p.add_argument("--render", default=None, help="shape to render (default: none)")
     p.add_argument("--json", default=str(REPO / "out" / "bench" / "fidelity.json"))
+    p.add_argument("--tables", nargs="+", default=None, help="only print the tables of these JSON runs")
     args = p.parse_args()
+    if args.tables:
+        merged = [json.loads(Path(f).read_text()) for f in args.tables]
+        for n in merged[0]["resolutions"]:
+            print(f"\n### N = {n}\n")
+            print_tables({k: v for run in merged for k, v in run["shapes"].items() if str(n) in v}, str(n))
+        return
     torch.set_num_threads(args.threads)
-    meshes = [MESHES / f"{m}.ply" for m in args.meshes]
-    model_dir = train_model(meshes, args.preset, args.steps, args.device)
+    meshes = watertight_meshes() if args.meshes == ["all"] else [MESHES / f"{m}.ply" for m in args.meshes]
+    model_dir = Path(args.model) if args.model else train_model(meshes, args.preset, args.steps, args.device)
     loaded = load_model(model_dir, device=args.device)
-    ecfg = replace(loaded.config.extract, resolution=args.resolution)
     results: dict[str, dict] = {}
     for path in meshes:
         name = path.stem
         gt = load_mesh(path)
-        t0 = time.perf_counter()
-        table = ablate(loaded, name, gt, ecfg, samples=args.samples)
-        floor = evaluate_meshes(gt, gt, samples=args.samples, seed=100)
-        results[name] = {"ablation": table, "floor": floor}
-        fused = table["fused_n3"]
-        print(f"{name}: CD {fused['chamfer']:.3e} F@0.01 {fused['fscore@0.01']:.3f} "
-              f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr)  # fmt: skip
-        if name == (args.render or meshes[0].stem):
+        norm = loaded.shapes[loaded.shape_index(name)].normalization
+        results[name] = {
+            "floor": evaluate_meshes(gt, gt, samples=args.samples, seed=100),
+            "gt": shape_stats(normalized(gt, norm)),
+        }
+        for n in args.resolutions:
+            t0 = time.perf_counter()
+            ecfg = replace(loaded.config.extract, resolution=n)
+            results[name][str(n)] = table = ablate(
+                loaded, name, gt, ecfg, samples=args.samples, sparse_overfitting=args.sparse_overfitting
+            )
+            fused = table["fused"]
+            print(f"{name} N={n}: CD {fused['chamfer']:.3e} F@0.01 {fused['fscore@0.01']:.3f} "
+                  f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr)  # fmt: skip
+        if name == args.render:
             from compact_sdf.extract import extract_shape
 
+            n = args.resolutions[-1]
+            ecfg = replace(loaded.config.extract, resolution=n)
             pred = extract_shape(loaded, name, ecfg, "fused").to_trimesh()
-            render_pair(
-                gt, pred, f"fused n=3, N={args.resolution}", REPO / "docs" / "img" / f"fidelity_{name}.png"
-            )
-    out = {"model": str(model_dir), "preset": args.preset, "resolution": args.resolution}
+            render_pair(gt, pred, f"fused (distance), N={n}", REPO / "docs" / "img" / f"fidelity_{name}.png")
+    out = {"model": str(model_dir), "preset": loaded.config.preset, "resolutions": args.resolutions}
     out.update({"samples": args.samples, "threads": args.threads, "device": args.device, "shapes": results})
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
-    print_tables(results)
+    for n in args.resolutions:
+        print(f"\n### N = {n}\n")
+        print_tables(results, str(n))
 
 
-def print_tables(results: dict[str, dict]) -> None:
-    head = [
-        "CD",
-        "CD release",
-        "F@0.005",
-        "P@0.005",
-        "R@0.005",
-        "F@0.01",
-        "P@0.01",
-        "R@0.01",
-        "NC",
-        "floor CD",
-    ]
-    print("| shape | " + " | ".join(head) + " |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+def watertight_meshes() -> list[Path]:
+    """Every shared mesh that passes the edge test (the training input the method asks for)."""
+    from compact_sdf.data.load import load_mesh
+
+    return [p for p in sorted(MESHES.glob("*.ply")) if load_mesh(p).is_watertight]
+
+
+def print_tables(results: dict[str, dict], n: str) -> None:
+    """Ablation (CD, F@0.005, F@0.01 per configuration, fused over the better branch) and thin parts."""
+    keys = list(next(iter(results.values()))[n])
+    print("| shape | " + " | ".join(f"{k} CD / F@0.005 / F@0.01" for k in keys) + " | fused / best branch |")
+    print("|---|" + "---|" * (len(keys) + 1))
     for name, r in results.items():
-        f = r["ablation"]["fused_n3"]
-        cols = [f"{f['chamfer']:.3e}", f"{f['chamfer_release']:.3e}"]
-        cols += [f"{f[f'{k}@{t}']:.3f}" for t in ("0.005", "0.01") for k in ("fscore", "precision", "recall")]
-        cols += [f"{f['normal_consistency']:.3f}", f"{r['floor']['chamfer']:.2e}"]
-        print(f"| {name} | " + " | ".join(cols) + " |")
+        t = r[n]
+        cells = [
+            f"{t[k]['chamfer']:.3e} / {t[k]['fscore@0.005']:.3f} / {t[k]['fscore@0.01']:.3f}" for k in keys
+        ]
+        best = min(t["generalization"]["chamfer"], t["overfitting"]["chamfer"])
+        print(f"| {name} | " + " | ".join(cells) + f" | {t['fused']['chamfer'] / best:.3f} |")
     print()
-    keys = list(next(iter(results.values()))["ablation"])
-    print("| shape | " + " | ".join(f"{k} CD / F@0.01" for k in keys) + " |")
-    print("|---|" + "---|" * len(keys))
+    print("| shape | GT area | GT genus | " + " | ".join(f"{k} area % / genus / parts" for k in keys) + " |")
+    print("|---|---|---|" + "---|" * len(keys))
     for name, r in results.items():
-        cells = [f"{r['ablation'][k]['chamfer']:.3e} / {r['ablation'][k]['fscore@0.01']:.3f}" for k in keys]
-        print(f"| {name} | " + " | ".join(cells) + " |")
+        gt, t = r["gt"], r[n]
+        cells = [
+            f"{100 * (t[k]['area'] / gt['area'] - 1):+.1f} / {t[k]['genus']} / {t[k]['components']}"
+            + ("" if t[k]["manifold"] else " (non-manifold)")
+            for k in keys
+        ]
+        print(f"| {name} | {gt['area']:.3f} | {gt['genus']} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

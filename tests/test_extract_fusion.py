@@ -8,9 +8,11 @@ import torch
 import trimesh
 from compact_sdf.config import ExtractConfig
 from compact_sdf.errors import CompactSDFError, InputError
-from compact_sdf.extract import extract_field, level_sizes
+from compact_sdf.extract import extract_field
 from compact_sdf.extract_dense import dense_mesh, mesh_volume
+from compact_sdf.manifold import defects, drop_duplicate_faces
 from compact_sdf.mesh import MeshArrays, save_mesh
+from compact_sdf.search import find_surface, level_sizes
 from scipy.spatial import cKDTree
 
 
@@ -53,19 +55,35 @@ def assert_same_mesh(a: MeshArrays, b: MeshArrays, tol: float) -> None:
     assert np.array_equal(_canonical_faces(match[a.faces]), _canonical_faces(b.faces))
 
 
+def steep_plate(x: torch.Tensor) -> torch.Tensor:
+    """The thin plate with gradient 4: breaks the search's assumed bound (L = 1.5)."""
+    return 4.0 * thin_plate(x)
+
+
 @pytest.mark.parametrize("resolution", [64, 96])
+@pytest.mark.parametrize("fusion", ["paper", "distance"])
 @pytest.mark.parametrize(
     ("gen", "ovf"),
-    [(sphere(0.5), wobbly), (thin_plate, None), (box(0.45), sphere(0.55))],
-    ids=["sphere+wobbly", "thin-plate", "box+sphere"],
+    [(sphere(0.5), wobbly), (thin_plate, None), (box(0.45), sphere(0.55)), (steep_plate, wobbly)],
+    ids=["sphere+wobbly", "thin-plate", "box+sphere", "steep-plate+wobbly"],
 )
-def test_sparse_equals_dense(resolution: int, gen, ovf) -> None:
-    cfg = ExtractConfig(resolution=resolution, band=3)
+def test_sparse_equals_dense(resolution: int, fusion: str, gen, ovf) -> None:
+    cfg = ExtractConfig(resolution=resolution, band=3, fusion=fusion)
     assert len(level_sizes(resolution, cfg.coarse_cells)) >= 3  # the hierarchy is really used
-    sparse = extract_field(gen, ovf, cfg)
-    dense = dense_mesh(gen, cfg, ovf_fn=ovf)
+    sparse = extract_field(gen, ovf, cfg, band_width=0.05)
+    dense = dense_mesh(gen, cfg, ovf_fn=ovf, band_width=0.05)
     assert len(sparse.faces) > 100
     assert_same_mesh(sparse, dense, tol=1e-5)
+    assert defects(sparse.faces).manifold
+
+
+def test_steep_field_widens_the_bound() -> None:
+    """Gradient 4 against an assumed 1.5: the measured slope widens the bound, no surface is lost."""
+    cfg = ExtractConfig(resolution=64)
+    surface = find_surface(steep_plate, cfg, "cpu")
+    assert surface.lipschitz >= 4.0
+    assert find_surface(thin_plate, cfg, "cpu").lipschitz == cfg.lipschitz  # a distance field: as set
+    assert len(extract_field(steep_plate, None, cfg).faces) == len(dense_mesh(steep_plate, cfg).faces)
 
 
 def test_sparse_evaluates_band_only() -> None:
@@ -80,7 +98,7 @@ def test_sparse_evaluates_band_only() -> None:
         return wrapped
 
     cfg = ExtractConfig(resolution=128, band=3)
-    extract_field(counted("gen", sphere(0.5)), counted("ovf", wobbly), cfg)
+    extract_field(counted("gen", sphere(0.5)), counted("ovf", wobbly), cfg, band_width=0.03)
     assert calls["ovf"] < 0.1 * 129**3
     assert calls["gen"] < 0.1 * 129**3
 
@@ -119,7 +137,7 @@ def test_fusion_uses_generalization_outside_band() -> None:
     def ovf(x: torch.Tensor) -> torch.Tensor:
         return torch.minimum(sphere(0.52)(x), blob(x))
 
-    cfg = ExtractConfig(resolution=64, band=3)
+    cfg = ExtractConfig(resolution=64, band=3, fusion="paper")
     fused = extract_field(gen, ovf, cfg)
     radii = np.linalg.norm(fused.vertices, axis=1)
     assert np.abs(radii - 0.52).max() < 0.01  # s_o inside the band
@@ -128,9 +146,64 @@ def test_fusion_uses_generalization_outside_band() -> None:
     only_ovf = dense_mesh(ovf, cfg)
     assert (np.linalg.norm(only_ovf.vertices, axis=1) > 1.0).sum() > 50  # the blob exists in s_o
 
-    narrow = extract_field(gen, ovf, ExtractConfig(resolution=64, band=0))
+    narrow = extract_field(gen, ovf, ExtractConfig(resolution=64, band=0, fusion="paper"))
     # With a band of 0 layers s_o's surface (0.625 voxels away) is partly cut off by s_g outside B.
     assert not np.allclose(np.sort(narrow.vertices, axis=0), np.sort(fused.vertices, axis=0))
+    # The distance fusion (band |s_g| <= 0.05 here) drops the blob too: |s_g| ~ 0.8 there.
+    distance = extract_field(gen, ovf, ExtractConfig(resolution=64), band_width=0.05)
+    assert np.abs(np.linalg.norm(distance.vertices, axis=1) - 0.52).max() < 0.01
+
+
+def finned_sphere(x: torch.Tensor) -> torch.Tensor:
+    """s_o of a sphere (r 0.5) with a thin fin (0.02 thick, out to r 0.62) that s_g does not have."""
+    r_xy = x[:, :2].norm(dim=-1)
+    fin = torch.maximum(x[:, 2].abs() - 0.01, r_xy - 0.62)
+    return torch.minimum(sphere(0.5)(x), fin)
+
+
+@pytest.mark.parametrize("resolution", [128, 160])
+def test_thin_wall_missed_by_s_g_kept_by_distance_fusion(resolution: int) -> None:
+    """A fin s_g misses (|s_g| <= 0.12 on it): the distance band keeps it at any N; the paper band
+    (3 voxels, Chebyshev, around the s_g surface: at most 3 * sqrt(3) voxels away) cuts it off."""
+    gen, band_width = sphere(0.5), 0.17  # width 0.75 x 0.17 = 0.1275
+    rim = 0.615  # the fin's edge is at 0.62; the sphere's equator at 0.5
+
+    def fin_reach(mesh: MeshArrays) -> float:
+        flat = np.abs(mesh.vertices[:, 2]) < 0.02
+        return float(np.linalg.norm(mesh.vertices[flat, :2], axis=1).max())
+
+    distance = extract_field(gen, finned_sphere, ExtractConfig(resolution=resolution), band_width=band_width)
+    paper = extract_field(gen, finned_sphere, ExtractConfig(resolution=resolution, fusion="paper"))
+    assert fin_reach(distance) > rim
+    assert fin_reach(paper) < 0.5 + (3 * np.sqrt(3) + 1) * 2.0 / resolution < rim
+    assert defects(distance.faces).manifold and distance.to_trimesh().is_watertight
+
+
+@pytest.mark.parametrize("resolution", [32, 64])
+def test_zeros_on_the_lattice_give_a_manifold_mesh(resolution: int) -> None:
+    """A plate whose faces and rim hit lattice vertices exactly (values 0 there): before the zero
+    gap in ``march``, block merging fused vertices of different edges into a duplicated face."""
+
+    def plate(x: torch.Tensor) -> torch.Tensor:
+        return torch.maximum(x[:, 2].abs() - 0.03125, (x[:, :2].abs() - 0.5).max(dim=-1).values)
+
+    cfg = ExtractConfig(resolution=resolution, block_cells=8)
+    for mesh in (extract_field(plate, None, cfg), dense_mesh(plate, cfg)):
+        tm = mesh.to_trimesh()
+        assert defects(mesh.faces).manifold and tm.is_watertight
+        assert tm.volume == pytest.approx(1.0 * 1.0 * 0.0625, rel=0.2)  # one voxel thick at N = 32
+
+
+def test_manifold_guard() -> None:
+    """Duplicates are dropped (a fold listed both ways entirely); save_mesh refuses an overfull edge."""
+    faces = np.array([[0, 1, 2], [1, 2, 0], [2, 3, 4], [4, 3, 2], [5, 6, 7]])
+    assert defects(faces).duplicate_faces == 2
+    assert drop_duplicate_faces(faces).tolist() == [[0, 1, 2], [5, 6, 7]]
+    fan = np.array([[0, 1, 2], [0, 1, 3], [1, 0, 4]])
+    assert defects(fan).overfull_edges == 1
+    verts = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    with pytest.raises(CompactSDFError, match="non-manifold"):
+        save_mesh(MeshArrays(verts, fan, verts.copy()), "out.ply")
 
 
 def test_blocking_does_not_change_the_mesh() -> None:

@@ -22,6 +22,7 @@ from compact_sdf.evaluate import ABLATION
 from compact_sdf.extract import extract_shape
 from compact_sdf.fit import fit_shape
 from compact_sdf.interpolate import interpolate_shapes, path_weights
+from compact_sdf.manifold import defects
 from compact_sdf.mesh import MeshArrays
 from compact_sdf.metrics import point_metrics
 from compact_sdf.train import train
@@ -127,6 +128,19 @@ def test_in_betweens_use_the_between_mode_and_ends_the_extract_mode(trained: Tra
         interpolate_shapes(loaded, names, 3, between_mode="blurry")
 
 
+def test_every_extraction_path_is_manifold(trained: Trained) -> None:
+    """Reconstruct (each mode and fusion), interpolate, live blend (weights): no duplicated face and
+    no edge with more than two faces; the fit path is checked in the fit test."""
+    loaded = load_model(trained.model_dir)
+    cfg = ExtractConfig(resolution=48)
+    meshes = [extract_shape(loaded, "box", cfg, mode=m) for m in ("fused", "generalization", "overfitting")]
+    meshes.append(extract_shape(loaded, "sphere", replace(cfg, fusion="paper")))
+    meshes += interpolate_shapes(loaded, ["sphere", "box"], 3, "slerp", cfg)
+    meshes += interpolate_shapes(loaded, ["sphere", "box"], [[0.3, 0.7], [0.8, 0.2]], "linear", cfg)
+    for mesh in meshes:
+        assert len(mesh.faces) > 100 and defects(mesh.faces).manifold
+
+
 def test_codes_export_import_round_trip(trained: Trained, tmp_path: Path) -> None:
     loaded = load_model(trained.model_dir)
     out = export_codes(loaded, tmp_path / "codes.npz")
@@ -178,6 +192,7 @@ def test_code_fit_recovers_a_training_shape(trained: Trained, tmp_path: Path) ->
     assert loaded.names == ["sphere", "box", "box_again"]
     cfg = ExtractConfig(resolution=32)
     fitted, box, sphere = (extract_shape(loaded, n, cfg) for n in ("box_again", "box", "sphere"))
+    assert defects(fitted.faces).manifold
     box_norm = norm_of(loaded, "box")
     sphere_here = box_norm.from_unit(norm_of(loaded, "sphere").to_unit(sphere.vertices)).astype(np.float32)
     to_box = unit_metrics(fitted, box, box_norm)
@@ -224,9 +239,7 @@ def test_cli_forms(trained: Trained, tmp_path: Path, capsys) -> None:
     args = ["ablate", model, "--shape", "box", "--mesh", str(trained.meshes["box"]), "--resolution", "24"]
     assert main([*args, "--samples", "5000", "--json", str(ablation)]) == 0
     table = json.loads(ablation.read_text())
-    assert (
-        list(table) == list(ABLATION) == ["generalization", "overfitting", "fused_n1", "fused_n3", "fused_n6"]
-    )
+    assert list(table) == list(ABLATION) == ["generalization", "overfitting", "paper_n3", "fused"]
     assert all({"chamfer", "fscore@0.005", "fscore@0.01"} <= set(entry) for entry in table.values())
 
     assert main(["fit", str(copy), str(trained.meshes["box"]), "--name", "box2", "--iterations", "10"]) == 0

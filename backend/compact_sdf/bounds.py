@@ -77,6 +77,7 @@ SETTINGS: dict[str, Bound] = {
     "train.log_every": Bound(1, NEVER),
     "extract.resolution": Bound(2, 1024),
     "extract.band": Bound(0, 16),
+    "extract.width": Bound(0, 10, open_lo=True),
     "extract.batch_points": Bound(1, 1 << 24),
     "extract.coarse_cells": Bound(1, 256),
     "extract.lipschitz": Bound(1, 100),

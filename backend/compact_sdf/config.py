@@ -83,7 +83,11 @@ class ExtractConfig:
     """Fused extraction (method.md section 5)."""
 
     resolution: int = 256  # marching-cubes cells per side over [-1,1]
-    band: int = 3  # voxel layers around the coarse generalization surface that use s_o
+    # where s_o is used: "distance" = |s_g| <= width x the training band (resolution-independent),
+    # "paper" = `band` voxel layers of the output lattice around the s_g surface (extract.py)
+    fusion: Literal["distance", "paper"] = "distance"
+    width: float = 0.75  # distance fusion: half-width in multiples of sampling.band_width
+    band: int = 3  # paper fusion: voxel layers around the coarse generalization surface that use s_o
     batch_points: int = 262_144
     coarse_cells: int = 16  # cells per side of the first level of the sparse surface search
     # assumed bound on |grad s_g|: a cell is skipped when a corner has |s| > L * diagonal

@@ -1,33 +1,35 @@
 """Sparse signed-distance fusion and marching cubes (method.md section 5).
 
 Definition (the one ``extract_dense`` computes densely and the tests compare against). On the
-lattice of ``N = cfg.resolution`` cells per side over [-1,1]^3:
+lattice of ``N = cfg.resolution`` cells per side over [-1,1]^3, a cell is *crossed* by a field
+when its 8 corner values satisfy ``min <= 0 <= max``. The band ``B`` (where ``s_o`` is used) is,
+by ``cfg.fusion``:
 
-1. A cell is *crossed* by a field when its 8 corner values satisfy ``min <= 0 <= max``.
-2. The band ``B`` is every lattice vertex within Chebyshev distance ``n = cfg.band`` (in vertices)
-   of a corner of a cell crossed by ``s_g``.
-3. The fused field is ``s_o`` on ``B`` and ``s_g`` elsewhere; marching cubes (scikit-image,
-   Lewiner) at level 0 meshes it.
+- ``"distance"`` (default): the corners of the cells crossed by ``s_g``, and every vertex with
+  ``|s_g| <= w``, ``w = cfg.width`` times the model's training band half-width
+  (``sampling.band_width``: where ``s_o`` had dense supervision). The band is a fixed width in
+  the model's own units, the same at every N, so a wall or hole that ``s_g`` misses by less than
+  ``w`` keeps ``s_o``'s detail at every resolution, while ``s_o``'s far-field surfaces (where
+  ``|s_g| > w``; it saw few samples there) are still replaced by ``s_g``.
+- ``"paper"``: every vertex within Chebyshev distance ``n = cfg.band`` (in vertices) of a corner
+  of a cell crossed by ``s_g`` (the paper's definition; its width shrinks as N grows).
 
-Sparse evaluation. ``s_g`` is evaluated on a coarse lattice (``cfg.coarse_cells`` per side) and
-refined by halving the cell size up to ``N``. A cell is dropped, with everything inside it, when
-all its corners have the same strict sign and one corner has ``|s| > L * d`` (``d`` the cell
-diagonal, ``L = cfg.lipschitz``): for an L-Lipschitz field every point of the cell then keeps that
-sign, so no zero crossing hides inside (thin parts included, unlike a corner sign test). The same
-bound, applied to each child from its parent's corners before the child is evaluated, drops most
-children far from the surface without evaluating their corners. ``s_o`` is
-evaluated only on ``B``; ``s_g`` additionally on the one-vertex shell around ``B`` so every cell
-touching ``B`` has exact values. Each other vertex only needs the right sign for marching cubes:
-it gets +-1 with the sign of the dropped cell that contains it (an int8 sign lattice, upsampled
-level by level). No such cell is crossed by the fused field (its corners are all outside ``B``,
-where the fused field is ``s_g``, and a crossed ``s_g`` cell has its corners in ``B``), so marching
-cubes, run block by block on the blocks that touch ``B``, gives the dense result exactly whenever
-``s_g`` is L-Lipschitz where cells were dropped.
+The fused field is ``s_o`` on ``B`` and ``s_g`` elsewhere; marching cubes (scikit-image, Lewiner)
+at level 0 meshes it.
+
+Sparse evaluation. ``search.find_surface`` finds the cells that may hold ``|s_g| <= w`` or a
+crossing, with exact ``s_g`` on their corners, without evaluating most of the lattice (its
+Lipschitz bound is checked at run time). ``s_o`` is evaluated only on ``B``; ``s_g``
+additionally on the one-vertex shell around ``B`` so every cell touching ``B`` has exact values.
+Each other vertex only needs the right sign for marching cubes: it gets +-1 with the sign of the
+dropped cell that contains it. No such cell is crossed by the fused field (its corners are all
+outside ``B``, where the fused field is ``s_g``, and a crossed ``s_g`` cell has its corners in
+``B``), so marching cubes, run block by block on the blocks that touch ``B``, gives the dense
+result exactly whenever the search's bound holds where cells were dropped.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -36,91 +38,20 @@ import torch
 from compact_sdf.config import ExtractConfig
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.errors import CompactSDFError, InputError
-from compact_sdf.extract_dense import dense_mesh
-from compact_sdf.lattice import (
-    CORNERS,
-    FieldFn,
-    Lattice,
-    cell_corners,
-    corner_views,
-    dilate,
-    evaluate,
-    march,
-    merge,
-)
+from compact_sdf.extract_dense import dense_mesh, drop_band_artifacts
+from compact_sdf.lattice import FieldFn, Lattice, cell_corners, dilate, evaluate, march, merge
 from compact_sdf.mesh import MeshArrays
 from compact_sdf.progress import Progress
+from compact_sdf.search import find_surface
 
 if TYPE_CHECKING:
     from compact_sdf.checkpoint import LoadedModel
 
-Mode = Literal["fused", "generalization", "overfitting"]
-MODES: tuple[str, ...] = ("fused", "generalization", "overfitting")
-
-
-def level_sizes(resolution: int, coarse_cells: int) -> list[int]:
-    """Cells per side of each refinement level, coarse to fine, halving while N stays divisible."""
-    sizes = [resolution]
-    while sizes[-1] % 2 == 0 and sizes[-1] // 2 >= coarse_cells:
-        sizes.append(sizes[-1] // 2)
-    return sizes[::-1]
-
-
-@dataclass
-class _CoarseSurface:
-    crossed: np.ndarray  # bool (N)^3: the cells crossed by s_g at resolution N
-    field: np.ndarray  # float32 (N+1)^3: s_g where it was evaluated (any level), NaN elsewhere
-    sign: np.ndarray  # int8 (N+1)^3: the sign of s_g everywhere (exact where evaluated)
-
-
-def _sign(values: np.ndarray) -> np.ndarray:
-    return np.where(values >= 0.0, 1, -1).astype(np.int8)
-
-
-def _same_sign(field: np.ndarray) -> np.ndarray:
-    """Bool per cell: all 8 corners > 0 or all < 0 (bool passes, no float min/max volumes)."""
-    views = corner_views(field)
-    positive = np.logical_and.reduce([v > 0.0 for v in views])
-    negative = np.logical_and.reduce([v < 0.0 for v in views])
-    return positive | negative
-
-
-def _keep_cells(field: np.ndarray, bound: float) -> np.ndarray:
-    """Cells that may hold a zero crossing: the Lipschitz rule of the module docstring."""
-    far = np.logical_or.reduce([np.abs(v) > bound for v in corner_views(field)])
-    return ~(_same_sign(field) & far)
-
-
-def _refine(a: np.ndarray, cut: int) -> np.ndarray:
-    """Nearest-lower upsampling by 2 along every axis, cut to ``cut`` entries per side."""
-    for axis in range(3):
-        a = np.repeat(a, 2, axis=axis)
-    return a[:cut, :cut, :cut]
-
-
-def _children_may_cross(
-    parent_field: np.ndarray, parents: np.ndarray, fine: Lattice, cfg: ExtractConfig
-) -> np.ndarray:
-    """Bool (2n)^3: children of the kept ``parents`` that their parent's corners cannot rule out.
-
-    Before any child vertex is evaluated: a parent corner ``q`` with ``|s(q)| > L * r`` (``r`` its
-    largest distance to a child, one or two child sides per axis) fixes the sign of that whole
-    child for an L-Lipschitz field, as the rule of the module docstring does for a whole cell; a
-    parent whose corners disagree in sign keeps all its children. This spares most of the
-    evaluations of the next level, which the parent rule alone spends on children far from the
-    surface.
-    """
-    side = 2.0 / fine.cells
-    views = corner_views(parent_field)
-    certain = _same_sign(parent_field) & parents
-    out = np.zeros((fine.cells,) * 3, dtype=bool)
-    for o in CORNERS:
-        ruled_out = np.zeros_like(certain)
-        for q, value in zip(CORNERS, views, strict=True):
-            reach = side * float(np.sqrt(np.sum(np.where(o == q, 1.0, 4.0))))
-            ruled_out |= np.abs(value) > cfg.lipschitz * reach
-        out[o[0] :: 2, o[1] :: 2, o[2] :: 2] = parents & ~(certain & ruled_out)
-    return out
+Mode = Literal["fused", "generalization", "overfitting", "overfitting-sparse"]
+# overfitting-sparse: s_o alone through the guarded search (fast; exact where s_o keeps the
+# measured slope bound, which s_o far from the surface need not: "overfitting" stays dense)
+MODES: tuple[str, ...] = ("fused", "generalization", "overfitting", "overfitting-sparse")
+FUSIONS: tuple[str, ...] = ("distance", "paper")
 
 
 def _evaluate_at(
@@ -137,31 +68,21 @@ def _evaluate_at(
     return values
 
 
-def _coarse_surface(gen_fn: FieldFn, cfg: ExtractConfig, device: torch.device | str) -> _CoarseSurface:
-    """Hierarchical search for the cells that s_g crosses at the output resolution."""
-    sizes = level_sizes(cfg.resolution, cfg.coarse_cells)
-    lat = Lattice(sizes[0])
-    grid = np.indices((lat.side,) * 3).reshape(3, -1).T
-    field = evaluate(gen_fn, lat.points(grid), cfg.batch_points, device).reshape((lat.side,) * 3)
-    sign = _sign(field)
-    if len(sizes) == 1:
-        return _CoarseSurface(~_same_sign(field), field, sign)
-    cells = _keep_cells(field, lat.cell_diagonal() * cfg.lipschitz)
-    for level, cells_per_side in enumerate(sizes[1:], start=1):
-        fine = Lattice(cells_per_side)
-        carried = np.full((fine.side,) * 3, np.nan, dtype=np.float32)
-        carried[::2, ::2, ::2] = field
-        field = carried
-        cells = _children_may_cross(field[::2, ::2, ::2], cells, fine, cfg)
-        missing = cell_corners(cells) & np.isnan(field)
-        sign = _refine(sign, fine.side)
-        sign[missing] = _sign(_evaluate_at(gen_fn, fine, field, missing, cfg, device))
-        if level == len(sizes) - 1:
-            cells &= ~_same_sign(field)
-        else:
-            cells &= _keep_cells(field, fine.cell_diagonal() * cfg.lipschitz)
-        lat = fine
-    return _CoarseSurface(cells, field, sign)
+def fusion_width(cfg: ExtractConfig, band_width: float) -> float:
+    """Half-width of the distance band in normalised units (0 for the paper's fusion)."""
+    return cfg.width * band_width if cfg.fusion == "distance" else 0.0
+
+
+def band_of(crossed: np.ndarray, gen: np.ndarray, cfg: ExtractConfig, width: float) -> np.ndarray:
+    """Bool (N+1)^3: the band B of the module docstring from the crossed cells and s_g's values.
+
+    ``gen`` may hold NaN where s_g was not evaluated (those vertices are never within ``width``).
+    """
+    corners = cell_corners(crossed)
+    if cfg.fusion == "paper":
+        return dilate(corners, cfg.band)
+    with np.errstate(invalid="ignore"):
+        return corners | (np.abs(gen) <= width)
 
 
 def extract_field(
@@ -170,29 +91,39 @@ def extract_field(
     cfg: ExtractConfig,
     device: torch.device | str = "cpu",
     *,
+    band_width: float = 0.0,
     progress: Progress | None = None,
 ) -> MeshArrays:
-    """Fused mesh of two fields in unit coordinates; ``ovf_fn=None`` meshes ``s_g`` alone."""
+    """Fused mesh of two fields in unit coordinates; ``ovf_fn=None`` meshes ``s_g`` alone.
+
+    ``band_width`` is the training band half-width the distance fusion is measured in.
+    """
     _check_config(cfg)
+    width = fusion_width(cfg, band_width) if ovf_fn is not None else 0.0
+    if ovf_fn is not None and cfg.fusion == "distance" and width <= 0.0:
+        raise InputError("the distance fusion needs the model's band width (band_width > 0)")
     report = progress or (lambda stage, fraction: None)
     lat = Lattice(cfg.resolution)
     report("coarse surface", 0.0)
-    coarse = _coarse_surface(gen_fn, cfg, device)
+    surface = find_surface(gen_fn, cfg, device, width)
     report("band", 0.4)
-    band = dilate(cell_corners(coarse.crossed), cfg.band if ovf_fn is not None else 0)
+    field = surface.field
+    band = cell_corners(surface.crossed) if ovf_fn is None else band_of(surface.crossed, field, cfg, width)
     near = dilate(band, 1)  # the band and its shell: every corner of every cell touching the band
-    field = coarse.field
     if ovf_fn is not None:
         band_values = evaluate(ovf_fn, lat.points(np.argwhere(band)), cfg.batch_points, device)
         _evaluate_at(gen_fn, lat, field, near & ~band & np.isnan(field), cfg, device)
         field[band] = band_values
     else:
         _evaluate_at(gen_fn, lat, field, near & np.isnan(field), cfg, device)
-    np.copyto(field, coarse.sign, where=~near)  # only the sign matters off the band's cells
+    np.copyto(field, surface.sign, where=~near)  # only the sign matters off the band's cells
     report("marching cubes", 0.8)
     verts, faces = merge(_march_blocks(field, band, cfg.block_cells))
+    mesh = MeshArrays.from_lattice(verts, faces, cfg.resolution)
+    if ovf_fn is not None and cfg.fusion == "distance":
+        mesh = drop_band_artifacts(mesh, gen_fn, width, cfg.batch_points, device)
     report("done", 1.0)
-    return MeshArrays.from_lattice(verts, faces, cfg.resolution)
+    return mesh
 
 
 def _march_blocks(field: np.ndarray, band: np.ndarray, block: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -204,7 +135,7 @@ def _march_blocks(field: np.ndarray, band: np.ndarray, block: int) -> list[tuple
         box = tuple(slice(x, min(x + block, cells) + 1) for x in lo)
         if not band[box].any():
             continue
-        part = march(np.ascontiguousarray(field[box]), (lo[0], lo[1], lo[2]))
+        part = march(np.ascontiguousarray(field[box]), (lo[0], lo[1], lo[2]), cells)
         if part is not None:
             parts.append(part)
     return parts
@@ -215,6 +146,10 @@ def _check_config(cfg: ExtractConfig) -> None:
         raise InputError(f"resolution must be at least 2 cells per side, got {cfg.resolution}")
     if cfg.band < 0:
         raise InputError(f"band must be 0 or more voxel layers, got {cfg.band}")
+    if cfg.fusion not in FUSIONS:
+        raise InputError(f"unknown fusion '{cfg.fusion}'; choose one of: {', '.join(FUSIONS)}")
+    if not cfg.width > 0.0:
+        raise InputError(f"extract.width must be > 0 (a multiple of the training band), got {cfg.width}")
     if not cfg.lipschitz >= 1.0:
         raise InputError(f"extract.lipschitz must be >= 1 (an SDF is 1-Lipschitz), got {cfg.lipschitz}")
     if cfg.block_cells < 2 or cfg.batch_points < 1 or cfg.coarse_cells < 1:
@@ -254,9 +189,12 @@ def extract_shape(
         return model.sdf_ovf(z, x)
 
     if mode == "fused":
-        mesh = extract_field(gen_fn, ovf_fn, cfg, device, progress=progress)
+        band_width = loaded.config.sampling.band_width
+        mesh = extract_field(gen_fn, ovf_fn, cfg, device, band_width=band_width, progress=progress)
     elif mode == "generalization":
         mesh = extract_field(gen_fn, None, cfg, device, progress=progress)
+    elif mode == "overfitting-sparse":
+        mesh = extract_field(ovf_fn, None, cfg, device, progress=progress)
     else:  # s_o is not a distance far from the surface, so no cell may be skipped: dense
         mesh = dense_mesh(ovf_fn, cfg, device, progress=progress)
     if len(mesh.faces) == 0:

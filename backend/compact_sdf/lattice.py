@@ -20,7 +20,10 @@ from scipy.spatial import cKDTree
 from skimage.measure import marching_cubes
 
 FieldFn = Callable[[torch.Tensor], torch.Tensor]
-MERGE_TOL = 1e-3  # lattice units: block-boundary duplicates differ by float32 rounding only
+MERGE_TOL = 1e-4  # lattice units: block-boundary duplicates differ by float32 rounding only
+# Field values closer to 0 than this many voxels are pushed to it (sign kept, 0 counts as outside),
+# so every marching-cubes vertex lies strictly inside its lattice edge (see ``march``).
+ZERO_GAP = 1e-2
 
 # The 8 corners of a cell, as offsets from its lowest vertex.
 CORNERS = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)], dtype=np.int64)
@@ -75,18 +78,25 @@ def evaluate(fn: FieldFn, points: np.ndarray, batch: int, device: torch.device |
     return out
 
 
-def march(volume: np.ndarray, origin: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray] | None:
-    """Marching cubes at level 0 on one float32 block; vertices in global lattice units (float64).
+def march(
+    volume: np.ndarray, origin: tuple[int, int, int], cells: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Marching cubes at level 0 on one block of a lattice of ``cells`` per side; global lattice units.
 
     Faces are oriented outward for a field that is negative inside. ``None`` when the block
-    holds no surface.
+    holds no surface. Values within ``ZERO_GAP`` voxels of 0 are moved to +-gap first: a value
+    at (or within float32 rounding of) 0 puts the vertices of several lattice edges on one point,
+    ``merge`` then fuses them and the mesh gets duplicated faces and edges with more than two
+    faces. With the gap, a vertex sits at least ``ZERO_GAP / slope`` voxels (slope in units per
+    voxel along the edge, about 1 for a distance field) from either end of its edge, far above
+    ``MERGE_TOL``, so only the copies of one vertex emitted by two blocks are merged. The surface
+    moves by at most the gap (1% of a voxel).
     """
-    if not (volume.min() <= 0.0 <= volume.max()):
+    gap = np.float32(ZERO_GAP * 2.0 / cells)
+    volume = np.where(np.abs(volume) < gap, np.where(volume < 0, -gap, gap), volume).astype(np.float32)
+    if not (volume.min() < 0.0 < volume.max()):
         return None
-    try:
-        verts, faces, _, _ = marching_cubes(volume, level=0.0, gradient_direction="descent")
-    except RuntimeError:  # values touch 0 without a crossing
-        return None
+    verts, faces, _, _ = marching_cubes(volume, level=0.0, gradient_direction="descent")
     return verts.astype(np.float64) + np.asarray(origin, dtype=np.float64), faces.astype(np.int64)
 
 
@@ -97,7 +107,8 @@ def merge(
 
     Neighbouring blocks both emit the vertices on their shared face, and scikit-image computes
     them in float32 local coordinates, so the two copies can differ in the last bits (measured
-    up to ~2e-6 voxels at N=64); ``tol`` is far above that and far below any real edge length.
+    up to ~2e-6 voxels at N=64); ``tol`` is far above that and far below the distance between
+    two different vertices (``march`` keeps every vertex ``ZERO_GAP / slope`` voxels inside its edge).
     The KD-tree is over the output vertices (a surface-sized set), not the lattice.
     """
     if not parts:

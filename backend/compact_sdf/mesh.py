@@ -15,6 +15,7 @@ import numpy as np
 
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.errors import CompactSDFError, InputError
+from compact_sdf.manifold import defects, drop_duplicate_faces
 
 if TYPE_CHECKING:
     import trimesh
@@ -32,7 +33,12 @@ class MeshArrays:
 
     @classmethod
     def from_lattice(cls, verts: np.ndarray, faces: np.ndarray, cells: int) -> MeshArrays:
-        """Build from marching-cubes output in lattice units: drop unused vertices, map to [-1,1]."""
+        """Build from marching-cubes output in lattice units: drop unused vertices, map to [-1,1].
+
+        A face listed twice (the one defect that can be repaired safely) is dropped here, so every
+        path (reconstruct, interpolate, blend, fit) gets the repair; ``save_mesh`` checks the rest.
+        """
+        faces = drop_duplicate_faces(np.asarray(faces).reshape(-1, 3))
         used, faces = np.unique(faces, return_inverse=True)
         unit = verts[used] * (2.0 / cells) - 1.0
         faces = faces.reshape(-1, 3).astype(np.int64)
@@ -42,6 +48,24 @@ class MeshArrays:
         """The same mesh in the shape's own coordinates (undo the unit-cube normalisation)."""
         verts = normalization.from_unit(self.vertices).astype(np.float32)
         return MeshArrays(verts, self.faces, self.normals.copy())
+
+    def keep_components(self, marked: np.ndarray) -> MeshArrays:
+        """The connected components (through shared vertices) that hold at least one marked vertex."""
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        n = len(self.vertices)
+        edges = np.concatenate([self.faces[:, [0, 1]], self.faces[:, [1, 2]]])
+        graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
+        _, label = connected_components(graph, directed=False)
+        kept = np.zeros(label.max() + 1 if n else 0, dtype=bool)
+        kept[label[marked]] = True
+        used = kept[label]
+        if used.all():
+            return self
+        remap = np.cumsum(used) - 1
+        faces = remap[self.faces[used[self.faces[:, 0]]]]
+        return MeshArrays(self.vertices[used], faces, self.normals[used])
 
     def to_trimesh(self) -> trimesh.Trimesh:
         import trimesh
@@ -68,6 +92,12 @@ def save_mesh(mesh: MeshArrays, path: str | Path) -> Path:
         raise InputError(f"cannot write '{path.name}': use one of {', '.join(MESH_SUFFIXES)}")
     if len(mesh.faces) == 0:
         raise CompactSDFError("the mesh is empty: the field has no zero level set in [-1,1]^3")
+    found = defects(mesh.faces)
+    if not found.manifold:
+        raise CompactSDFError(
+            f"refusing to write a non-manifold mesh ({found.duplicate_faces} duplicated faces, "
+            f"{found.overfull_edges} edges with more than two faces)"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     mesh.to_trimesh().export(path)
     return path

@@ -104,7 +104,7 @@ def register(subparsers: Sub) -> None:
     _extract_args(p, tasks.EvaluateRequest)
     p.set_defaults(func=run_evaluate, request=evaluate_request)
 
-    p = subparsers.add_parser("ablate", help="generalization / overfitting / fused n=1,3,6 on one shape")
+    p = subparsers.add_parser("ablate", help="both branches, paper fusion n=3, distance fusion on one shape")
     _model_args(p, tasks.AblateRequest)
     p.add_argument("--shape", required=True)
     p.add_argument("--mesh", required=True, help="ground-truth mesh")
