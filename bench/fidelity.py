@@ -135,6 +135,10 @@ def main() -> None:
             fused = table["fused"]
             print(f"{name} N={n}: CD {fused['chamfer']:.3e} F@0.01 {fused['fscore@0.01']:.3f} "
                   f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr)  # fmt: skip
+            out = {"model": str(model_dir), "preset": loaded.config.preset, "resolutions": args.resolutions}
+            out.update({"samples": args.samples, "threads": args.threads, "device": args.device})
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps({**out, "shapes": results}, indent=2) + "\n")  # after each
         if name == args.render:
             from compact_sdf.extract import extract_shape
 
@@ -142,10 +146,6 @@ def main() -> None:
             ecfg = replace(loaded.config.extract, resolution=n)
             pred = extract_shape(loaded, name, ecfg, "fused").to_trimesh()
             render_pair(gt, pred, f"fused (distance), N={n}", REPO / "docs" / "img" / f"fidelity_{name}.png")
-    out = {"model": str(model_dir), "preset": loaded.config.preset, "resolutions": args.resolutions}
-    out.update({"samples": args.samples, "threads": args.threads, "device": args.device, "shapes": results})
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
     for n in args.resolutions:
         print(f"\n### N = {n}\n")
         print_tables(results, str(n))

@@ -17,7 +17,7 @@ from compact_sdf.train import train
 from test_extract_fusion import assert_same_mesh
 
 SHAPES = ("knight_small", "fandisk", "tray_bottom")
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # prepares three meshes, trains
 
 
 @pytest.fixture(scope="module")
