@@ -8,6 +8,7 @@ paper's fusion; a wider band also takes in more of s_o where it is wrong (few sa
 
     .venv/bin/python bench/fusion_width.py --model DIR
     .venv/bin/python bench/fusion_width.py --model DIR --cd cow knight_small --widths 0.5 0.75 1.0
+    .venv/bin/python bench/fusion_width.py --model DIR --slopes cow hand
 """
 
 from __future__ import annotations
@@ -55,6 +56,18 @@ def width_scan(loaded, names: list[str], widths: list[float], resolution: int, s
         print(f"| {name} | " + " | ".join(f"{c:.3e}" for c in cells) + " |")
 
 
+def slopes(loaded, names: list[str], resolution: int) -> None:
+    """The steepest s_g edge slope the search would measure with nothing dropped (its guard's input)."""
+    from compact_sdf.search import _search
+
+    cfg = replace(loaded.config.extract, resolution=resolution)
+    print(f"\n| shape | steepest s_g edge slope, N = {resolution} |\n|---|---|")
+    for name in names:
+        z = loaded.code(name)
+        slope = _search(lambda x, z=z: loaded.model.sdf_gen(z, x), cfg, "cpu", 0.0, float("inf"))[1]
+        print(f"| {name} | {slope:.2f} |")
+
+
 def main() -> None:
     from compact_sdf.checkpoint import load_model
 
@@ -65,10 +78,13 @@ def main() -> None:
     p.add_argument("--widths", type=float, nargs="+", default=[0.5, 0.75, 1.0])
     p.add_argument("--resolution", type=int, default=128)
     p.add_argument("--cd-samples", type=int, default=300_000)
+    p.add_argument("--slopes", nargs="*", default=[], help="shapes for the slope measurement")
     args = p.parse_args()
     torch.set_num_threads(1)
     loaded = load_model(args.model)
     coverage(loaded, loaded.names, args.samples)
+    if args.slopes:
+        slopes(loaded, args.slopes, args.resolution)
     if args.cd:
         width_scan(loaded, args.cd, args.widths, args.resolution, args.cd_samples)
 

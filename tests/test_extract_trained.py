@@ -16,15 +16,15 @@ from compact_sdf.manifold import defects
 from compact_sdf.train import train
 from test_extract_fusion import assert_same_mesh
 
-SHAPES = ("knight_small", "fandisk", "tray_bottom")
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # prepares three meshes, trains
+SHAPES = ("knight_small", "tray_bottom")
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # prepares two meshes, trains
 
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory, shared_meshes):
     root = tmp_path_factory.mktemp("trained")
     cfg = get_preset("tiny")
-    cfg = replace(cfg, train=replace(cfg.train, device="cpu", steps=60))
+    cfg = replace(cfg, train=replace(cfg.train, device="cpu", steps=40))
     meshes = [shared_meshes / f"{s}.ply" for s in SHAPES]
     samples = [prepare_mesh(m, cfg=cfg.sampling, cache_dir=root / "cache") for m in meshes]
     train(root / "model", samples, cfg, sources={m.stem: str(m) for m in meshes})

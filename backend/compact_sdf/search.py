@@ -13,7 +13,7 @@ corner sign test). The same bound, applied to each child from its parent's corne
 child is evaluated, drops most children far from the surface without evaluating them.
 
 The assumption, checked at run time. ``L`` starts at ``cfg.lipschitz`` (1.5: a distance field has
-slope 1; trained generalization branches were measured up to about 2.3 near the surface). After
+slope 1; the edges of trained ``preview`` s_g were measured at 1.9-2.7, fidelity.md). After
 each level the search measures the steepest slope ``|s(a) - s(b)| / h`` over every lattice edge
 whose two ends it has evaluated. Where that exceeds the ``L`` the search has used, earlier drops
 may be wrong, so it starts again with ``L`` widened to ``SLOPE_MARGIN`` times the measured slope;

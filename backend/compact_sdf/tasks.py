@@ -319,7 +319,7 @@ class ExtractRequest(_Bounded):
     shape: str
     mode: str = "fused"  # fused, generalization or overfitting
     resolution: int = 128  # marching-cubes cells per side
-    band: int = 3  # voxel layers around the generalization surface that use the overfitting branch
+    band: int = 3  # paper fusion (extract.fusion=paper): voxel layers around the s_g surface that use s_o
     format: str = "ply"
     overrides: Overrides = field(default_factory=dict)  # extract.* only
     device: str = "auto"
@@ -390,7 +390,7 @@ def evaluate(req: EvaluateRequest, progress: Progress | None = None) -> tuple[di
 
 @dataclass(frozen=True)
 class AblateRequest(_Bounded):
-    """Generalization, overfitting and fused n = 1, 3, 6 on one shape (``band`` is the ablation's own)."""
+    """Generalization, overfitting, the paper fusion (n = 3) and the distance fusion on one shape."""
 
     operation: ClassVar[str] = "ablate"
 
