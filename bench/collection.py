@@ -117,7 +117,7 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
     t0, c0, load0 = time.perf_counter(), time.process_time(), load()
     res = train(model_dir, shapes, cfg, should_stop=timer(args.minutes * 60))
     info = _train_info(cfg, res.step, time.perf_counter() - t0, load0, time.process_time() - c0)
-    info["metrics"] = score_model(model_dir, paths, args)
+    info["metrics"] = score_model(model_dir, paths[:: args.eval_every], args)
     return info
 
 
