@@ -20,10 +20,11 @@ SHAPES = ("knight_small", "tray_bottom")
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # prepares two meshes, trains
 
 
-@pytest.fixture(scope="module")
-def loaded(tmp_path_factory, shared_meshes):
-    root = tmp_path_factory.mktemp("trained")
-    cfg = get_preset("tiny")
+@pytest.fixture(scope="module", params=["tiny", "preview"])
+def loaded(request, tmp_path_factory, shared_meshes):
+    """A briefly trained model of each small preset (preview: the CPU preset users train)."""
+    root = tmp_path_factory.mktemp(f"trained-{request.param}")
+    cfg = get_preset(request.param)
     cfg = replace(cfg, train=replace(cfg.train, device="cpu", steps=40))
     meshes = [shared_meshes / f"{s}.ply" for s in SHAPES]
     samples = [prepare_mesh(m, cfg=cfg.sampling, cache_dir=root / "cache") for m in meshes]
