@@ -45,17 +45,20 @@ SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.slow
-def test_torchrun_two_gloo_ranks(tmp_path: Path) -> None:
-    script = tmp_path / "run.py"
+# torch 2.13's gloo sometimes aborts a rank as the processes leave ("terminate called without an
+# active exception", SIGABRT), about once in ten runs even with a barrier before the group is
+# destroyed; one fresh retry for exactly that message keeps every other failure a failure.
+GLOO_EXIT_ABORT = "terminate called without an active exception"
+
+
+def run_torchrun(out: Path) -> tuple[int, str]:
+    script = out / "run.py"
     script.write_text(SCRIPT.format(tests=str(TESTS)))
-    points = torch.rand(2, 50, 3) * 2 - 1
-    torch.save(points, tmp_path / "points.pt")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)]
     # own session, so a hang kills torchrun's workers too instead of orphaning them
     proc = subprocess.Popen(
-        [*cmd, str(tmp_path)],
+        [*cmd, str(out)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -68,7 +71,21 @@ def test_torchrun_two_gloo_ranks(tmp_path: Path) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
         _, err = proc.communicate()
         raise AssertionError(f"torchrun hung; stderr tail:\n{err[-3000:]}") from None
-    assert proc.returncode == 0, err[-3000:]
+    return proc.returncode, err
+
+
+@pytest.mark.slow
+def test_torchrun_two_gloo_ranks(tmp_path: Path) -> None:
+    points = torch.rand(2, 50, 3) * 2 - 1
+    for attempt in ("first", "retry"):
+        run_dir = tmp_path / attempt
+        run_dir.mkdir()
+        torch.save(points, run_dir / "points.pt")
+        code, err = run_torchrun(run_dir)
+        if code == 0 or GLOO_EXIT_ABORT not in err:
+            break
+    assert code == 0, err[-3000:]
+    tmp_path = run_dir
 
     loaded = load_model(tmp_path / "model")
     assert loaded.step == 12 and loaded.names == ["sphere", "box"]
