@@ -184,6 +184,9 @@ def parse_args() -> argparse.Namespace:
         default=None,
         help="branches for the in-betweens: generalization, fused, ... (default: library)",
     )
+    p.add_argument(
+        "--join-gap", type=float, default=None, help="join parts closer than this (default: library)"
+    )
     p.add_argument("--resolution", type=int, default=128)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument(
@@ -220,6 +223,8 @@ def main() -> None:
     loaded = load_model(model_dir, device="cpu")
     ecfg = replace(loaded.config.extract, resolution=args.resolution)
     kwargs = {k: v for k, v in (("mode", args.path), ("between_mode", args.between_mode)) if v}
+    if args.join_gap is not None:
+        kwargs["join_gap"] = args.join_gap
     results, rows, cleaned = [], [], []
     t0 = time.perf_counter()
     for a, b in pairs:
@@ -239,6 +244,7 @@ def main() -> None:
         "config_overrides": args.set,
         "path": args.path or _library_default("mode"),
         "between_mode": args.between_mode or _library_default("between_mode"),
+        "join_gap": float(_library_default("join_gap")) if args.join_gap is None else args.join_gap,
         "resolution": args.resolution,
         "decode_seconds": time.perf_counter() - t0,
         "summary": summary,

@@ -6,13 +6,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
+import torch
 from compact_sdf.checkpoint import load_model
 from compact_sdf.config import ExtractConfig, get_preset
+from compact_sdf.connect import join_parts
 from compact_sdf.data import prepare_mesh
 from compact_sdf.extract import extract_field
 from compact_sdf.extract_dense import dense_mesh
+from compact_sdf.lattice import Lattice, evaluate
 from compact_sdf.manifold import defects
+from compact_sdf.mesh_quality import quality
 from compact_sdf.train import train
 from test_extract_fusion import assert_same_mesh
 
@@ -54,3 +59,33 @@ def test_sparse_equals_dense_on_a_trained_model(
         assert_same_mesh(sparse, dense, tol=1e-5)
         assert defects(sparse.faces).manifold
         assert_same_mesh(extract_field(gen, None, cfg), dense_mesh(gen, cfg), tol=1e-5)
+
+
+def test_joined_in_between_on_a_trained_model(loaded, one_torch_thread) -> None:
+    """The join's assumption (exact s_g values out to the gap, from the guarded search) holds on a
+    trained branch: the sparse joined in-between equals joining the dense s_g lattice, and it has
+    no more parts than the plain one."""
+    cfg = ExtractConfig(resolution=64)
+    z = 0.5 * (loaded.code(SHAPES[0]) + loaded.code(SHAPES[1]))
+
+    def gen(x):
+        return loaded.model.sdf_gen(z, x)
+
+    side = cfg.resolution + 1
+    lat = Lattice(cfg.resolution)
+    dense = evaluate(gen, lat.points(np.indices((side,) * 3).reshape(3, -1).T), 1 << 16, "cpu")
+    joined = join_parts(dense.reshape((side,) * 3), 0.15).field
+
+    def lookup(x):
+        ijk = np.rint((x.numpy().astype(np.float64) + 1.0) * cfg.resolution / 2.0).astype(np.int64)
+        return torch.from_numpy(joined[tuple(ijk.T)])
+
+    sparse = extract_field(gen, None, cfg, join_gap=0.15)
+    assert_same_mesh(sparse, dense_mesh(lookup, cfg), tol=1e-5)
+    plain = quality(*_arrays(extract_field(gen, None, cfg)))
+    got = quality(*_arrays(sparse))
+    assert got.manifold and got.watertight and got.components <= plain.components
+
+
+def _arrays(mesh):
+    return mesh.vertices, mesh.faces

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from compact_sdf.config import ExtractConfig
+from compact_sdf.connect import join_parts
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.errors import CompactSDFError, InputError
 from compact_sdf.extract_dense import dense_mesh, drop_band_artifacts
@@ -92,11 +93,14 @@ def extract_field(
     device: torch.device | str = "cpu",
     *,
     band_width: float = 0.0,
+    join_gap: float = 0.0,
     progress: Progress | None = None,
 ) -> MeshArrays:
     """Fused mesh of two fields in unit coordinates; ``ovf_fn=None`` meshes ``s_g`` alone.
 
     ``band_width`` is the training band half-width the distance fusion is measured in.
+    ``join_gap > 0`` (``s_g`` alone only) joins parts that ``s_g`` brings closer than that level
+    (``connect.join_parts``; the search then keeps exact values out to it).
     """
     _check_config(cfg)
     width = fusion_width(cfg, band_width) if ovf_fn is not None else 0.0
@@ -105,7 +109,9 @@ def extract_field(
     report = progress or (lambda stage, fraction: None)
     lat = Lattice(cfg.resolution)
     report("coarse surface", 0.0)
-    surface = find_surface(gen_fn, cfg, device, width)
+    if join_gap > 0 and ovf_fn is not None:
+        raise InputError("joining parts is defined for the generalization branch alone")
+    surface = find_surface(gen_fn, cfg, device, max(width, join_gap))
     report("band", 0.4)
     field = surface.field
     band = cell_corners(surface.crossed) if ovf_fn is None else band_of(surface.crossed, field, cfg, width)
@@ -116,7 +122,12 @@ def extract_field(
         field[band] = band_values
     else:
         _evaluate_at(gen_fn, lat, field, near & np.isnan(field), cfg, device)
+    exact = field.copy() if join_gap > 0 else None
     np.copyto(field, surface.sign, where=~near)  # only the sign matters off the band's cells
+    if exact is not None:
+        joined = join_parts(np.where(np.isnan(exact), field, exact), join_gap)
+        field = np.where(joined.touched, joined.field, field)
+        band = band | joined.touched
     report("marching cubes", 0.8)
     verts, faces = merge(_march_blocks(field, band, cfg.block_cells))
     mesh = MeshArrays.from_lattice(verts, faces, cfg.resolution)
@@ -163,6 +174,7 @@ def extract_shape(
     mode: str = "fused",
     normalization: Normalization | None = None,
     *,
+    join_gap: float = 0.0,
     progress: Progress | None = None,
 ) -> MeshArrays:
     """Mesh of one shape of a trained model in the shape's own coordinates.
@@ -192,7 +204,7 @@ def extract_shape(
         band_width = loaded.config.sampling.band_width
         mesh = extract_field(gen_fn, ovf_fn, cfg, device, band_width=band_width, progress=progress)
     elif mode == "generalization":
-        mesh = extract_field(gen_fn, None, cfg, device, progress=progress)
+        mesh = extract_field(gen_fn, None, cfg, device, join_gap=join_gap, progress=progress)
     elif mode == "overfitting-sparse":
         mesh = extract_field(ovf_fn, None, cfg, device, progress=progress)
     else:  # s_o is not a distance far from the surface, so no cell may be skipped: dense

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from compact_sdf.checkpoint import LoadedModel
 
 INTERPOLATION_MODES = ("linear", "slerp")
+# In-betweens meshed with the generalization branch join parts that s_g brings within this level
+# of each other (normalised units; the shape spans [-1, 1]): docs/benchmarks/interpolation.md.
+JOIN_GAP = 0.15
 
 
 def path_weights(shapes: int, steps: int) -> np.ndarray:
@@ -144,6 +147,7 @@ def interpolate_shapes(
     extract_mode: str = "fused",
     between_mode: str = "generalization",
     keep_fraction: float = 0.0,
+    join_gap: float = JOIN_GAP,
     progress: Progress | None = None,
 ) -> list[MeshArrays]:
     """One mesh per step between the named shapes, each in its blended own coordinates.
@@ -152,9 +156,13 @@ def interpolate_shapes(
     between shapes with ``between_mode`` (``"same"`` = ``extract_mode``). The default meshes
     in-betweens with the generalization branch alone: the overfitting branch was trained only at
     the shapes' own codes, and at a blended code its band holds floating specks
-    (docs/benchmarks/interpolation.md measures both). ``keep_fraction > 0`` is an opt-in clean-up:
+    (docs/benchmarks/interpolation.md measures both). There a fading feature pinches off before
+    it is gone, so parts that s_g joins below ``join_gap`` are joined by a thin tube
+    (``connect.join_parts``; 0 turns it off). ``keep_fraction > 0`` is an opt-in clean-up:
     components with less than that fraction of the largest one's area are dropped (off by default).
     """
+    if not 0.0 <= join_gap <= 0.5:
+        raise InputError(f"join_gap must be within [0, 0.5] (normalised units), got {join_gap}")
     if between_mode not in (*MODES, "same"):
         raise InputError(f"unknown between_mode '{between_mode}'; choose one of: {', '.join(MODES)}, same")
     cfg = cfg or loaded.config.extract
@@ -169,7 +177,9 @@ def interpolate_shapes(
         if progress is not None:
             progress(f"step {i + 1}/{len(blended)}", i / len(blended))
         end = row.max() >= 1.0 - 1e-9 or between_mode == "same"
-        mesh = extract_shape(loaded, z, cfg, extract_mode if end else between_mode, normalization=norm)
+        how = extract_mode if end else between_mode
+        gap = join_gap if how == "generalization" else 0.0
+        mesh = extract_shape(loaded, z, cfg, how, normalization=norm, join_gap=gap)
         meshes.append(drop_small_parts(mesh, keep_fraction))
     if progress is not None:
         progress("done", 1.0)
