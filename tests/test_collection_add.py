@@ -44,3 +44,26 @@ def test_adding_a_shape_keeps_the_old_ones(tmp_path: Path, one_torch_thread: Non
         after = _near_error(tmp_path / "m", s)
         assert after <= TOLERANCE * before[s.name] + SLACK, (s.name, before[s.name], after)
     assert _near_error(tmp_path / "m", new) < 0.05  # the new shape was learnt as well
+
+
+def test_new_shapes_are_in_every_batch_of_the_run_that_adds_them() -> None:
+    """Batches of a run that adds shapes: the new ones fill up to half of each, the rest is a
+    uniform draw over the others (old shapes and the new ones past the half); without new
+    shapes the draw is the fresh run's uniform one, the same random stream."""
+    from types import SimpleNamespace
+
+    from compact_sdf.train import _Trainer
+
+    def batches(count: int, new: int, per_step: int, steps: int = 200) -> list[list[int]]:
+        t = _Trainer.__new__(_Trainer)
+        t.per_step = per_step
+        t.s = SimpleNamespace(shapes=list(range(count)), new=new, batch_gen=torch.Generator().manual_seed(5))
+        return [t._choose().tolist() for _ in range(steps)]
+
+    for chosen in batches(55, 5, 15):
+        assert len(chosen) == len(set(chosen)) == 15 and set(range(50, 55)) <= set(chosen)
+    seen = [i for chosen in batches(20, 12, 8) for i in chosen]
+    assert all(set(range(8, 12)) <= set(c) for c in batches(20, 12, 8))  # the first 4 new: always
+    assert set(seen) == set(range(20))  # the others are all drawn, the last new ones included
+    gen = torch.Generator().manual_seed(5)
+    assert batches(30, 0, 15, 3) == [torch.randperm(30, generator=gen)[:15].tolist() for _ in range(3)]

@@ -141,6 +141,7 @@ class _State:
     start: int  # step the run starts from
     elapsed0: float  # training time before this run
     resumed: bool
+    new: int = 0  # shapes added by this run (the last ``new`` of ``shapes``)
     last: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_LOSS_NAMES, math.nan))
     speed: float = 0.0  # sample points per second, smoothed
     t_begin: float = field(default_factory=time.perf_counter)
@@ -224,7 +225,7 @@ def _restore(
         sample_gen.manual_seed(tc.seed + 1 + world.rank + 7919 * start)
     dev = _device_shapes(shapes, cfg, world)
     elapsed0 = float(data.get("elapsed", 0.0))
-    return _State(model_dir, model, opts, dev, infos, batch_gen, sample_gen, start, elapsed0, resumed=True)
+    return _State(model_dir, model, opts, dev, infos, batch_gen, sample_gen, start, elapsed0, True, new)
 
 
 def _device_shapes(shapes: list[ShapeSamples], cfg: Config, world: ddp.World) -> list[DeviceShape]:
@@ -291,11 +292,24 @@ class _Trainer:
             shapes=len(s.infos),
         )
 
+    def _choose(self) -> torch.Tensor:
+        """The step's shapes: shapes added by this run fill up to half of every batch (they start
+        from random codes next to trained ones, and a uniform draw of 5 new among 55 would see
+        each only once in 4 steps), the rest is a uniform draw of the others (replay, so the old
+        shapes are not forgotten). Without new shapes: a uniform draw, as in a fresh run."""
+        s, count = self.s, len(self.s.shapes)
+        always = torch.arange(count - s.new, count)[: self.per_step // 2]
+        rest = torch.ones(count, dtype=torch.bool)
+        rest[always] = False
+        others = torch.arange(count)[rest]
+        drawn = others[torch.randperm(len(others), generator=s.batch_gen)[: self.per_step - len(always)]]
+        return torch.cat([always, drawn])
+
     def _step(self, step: int, autocast: contextlib.AbstractContextManager[Any]) -> dict[str, float]:
         """One optimiser step on this rank's share of the step's shapes; returns the loss values."""
         s, tc, world = self.s, self.cfg.train, self.world
         s.opts.set_step(step)
-        chosen = torch.randperm(len(s.shapes), generator=s.batch_gen)[: self.per_step]
+        chosen = self._choose()
         mine = chosen[world.rank :: world.size].tolist()
         batch = draw_batch({i: s.shapes[i] for i in mine}, tc.samples_per_shape, s.sample_gen, world.device)
         terms = objective.losses(
