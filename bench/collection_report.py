@@ -1,8 +1,7 @@
 """The parts of bench/collection.py that read a trained collection model: interpolation, bytes, report.
 
-- ``interp``: midpoints (t = 0.5, slerp) of pairs inside a family and across families of
-  ``ours_<n>``: connected components of the midpoint mesh, and how far it lies between its ends
-  (Chamfer to each end's reconstruction, relative to the Chamfer between the ends).
+- ``interp``: 7-step paths between pairs inside a family and across families of ``ours_<n>``,
+  scored with bench/interpolation.py's figures, and the Chamfer between the ends (how far apart).
 - ``fp16``: bytes per shape of the stored model (grid + MLPs + codes) in fp32 and with the grid in
   fp16, beside the source PLY sizes; fidelity with the fp16 grid on the first ``--fp16-shapes``.
 - ``report``: markdown tables and docs/img/collection.png from the json files.
@@ -18,8 +17,9 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-IN_FAMILY = [("chair_00", "chair_01"), ("vase_00", "vase_01"), ("mug_00", "mug_01")]
-ACROSS = [("chair_00", "vase_00"), ("vase_01", "mug_00"), ("mug_01", "chair_01")]
+FAMILIES = ("chair", "table", "vase", "mug", "lamp", "shelf")
+IN_FAMILY = [(f"{f}_00", f"{f}_01") for f in FAMILIES]
+ACROSS = [(f"{f}_00", f"{g}_01") for f, g in zip(FAMILIES, FAMILIES[1:] + FAMILIES[:1], strict=True)]
 
 
 def _unit_points(mesh: Any, count: int = 50_000) -> np.ndarray:
@@ -35,35 +35,26 @@ def _cd(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def run_interp(args: Any, root: Path) -> None:
-    import torch
-    import trimesh
+    """In-family against across-family paths of ``ours_<n>``, 7 steps each, scored like
+    bench/interpolation.py (components, largest share, manifold, smoothness against the ends) with
+    the library's defaults (linear path, in-betweens from s_g with parts joined), clean-up off."""
     from compact_sdf.checkpoint import load_model
-    from compact_sdf.extract import extract_shape
-    from compact_sdf.interpolate import interpolate_codes
+    from compact_sdf.interpolate import interpolate_shapes
+    from interpolation import score_pair, summarise
 
     loaded = load_model(root / f"ours_{args.n}")
     ecfg = replace(loaded.config.extract, resolution=args.resolution)
-    rows = []
+    out: dict[str, Any] = {"resolution": args.resolution, "steps": 7}
     for group, pairs in (("in-family", IN_FAMILY), ("across", ACROSS)):
+        scored = []
         for a, b in pairs:
-            codes = np.stack([loaded.code(a).numpy(), loaded.code(b).numpy()])
-            mid = interpolate_codes(torch.as_tensor(codes), np.array([[0.5, 0.5]]), "slerp")[0]
-            ends = [extract_shape(loaded, loaded.code(n), ecfg) for n in (a, b)]
-            half = extract_shape(loaded, mid, ecfg)
-            pa, pb, pm = (_unit_points(m) for m in (*ends, half))
-            parts = len(trimesh.Trimesh(half.vertices, half.faces).split(only_watertight=False))
-            rows.append(
-                {
-                    "group": group,
-                    "pair": f"{a} - {b}",
-                    "code_distance": float(np.linalg.norm(codes[0] - codes[1])),
-                    "ends_cd": _cd(pa, pb),
-                    "mid_to_ends_cd": [_cd(pm, pa), _cd(pm, pb)],
-                    "components": parts,
-                }
-            )
-            print(rows[-1])
-    (root / f"interp_{args.n}.json").write_text(json.dumps(rows, indent=1) + "\n")
+            meshes = interpolate_shapes(loaded, [a, b], 7, cfg=ecfg)
+            pair = score_pair(meshes, (a, b))
+            pair["ends_cd"] = _cd(_unit_points(meshes[0]), _unit_points(meshes[-1]))
+            scored.append(pair)
+            print(group, pair["pair"], [s["components"] for s in pair["steps"]], flush=True)
+        out[group] = {"summary": summarise(scored), "pairs": scored}
+    (root / f"interp_{args.n}.json").write_text(json.dumps(out, indent=1) + "\n")
 
 
 def run_fp16(args: Any, root: Path) -> None:
@@ -163,6 +154,15 @@ def run_report(args: Any, root: Path) -> None:
                         runs[key] | {"metrics": part, "n": len(part)},
                     )
                 )
+    interp = runs.get(f"interp_{args.n}")
+    if interp is not None and "in-family" in interp:
+        print("\n| paths | in-betweens | one body | manifold | mean components | mean / max rel. smoothness "
+              "| ends' Chamfer (median) |\n|---|---|---|---|---|---|---|")  # fmt: skip
+        for group in ("in-family", "across"):
+            g, cds = interp[group]["summary"], [p["ends_cd"] for p in interp[group]["pairs"]]
+            print(f"| {group} | {g['in_betweens']} | {g['one_body']:.0%} | {g['manifold']:.0%} | "
+                  f"{g['mean_components']:.2f} | {g['mean_relative_smoothness']:.2f} / "
+                  f"{g['max_relative_smoothness']:.2f} | {np.median(cds):.2e} |")  # fmt: skip
     _plot(runs, REPO / "docs" / "img" / "collection.png")
 
 

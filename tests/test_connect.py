@@ -117,3 +117,12 @@ def _lookup(field: np.ndarray, x: torch.Tensor, cells: int) -> np.ndarray:
 def test_join_is_for_the_generalization_branch_alone() -> None:
     with pytest.raises(InputError, match="generalization branch alone"):
         extract_field(balls(0.05), balls(0.05), CFG, band_width=0.02, join_gap=0.1)
+
+
+def test_the_interpolate_request_bounds_the_gap() -> None:
+    from compact_sdf.tasks import InterpolateRequest
+
+    assert InterpolateRequest("m", ("a", "b"), join_gap=0.0).join_gap == 0.0
+    for bad in (0.9, -0.1, float("nan")):
+        with pytest.raises(InputError, match="join_gap"):
+            InterpolateRequest("m", ("a", "b"), join_gap=bad)

@@ -91,6 +91,7 @@ REQUEST: dict[str, Bound] = {
     "interpolate.steps": Bound(2, 64),
     "interpolate.shapes": Bound(2, 16),  # how many shapes a path visits
     "interpolate.weights": Bound(1, 64),  # rows
+    "interpolate.join_gap": Bound(0, 0.5),  # normalised units; 0 = parts stay as decoded
     "fit.iterations": Bound(1, 100_000),
     "fit.extra_steps": Bound(1, 1_000_000),
     "samples": Bound(1_000, 2_000_000),

@@ -24,6 +24,9 @@ import numpy as np
 from scipy import ndimage
 from skimage.graph import MCP
 
+# Default gap (normalised units; the shape spans [-1, 1]) for in-betweens: the largest level at
+# which parts of the 40 measured in-betweens met (0.13) fits under it, docs/benchmarks/interpolation.md.
+JOIN_GAP = 0.15
 # The tube's radius in voxels: below 1 voxel the tube would vanish between lattice vertices; the
 # path's own vertices are 6-connected, so 0.75 keeps the chain negative while staying thin.
 TUBE_RADIUS = 0.75

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from compact_sdf import bounds
 from compact_sdf.config import ExtractConfig
+from compact_sdf.connect import JOIN_GAP
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.errors import InputError
 from compact_sdf.extract import MODES, extract_shape
@@ -30,9 +32,6 @@ if TYPE_CHECKING:
     from compact_sdf.checkpoint import LoadedModel
 
 INTERPOLATION_MODES = ("linear", "slerp")
-# In-betweens meshed with the generalization branch join parts that s_g brings within this level
-# of each other (normalised units; the shape spans [-1, 1]): docs/benchmarks/interpolation.md.
-JOIN_GAP = 0.15
 
 
 def path_weights(shapes: int, steps: int) -> np.ndarray:
@@ -161,8 +160,10 @@ def interpolate_shapes(
     (``connect.join_parts``; 0 turns it off). ``keep_fraction > 0`` is an opt-in clean-up:
     components with less than that fraction of the largest one's area are dropped (off by default).
     """
-    if not 0.0 <= join_gap <= 0.5:
-        raise InputError(f"join_gap must be within [0, 0.5] (normalised units), got {join_gap}")
+    try:
+        bounds.check("join_gap", join_gap, float, bounds.request_bound("interpolate", "join_gap"))
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     if between_mode not in (*MODES, "same"):
         raise InputError(f"unknown between_mode '{between_mode}'; choose one of: {', '.join(MODES)}, same")
     cfg = cfg or loaded.config.extract

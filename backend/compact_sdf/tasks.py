@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from compact_sdf import bounds
 from compact_sdf.config import Config, ExtractConfig, get_preset, parse_overrides
+from compact_sdf.connect import JOIN_GAP
 from compact_sdf.device import resolve_device
 from compact_sdf.errors import Cancelled, InputError
 from compact_sdf.progress import Progress
@@ -185,7 +186,7 @@ class _Bounded:
                 if isinstance(value, tuple | list):
                     bounds.check(f"{name} (count)", len(value), int, bound)
                 else:
-                    bounds.check(name, value, int, bound)
+                    bounds.check(name, value, float if isinstance(value, float) else int, bound)
             except ValueError as exc:
                 raise InputError(str(exc)) from None
 
@@ -344,6 +345,7 @@ class InterpolateRequest(_Bounded):
     steps: int = 5
     weights: tuple[tuple[float, ...], ...] | None = None  # replaces steps when given
     mode: str = "linear"  # linear or slerp
+    join_gap: float = JOIN_GAP  # in-betweens: join parts s_g brings this close (0: off)
     resolution: int = 128
     band: int = 3
     format: str = "ply"
@@ -359,7 +361,9 @@ def interpolate(req: InterpolateRequest, progress: Progress | None = None) -> li
     loaded = _load(req.model_dir, req.device)
     ecfg = _extract_config(loaded, req.resolution, req.band, req.overrides)
     steps: Any = [list(w) for w in req.weights] if req.weights is not None else req.steps
-    return interpolate_shapes(loaded, list(req.shapes), steps, req.mode, ecfg, progress=progress)
+    return interpolate_shapes(
+        loaded, list(req.shapes), steps, req.mode, ecfg, join_gap=req.join_gap, progress=progress
+    )
 
 
 @dataclass(frozen=True)

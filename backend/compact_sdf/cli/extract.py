@@ -82,6 +82,12 @@ def register(subparsers: Sub) -> None:
         "--mode", choices=("linear", "slerp"), default=default_of(tasks.InterpolateRequest, "mode")
     )
     p.add_argument(
+        "--join-gap",
+        type=float,
+        default=default_of(tasks.InterpolateRequest, "join_gap"),
+        help="join in-between parts the model brings this close (normalised units; 0: off)",
+    )
+    p.add_argument(
         "--format",
         choices=[s[1:] for s in MESH_SUFFIXES],
         default=default_of(tasks.InterpolateRequest, "format"),
@@ -175,6 +181,7 @@ def interpolate_request(args: argparse.Namespace) -> tasks.InterpolateRequest:
         steps=args.steps,
         weights=_parse_weights(args.weights) if args.weights else None,
         mode=args.mode,
+        join_gap=args.join_gap,
         format=args.format,
         **_extraction(args),
     )

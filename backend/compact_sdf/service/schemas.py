@@ -178,6 +178,11 @@ class InterpolateJob(Strict):
         **_count("interpolate", "weights"),
     )
     mode: Literal["linear", "slerp"] = default_of(tasks.InterpolateRequest, "mode")
+    join_gap: float = _field(
+        tasks.InterpolateRequest,
+        "join_gap",
+        "in-betweens: join parts closer than this (normalised units; 0: off)",
+    )
     resolution: int = _field(tasks.InterpolateRequest, "resolution", "marching-cubes cells per side")
     format: MeshFormat = default_of(tasks.InterpolateRequest, "format")
 
