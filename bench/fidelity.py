@@ -106,7 +106,18 @@ def main() -> None:
     p.add_argument("--render", default=None, help="shape to render (default: none)")
     p.add_argument("--json", default=str(REPO / "out" / "bench" / "fidelity.json"))
     p.add_argument("--tables", nargs="+", default=None, help="only print the tables of these JSON runs")
+    p.add_argument(
+        "--refresh",
+        nargs="+",
+        default=None,
+        help="re-score the default fusion of these JSON runs with this checkout (writes *_fresh.json)",
+    )
     args = p.parse_args()
+    if args.refresh:
+        torch.set_num_threads(args.threads)
+        for f in args.refresh:
+            refresh_fused(Path(f), args.samples)
+        return
     if args.tables:
         merged = [json.loads(Path(f).read_text()) for f in args.tables]
         for n in merged[0]["resolutions"]:
@@ -149,6 +160,29 @@ def main() -> None:
     for n in args.resolutions:
         print(f"\n### N = {n}\n")
         print_tables(results, str(n))
+
+
+def refresh_fused(path: Path, samples: int) -> None:
+    """The run's ``fused`` entries again, from its model, with this checkout's extraction."""
+    import subprocess
+
+    from compact_sdf.checkpoint import load_model
+    from compact_sdf.data.load import load_mesh
+    from compact_sdf.evaluate import ABLATION, evaluate_shape
+
+    run = json.loads(path.read_text())
+    loaded = load_model(Path(run["model"]))
+    mode, settings = ABLATION["fused"]
+    for name, entry in run["shapes"].items():
+        gt = load_mesh(MESHES / f"{name}.ply")
+        for n in run["resolutions"]:
+            ecfg = replace(loaded.config.extract, resolution=n, **settings)
+            entry[str(n)]["fused"] = evaluate_shape(loaded, name, gt, ecfg, mode, samples=samples)[0]
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
+    run["fused_refreshed_at"] = commit.stdout.strip()
+    out = path.with_name(path.stem + "_fresh.json")
+    out.write_text(json.dumps(run, indent=2) + "\n")
+    print(f"{out.name}: fused re-scored at {run['fused_refreshed_at']}", file=sys.stderr)
 
 
 def watertight_meshes() -> list[Path]:
