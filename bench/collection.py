@@ -117,7 +117,9 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
     t0, c0, load0 = time.perf_counter(), time.process_time(), load()
     res = train(model_dir, shapes, cfg, should_stop=timer(args.minutes * 60))
     info = _train_info(cfg, res.step, time.perf_counter() - t0, load0, time.process_time() - c0)
-    info["metrics"] = score_model(model_dir, paths[:: args.eval_every], args)
+    last = paths[len(paths) - args.eval_last :] if args.eval_last else []
+    scored = paths[: len(paths) - len(last) : args.eval_every] + last
+    info["metrics"] = score_model(model_dir, scored, args)
     return info
 
 
@@ -267,6 +269,9 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument(
         "--eval-every", type=int, default=1, help="codes-only, add: score every k-th (old) shape only"
+    )
+    p.add_argument(
+        "--eval-last", type=int, default=0, help="ours: score the last m shapes too (the ones 'add' adds)"
     )
     p.add_argument("--fp16-shapes", type=int, default=10, help="shapes scored with the fp16 grid")
     p.add_argument("--cpu-s", type=float, default=0.0, help="score: the stopped run's training CPU seconds")
