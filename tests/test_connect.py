@@ -126,3 +126,27 @@ def test_the_interpolate_request_bounds_the_gap() -> None:
     for bad in (0.9, -0.1, float("nan")):
         with pytest.raises(InputError, match="join_gap"):
             InterpolateRequest("m", ("a", "b"), join_gap=bad)
+
+
+def test_the_memory_estimate_covers_the_join() -> None:
+    """``footprint.JOIN_BYTES_PER_VERTEX`` (what the service adds for joined in-betweens) bounds the
+    join's measured peak on a lattice where a part is joined and a void filled."""
+    import tracemalloc
+
+    from compact_sdf import footprint
+    from compact_sdf.config import Config
+
+    n = 64
+    idx = np.indices((n + 1,) * 3).reshape(3, -1).T
+    field = evaluate(balls(0.08), Lattice(n).points(idx), 1 << 16, "cpu").reshape((n + 1,) * 3)
+    tracemalloc.start()
+    try:
+        out = join_parts(field, 0.15)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(out.levels) == 1
+    assert peak <= footprint.JOIN_BYTES_PER_VERTEX * (n + 1) ** 3
+    cfg = Config()
+    plain, joined = (footprint.extract_estimate(cfg, 256, join=j).total for j in (False, True))
+    assert joined - plain == footprint.JOIN_BYTES_PER_VERTEX * 257**3

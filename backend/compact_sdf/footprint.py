@@ -25,6 +25,7 @@ F32 = 4
 MAX_SURFACE_AREA = 16.0
 PREP_BYTES_PER_POINT = 100  # measured peak of preparation per band point (docs/benchmarks/prepare.md)
 LATTICE_BYTES_PER_VERTEX = 20  # extraction arrays per lattice vertex (measured: 20.9 GB at N = 1024)
+JOIN_BYTES_PER_VERTEX = 32  # connect.join_parts on top (tracemalloc peak: 27 B per vertex at N = 96)
 METRIC_BYTES_PER_SAMPLE = 160  # float64 points, normals, KD-tree and distances, both sides
 
 
@@ -90,24 +91,37 @@ def train_estimate(cfg: Config, shapes: int, device: str = "cpu") -> Estimate:
     return _estimate(parts, device)
 
 
-def extract_estimate(cfg: Config, resolution: int, device: str = "cpu") -> Estimate:
+def extract_estimate(cfg: Config, resolution: int, device: str = "cpu", *, join: bool = False) -> Estimate:
+    """One extraction; ``join``: in-betweens whose parts are joined (``connect``) need more."""
     m = cfg.model
-    lattice = (resolution + 1) ** 3 * LATTICE_BYTES_PER_VERTEX
+    vertices = (resolution + 1) ** 3
     model = m.grid_res**3 * m.grid_channels * F32
     batch = cfg.extract.batch_points * (m.hidden * 2 + m.grid_channels + m.code_dim) * F32
-    parts = {"extraction lattice": lattice, "model": model, "network batch": batch}
+    parts = {
+        "extraction lattice": vertices * LATTICE_BYTES_PER_VERTEX,
+        "model": model,
+        "network batch": batch,
+    }
+    if join:
+        parts["joining parts"] = vertices * JOIN_BYTES_PER_VERTEX
     return _estimate(parts, device)
 
 
-def evaluate_estimate(cfg: Config, resolution: int, samples: int = 0, device: str = "cpu") -> Estimate:
+def evaluate_estimate(
+    cfg: Config, resolution: int, samples: int = 0, device: str = "cpu", *, join: bool = False
+) -> Estimate:
     """Extraction plus the metrics' samples (``samples`` 0: extraction alone)."""
-    base = extract_estimate(cfg, resolution, "cpu")
+    base = extract_estimate(cfg, resolution, "cpu", join=join)
     return _estimate({**base.parts, "metric samples": samples * METRIC_BYTES_PER_SAMPLE}, device)
 
 
-def largest_resolution(cfg: Config, budget: int, samples: int = 0, device: str = "cpu") -> int:
+def largest_resolution(
+    cfg: Config, budget: int, samples: int = 0, device: str = "cpu", *, join: bool = False
+) -> int:
     """The highest extraction resolution (a multiple of 8) whose estimate fits ``budget``."""
-    fitting = [n for n in range(8, 2049, 8) if evaluate_estimate(cfg, n, samples, device).total <= budget]
+    fitting = [
+        n for n in range(8, 2049, 8) if evaluate_estimate(cfg, n, samples, device, join=join).total <= budget
+    ]
     return fitting[-1] if fitting else 0
 
 

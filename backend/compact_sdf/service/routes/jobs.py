@@ -104,9 +104,10 @@ def _check_memory(svc: Service, body: Any, cfg: Config, shapes: int) -> None:
     if resolution is None:
         return
     samples = getattr(body, "samples", 0) or 0
-    estimate = footprint.evaluate_estimate(cfg, resolution, samples, device)
+    join = isinstance(body, schemas.InterpolateJob) and body.join_gap > 0
+    estimate = footprint.evaluate_estimate(cfg, resolution, samples, device, join=join)
     if budget is not None and estimate.total > budget:
-        fits = footprint.largest_resolution(cfg, budget, samples, device)
+        fits = footprint.largest_resolution(cfg, budget, samples, device, join=join)
         smaller = f"resolution {fits} or less fits" if fits else "no resolution fits: free some memory"
         footprint.check_fits(estimate, budget, f"a resolution of {resolution}", smaller)
 
