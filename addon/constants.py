@@ -27,7 +27,7 @@ PRESETS = (
 # Resolution and Band serve reconstruct, interpolate and evaluate alike, so those agree across them.
 TRAIN_DEFAULTS = {"preset": "preview", "steps": None, "allow_open": False}  # steps None: the preset's
 EXTRACT_DEFAULTS = {"resolution": 128, "band": 3, "mode": "fused"}
-INTERPOLATE_DEFAULTS = {"steps": 5, "mode": "linear", "resolution": 128, "band": 3}
+INTERPOLATE_DEFAULTS = {"steps": 5, "mode": "linear", "resolution": 128, "band": 3, "join_gap": 0.15}
 EVALUATE_DEFAULTS = {"resolution": 128, "mode": "fused"}
 FIT_DEFAULTS = {"iterations": 800, "full": False}  # "Add Selected to Model" fits codes only
 

@@ -42,7 +42,8 @@ def request_update(obj: bpy.types.Object, resolution: int | None = None) -> str 
         return None
     shapes = [s for s in str(obj.get(LINK_SOURCES, "")).split(",") if s]
     weights = live_weights(obj.compact_sdf.live_factor, len(shapes))
-    body = interpolate_body(obj[LINK_MODEL], shapes, res, settings.interp_mode, weights=weights)
+    gap = round(settings.interp_join_gap, 6)
+    body = interpolate_body(obj[LINK_MODEL], shapes, res, settings.interp_mode, weights=weights, join_gap=gap)
     try:
         job = connection.submit(body)
     except Exception as exc:

@@ -46,6 +46,7 @@ class _InterpolationMixin(SceneJobMixin):
             [o[LINK_CODE] for o in sources],
             getattr(settings, self.resolution_setting),
             settings.interp_mode,
+            join_gap=round(settings.interp_join_gap, 6),
             **self.shape_choice(settings, len(sources)),
         )
         spacing, place = settings.spacing, self.place  # the operator is gone when the job ends

@@ -91,6 +91,16 @@ class CompactSDFSceneSettings(PropertyGroup):
         "Steps", INTERPOLATE_DEFAULTS["steps"], (2, 64), "Objects in an interpolation row (ends included)"
     )
     interp_mode: EnumProperty(name="Mode", items=INTERP_MODES, default=INTERPOLATE_DEFAULTS["mode"])  # type: ignore[valid-type]
+    interp_join_gap: FloatProperty(  # type: ignore[valid-type]
+        name="Join gap",
+        description=(
+            "In-between parts the model brings this close (normalised units, the shape spans 2) are "
+            "joined into one body by a thin tube; 0 keeps them apart"
+        ),
+        default=INTERPOLATE_DEFAULTS["join_gap"],
+        min=0.0,
+        max=0.5,
+    )
     spacing: FloatProperty(  # type: ignore[valid-type]
         name="Row offset",
         description="Clearance between the sources and the row (in front) or the live blend (behind)",

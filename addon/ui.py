@@ -10,7 +10,7 @@ from .backend_state import start_log
 from .constants import LINK_CODE, LINK_MODEL, LINK_ROLE
 from .preferences import ADDON_PACKAGE, get_prefs
 
-INTERPOLATION_PROPS = ("interp_steps", "interp_mode", "spacing", "preview_resolution")
+INTERPOLATION_PROPS = ("interp_steps", "interp_mode", "interp_join_gap", "spacing", "preview_resolution")
 
 
 def _props(layout: bpy.types.UILayout, data: object, *names: str) -> bpy.types.UILayout:

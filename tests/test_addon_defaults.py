@@ -36,6 +36,7 @@ PROPERTIES = {
     "band": constants.EXTRACT_DEFAULTS["band"],
     "interp_steps": constants.INTERPOLATE_DEFAULTS["steps"],
     "interp_mode": constants.INTERPOLATE_DEFAULTS["mode"],
+    "interp_join_gap": constants.INTERPOLATE_DEFAULTS["join_gap"],
     "fit_iterations": constants.FIT_DEFAULTS["iterations"],
 }
 
@@ -79,4 +80,5 @@ def scenario_defaults() -> dict[str, Any]:
 
     addon.register()
     rna = bpy.context.scene.compact_sdf.bl_rna.properties
-    return {name: rna[name].default for name in PROPERTIES}
+    shown = {name: rna[name].default for name in PROPERTIES}
+    return {k: round(v, 6) if isinstance(v, float) else v for k, v in shown.items()}  # float32 defaults
