@@ -232,26 +232,3 @@ def test_user_errors() -> None:
     assert len(empty.faces) == 0
     with pytest.raises(CompactSDFError, match="empty"):
         save_mesh(empty, "out.ply")
-
-
-def specked_sphere(x: torch.Tensor) -> torch.Tensor:
-    """s_o of a sphere (r 0.5) with a speck (a ball of r 0.02) floating 0.03 off its surface and a
-    detached thin disc (0.02 thick, r 0.15) 0.03 off the other side: both near s_g's zero set."""
-    speck = (x - torch.tensor([0.55, 0.0, 0.0])).norm(dim=-1) - 0.02
-    disc_at = x - torch.tensor([-0.54, 0.0, 0.0])
-    disc = torch.maximum(disc_at[:, 0].abs() - 0.01, disc_at[:, 1:].norm(dim=-1) - 0.15)
-    return torch.minimum(sphere(0.5)(x), torch.minimum(speck, disc))
-
-
-@pytest.mark.parametrize("resolution", [64, 128])
-def test_parts_smaller_than_a_grid_cell_are_dropped(resolution: int) -> None:
-    """``min_part`` (a feature-grid cell, 0.0625 for the preview grid) drops the speck (0.04 across)
-    and keeps the detached disc (0.3 across); sparse and dense agree."""
-    cfg, gen = ExtractConfig(resolution=resolution), sphere(0.5)
-    plain = extract_field(gen, specked_sphere, cfg, band_width=0.1)
-    kept = extract_field(gen, specked_sphere, cfg, band_width=0.1, min_part=0.0625)
-    parts = [len(m.to_trimesh().split(only_watertight=False)) for m in (plain, kept)]
-    assert parts == [3, 2], parts
-    assert kept.vertices[:, 0].max() < 0.53 < plain.vertices[:, 0].max()  # the speck (out to 0.57) is gone
-    assert kept.vertices[:, 0].min() < -0.52  # the disc (beyond the sphere, at -0.54) is there
-    assert_same_mesh(kept, dense_mesh(gen, cfg, ovf_fn=specked_sphere, band_width=0.1, min_part=0.0625), 1e-5)

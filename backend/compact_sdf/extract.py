@@ -94,15 +94,13 @@ def extract_field(
     *,
     band_width: float = 0.0,
     join_gap: float = 0.0,
-    min_part: float = 0.0,
     progress: Progress | None = None,
 ) -> MeshArrays:
     """Fused mesh of two fields in unit coordinates; ``ovf_fn=None`` meshes ``s_g`` alone.
 
     ``band_width`` is the training band half-width the distance fusion is measured in.
     ``join_gap > 0`` (``s_g`` alone only) joins parts that ``s_g`` brings closer than that level
-    (``connect.join_parts``; the search then keeps exact values out to it). ``min_part``: the
-    distance fusion also drops detached parts shorter than that on every side (``drop_band_artifacts``).
+    (``connect.join_parts``; the search then keeps exact values out to it).
     """
     _check_config(cfg)
     width = fusion_width(cfg, band_width) if ovf_fn is not None else 0.0
@@ -134,7 +132,7 @@ def extract_field(
     verts, faces = merge(_march_blocks(field, band, cfg.block_cells))
     mesh = MeshArrays.from_lattice(verts, faces, cfg.resolution)
     if ovf_fn is not None and cfg.fusion == "distance":
-        mesh = drop_band_artifacts(mesh, gen_fn, width, cfg.batch_points, device, min_part)
+        mesh = drop_band_artifacts(mesh, gen_fn, width, cfg.batch_points, device)
     report("done", 1.0)
     return mesh
 
@@ -204,10 +202,7 @@ def extract_shape(
 
     if mode == "fused":
         band_width = loaded.config.sampling.band_width
-        cell = 2.0 / (loaded.config.model.grid_res - 1)  # the feature grid's cell: its smallest body
-        mesh = extract_field(
-            gen_fn, ovf_fn, cfg, device, band_width=band_width, min_part=cell, progress=progress
-        )
+        mesh = extract_field(gen_fn, ovf_fn, cfg, device, band_width=band_width, progress=progress)
     elif mode == "generalization":
         mesh = extract_field(gen_fn, None, cfg, device, join_gap=join_gap, progress=progress)
     elif mode == "overfitting-sparse":

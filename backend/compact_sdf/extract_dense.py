@@ -79,12 +79,7 @@ def mesh_volume(volume: np.ndarray, block: int | None = None) -> MeshArrays:
 
 
 def drop_band_artifacts(
-    mesh: MeshArrays,
-    gen_fn: FieldFn,
-    width: float,
-    batch: int,
-    device: torch.device | str,
-    min_part: float = 0.0,
+    mesh: MeshArrays, gen_fn: FieldFn, width: float, batch: int, device: torch.device | str
 ) -> MeshArrays:
     """The distance fusion's last step: drop every component that never comes near s_g's surface.
 
@@ -93,16 +88,11 @@ def drop_band_artifacts(
     on the cow: bubbles inside the body with ``|s_g|`` 0.044-0.057 at every vertex, band 0.055). A
     component is kept when one of its vertices has ``|s_g| <= KEEP_WITHIN * width``; on the shared
     meshes over 99% of the true surface lies that close to s_g's zero set (docs/benchmarks/fidelity.md).
-
-    ``min_part`` (the model's feature-grid cell): a component whose box is shorter than that on
-    every side is dropped too. The grid cannot represent a body that small on its own: such parts
-    are s_o's interpolation noise next to the surface (on the twelve shared meshes, 1-4 per shape,
-    8-36 faces each, all of them specks), while a thin wall s_g misses stays attached to the body.
     """
     if len(mesh.faces) == 0:
         return mesh
     values = evaluate(gen_fn, mesh.vertices, batch, device)
-    return mesh.keep_components(np.abs(values) <= KEEP_WITHIN * width, min_part)
+    return mesh.keep_components(np.abs(values) <= KEEP_WITHIN * width)
 
 
 def dense_fused_volume(
@@ -131,7 +121,6 @@ def dense_mesh(
     progress: Progress | None = None,
     ovf_fn: FieldFn | None = None,
     band_width: float = 0.0,
-    min_part: float = 0.0,
 ) -> MeshArrays:
     """Mesh of ``fn`` alone, or of the fusion of ``fn`` (as s_g) with ``ovf_fn``, evaluated densely."""
     report: Progress = progress or (lambda stage, fraction: None)
@@ -140,6 +129,6 @@ def dense_mesh(
     report("marching cubes", 0.8)
     mesh = mesh_volume(volume)
     if ovf_fn is not None and cfg.fusion == "distance":
-        mesh = drop_band_artifacts(mesh, fn, cfg.width * band_width, cfg.batch_points, device, min_part)
+        mesh = drop_band_artifacts(mesh, fn, cfg.width * band_width, cfg.batch_points, device)
     report("done", 1.0)
     return mesh

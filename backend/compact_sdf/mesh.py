@@ -49,10 +49,8 @@ class MeshArrays:
         verts = normalization.from_unit(self.vertices).astype(np.float32)
         return MeshArrays(verts, self.faces, self.normals.copy())
 
-    def keep_components(self, marked: np.ndarray, min_extent: float = 0.0) -> MeshArrays:
-        """The connected components (through shared vertices) that hold at least one marked vertex
-        and whose bounding box is at least ``min_extent`` long on its longest side."""
-        from scipy import ndimage
+    def keep_components(self, marked: np.ndarray) -> MeshArrays:
+        """The connected components (through shared vertices) that hold at least one marked vertex."""
         from scipy.sparse import coo_matrix
         from scipy.sparse.csgraph import connected_components
 
@@ -62,13 +60,6 @@ class MeshArrays:
         _, label = connected_components(graph, directed=False)
         kept = np.zeros(label.max() + 1 if n else 0, dtype=bool)
         kept[label[marked]] = True
-        if min_extent > 0 and n:
-            index = np.arange(len(kept))
-            extent = [
-                np.asarray(ndimage.maximum(v, label, index)) - np.asarray(ndimage.minimum(v, label, index))
-                for v in self.vertices.T
-            ]
-            kept &= np.max(extent, axis=0) >= min_extent
         used = kept[label]
         if used.all():
             return self
