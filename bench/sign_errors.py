@@ -45,13 +45,14 @@ def main() -> None:
         with torch.no_grad():
             po, pg = loaded.model.sdf_ovf(z, x).reshape(-1), loaded.model.sdf_gen(z, x).reshape(-1)
         inside, outside = d < -EPS, d > EPS
+        mae_in, mae_out = (po[inside] - d[inside]).abs().mean(), (po[outside] - d[outside]).abs().mean()
         rec = extract_shape(loaded, s.name, ecfg, "fused").to_trimesh()
         gt = load_mesh(path)
         print(
             f"{s.name}: inside samples {inside.float().mean():.3f} of {len(d)}; called outside by "
             f"s_o {(po[inside] >= 0).float().mean():.3f}, s_g {(pg[inside] >= 0).float().mean():.3f}; "
             f"outside called inside by s_o {(po[outside] < 0).float().mean():.3f}; s_o MAE inside "
-            f"{(po[inside] - d[inside]).abs().mean():.4f}, outside {(po[outside] - d[outside]).abs().mean():.4f}; "
+            f"{mae_in:.4f}, outside {mae_out:.4f}; "
             f"deepest inside {d.min():.4f}; fused N={args.resolution}: "
             f"{len(rec.split(only_watertight=False))} parts, genus {(2 - rec.euler_number) // 2} "
             f"(GT genus {(2 - gt.euler_number) // 2}), area {rec.area / gt.area:.3f} x GT",
