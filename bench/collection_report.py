@@ -177,10 +177,18 @@ def _plot(runs: dict[str, Any], path: Path) -> None:
         return
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), dpi=110)
     ours = [_summary(runs[f"ours_{n}"]) for n in sizes]
-    axes[0].plot(sizes, [s["cd_med"] for s in ours], "o-", label="ours, median")
-    axes[0].plot(sizes, [s["cd_worst"] for s in ours], "o--", label="ours, worst")
-    axes[1].plot(sizes, [s["f1_med"] for s in ours], "o-", label="ours F@0.01 median")
-    axes[1].plot(sizes, [s["f5_med"] for s in ours], "s-", label="ours F@0.005 median")
+    # runs stopped before the rule's steps are drawn hollow: they say little about the size itself
+    full = [runs[f"ours_{n}"]["steps"] >= runs[f"ours_{n}"]["rule_steps"] for n in sizes]
+    for ax, keys in (
+        (axes[0], (("cd_med", "o-", "median"), ("cd_worst", "o--", "worst"))),
+        (axes[1], (("f1_med", "o-", "F@0.01 median"), ("f5_med", "s-", "F@0.005 median"))),
+    ):
+        for key, style, label in keys:
+            line = ax.plot(sizes, [s[key] for s in ours], style, label=f"ours, {label}")[0]
+            short = [(n, s[key]) for n, s, f in zip(sizes, ours, full, strict=True) if not f]
+            if short:
+                ax.plot(*zip(*short, strict=True), "o", ms=9, mfc="white", color=line.get_color())
+    axes[0].plot([], [], "o", mfc="white", color="grey", label="stopped before the rule's steps")
     for key, marker in (("codes-only_50", "x"), ("per-shape_50", "^")):
         if key in runs:
             s = _summary(runs[key])
