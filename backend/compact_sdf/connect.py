@@ -63,12 +63,16 @@ def join_parts(field: np.ndarray, gap: float) -> Joined:
         for level in np.arange(1, int(gap / (0.5 * h)) + 1) * (0.5 * h):  # 0.5 voxel steps up to gap
             if not waiting:
                 break
-            reach, _ = ndimage.label(out <= level, structure=SIX)
-            mine = reach.ravel()[first[largest]]
-            for part in sorted(p for p in waiting if reach.ravel()[first[p]] == mine):
-                path = _lowest_path(out, reach == mine, labels == part, body, h)
-                _tube(out, touched, path, h)
-                body |= labels == part
+            reach = ndimage.label(out <= level, structure=SIX)[0]
+            flat = reach.ravel()
+            meeting = sorted(p for p in waiting if flat[first[p]] == flat[first[largest]])
+            if not meeting:
+                continue
+            allowed = reach == flat[first[largest]]
+            for part in meeting:
+                mask = labels == part
+                _tube(out, touched, _lowest_path(out, allowed, mask, body, h), h)
+                body |= mask
                 waiting.discard(part)
                 levels.append(float(level))
         apart = len(waiting)

@@ -103,14 +103,14 @@ def extract_field(
     (``connect.join_parts``; the search then keeps exact values out to it).
     """
     _check_config(cfg)
+    if join_gap > 0 and ovf_fn is not None:
+        raise InputError("joining parts is defined for the generalization branch alone")
     width = fusion_width(cfg, band_width) if ovf_fn is not None else 0.0
     if ovf_fn is not None and cfg.fusion == "distance" and width <= 0.0:
         raise InputError("the distance fusion needs the model's band width (band_width > 0)")
     report = progress or (lambda stage, fraction: None)
     lat = Lattice(cfg.resolution)
     report("coarse surface", 0.0)
-    if join_gap > 0 and ovf_fn is not None:
-        raise InputError("joining parts is defined for the generalization branch alone")
     surface = find_surface(gen_fn, cfg, device, max(width, join_gap))
     report("band", 0.4)
     field = surface.field
@@ -122,10 +122,11 @@ def extract_field(
         field[band] = band_values
     else:
         _evaluate_at(gen_fn, lat, field, near & np.isnan(field), cfg, device)
-    exact = field.copy() if join_gap > 0 else None
+    # the join needs every exact value the search kept (out to join_gap), the sign elsewhere
+    joinable = np.where(np.isnan(field), surface.sign, field) if join_gap > 0 else None
     np.copyto(field, surface.sign, where=~near)  # only the sign matters off the band's cells
-    if exact is not None:
-        joined = join_parts(np.where(np.isnan(exact), field, exact), join_gap)
+    if joinable is not None:
+        joined = join_parts(joinable, join_gap)
         field = np.where(joined.touched, joined.field, field)
         band = band | joined.touched
     report("marching cubes", 0.8)

@@ -225,7 +225,9 @@ def _restore(
         sample_gen.manual_seed(tc.seed + 1 + world.rank + 7919 * start)
     dev = _device_shapes(shapes, cfg, world)
     elapsed0 = float(data.get("elapsed", 0.0))
-    return _State(model_dir, model, opts, dev, infos, batch_gen, sample_gen, start, elapsed0, True, new)
+    return _State(
+        model_dir, model, opts, dev, infos, batch_gen, sample_gen, start, elapsed0, resumed=True, new=new
+    )
 
 
 def _device_shapes(shapes: list[ShapeSamples], cfg: Config, world: ddp.World) -> list[DeviceShape]:
