@@ -3,6 +3,8 @@
 Every run is one process (so its peak memory is its own) and writes ``ROOT/<kind>_<n>.json``:
 
     python bench/collection.py ours --n 50 --minutes 15        # dual model, collection rule
+    OMP_NUM_THREADS=1 python -m torch.distributed.run --standalone --nproc_per_node=2 \
+        bench/collection.py ours --shapes 50 --minutes 15      # the same on two CPU ranks
     python bench/collection.py codes-only --n 50 --minutes 15  # generalization branch alone
     python bench/collection.py per-shape --n 50 --minutes 15   # one small dual model per shape
     python bench/collection.py add --n 50 --new 5 --minutes 5  # continue ours_50 with 5 more shapes
@@ -14,9 +16,9 @@ Every run is one process (so its peak memory is its own) and writes ``ROOT/<kind
 
 Shapes come from ``compact_sdf.data.collection`` (procedural families + ../shared/meshes), the
 first ``n`` of its round-robin order. Training uses the preset scaled by
-``compact_sdf.scale.for_collection`` and stops at ``--minutes`` of wall time if the rule's steps
-take longer (the machine is shared; the load is recorded at start and end). Baselines get the same
-parameter count and the same wall time. Scores: fused extraction at ``--resolution`` (default
+``compact_sdf.scale.for_collection`` and stops at ``--minutes`` of CPU time (per rank) if the rule's
+steps take longer (the load is recorded at start and end). Baselines get the same parameter count
+and, through ``--minutes``, the same CPU time. Scores: fused extraction at ``--resolution`` (default
 160, not a training lattice of the preview preset), area-uniform samples on both meshes.
 """
 
@@ -107,16 +109,29 @@ def score_loaded(loaded: Any, paths: list[Path], args: argparse.Namespace) -> di
 
 
 def run_ours(args: argparse.Namespace) -> dict[str, Any]:
+    """Train ours_<n>; under torchrun (``--nproc_per_node 2``: one rank per core) rank 0 scores and
+    the others stop after training. The cap is then each rank's CPU time, about the wall time on
+    an idle machine, and the reported CPU seconds are the sum over ranks."""
+    from compact_sdf import distributed as ddp
     from compact_sdf.train import train
 
-    paths = collection(args.n)
+    world = ddp.setup("cpu")
     cfg = config(args, args.n)
-    shapes = samples(paths, cfg)
+    for rank in range(world.size):  # rank 0 writes the meshes and the sample cache, then the others read
+        if rank == world.rank:
+            paths = collection(args.n)
+            shapes = samples(paths, cfg)
+        ddp.any_rank(False, world)
     model_dir = ROOT / f"ours_{args.n}"
-    _clear(model_dir)
+    if world.is_main:
+        _clear(model_dir)
     t0, c0, load0 = time.perf_counter(), time.process_time(), load()
     res = train(model_dir, shapes, cfg, should_stop=timer(args.minutes * 60))
-    info = _train_info(cfg, res.step, time.perf_counter() - t0, load0, time.process_time() - c0)
+    cpu = sum(ddp.mean_over_ranks([time.process_time() - c0], world)) * world.size
+    ddp.teardown(world)
+    if not world.is_main:
+        sys.exit(0)
+    info = _train_info(cfg, res.step, time.perf_counter() - t0, load0, cpu) | {"ranks": world.size}
     last = paths[len(paths) - args.eval_last :] if args.eval_last else []
     scored = paths[: len(paths) - len(last) : args.eval_every] + last
     info["metrics"] = score_model(model_dir, scored, args)
@@ -259,7 +274,7 @@ def main() -> None:
     global ROOT
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("kind", choices=[*KINDS, "interp", "fp16", "report", "shapes", "floor"])
-    p.add_argument("--n", type=int, default=50)
+    p.add_argument("--n", "--shapes", dest="n", type=int, default=50, help="--shapes under torchrun")
     p.add_argument("--new", type=int, default=5)
     p.add_argument("--minutes", type=float, default=15.0, help="training cap in CPU minutes of this process")
     p.add_argument("--preset", default="preview")

@@ -28,7 +28,7 @@ from compact_sdf.data.collection import (
 from compact_sdf.data.families import FAMILIES
 from compact_sdf.data.load import load_mesh, mesh_hash
 from compact_sdf.model import DualSDF
-from compact_sdf.scale import for_collection
+from compact_sdf.scale import SAMPLE_SHARE, for_collection
 
 
 def test_same_seed_same_meshes_other_seed_other_meshes() -> None:
@@ -79,14 +79,23 @@ def test_written_collection_reloads_identically_and_is_reused(tmp_path: Path) ->
 def test_collection_rule_keeps_the_step_cost() -> None:
     base = get_preset("preview")
     per_step = base.train.shapes_per_batch * base.train.samples_per_shape
+    alone = base.train.steps * base.train.samples_per_shape  # samples one shape gets from the preset
     assert for_collection(base, 5) == base
-    previous = base.train.steps
+    previous = for_collection(base, 9)
     for n in (20, 50, 100):
-        tc = for_collection(base, n).train
+        cfg = for_collection(base, n)
+        tc = cfg.train
         assert tc.shapes_per_batch == 15
         assert abs(tc.shapes_per_batch * tc.samples_per_shape - per_step) <= tc.shapes_per_batch
-        assert previous <= tc.steps < base.train.steps * n / base.train.shapes_per_batch  # sub-linear
-        previous = tc.steps
+        share = tc.steps * tc.shapes_per_batch * tc.samples_per_shape / n / alone
+        assert abs(share - SAMPLE_SHARE) < 0.01  # linear in n: each shape keeps its share of samples
+        assert tc.decay_every / base.train.decay_every == pytest.approx(tc.steps / base.train.steps, rel=0.01)
+        # the grid widens by powers of two, never narrows, and the MLPs and codes stay the preset's
+        assert cfg.model.grid_channels >= previous.model.grid_channels >= base.model.grid_channels
+        assert (cfg.model.hidden, cfg.model.code_dim, cfg.model.grid_res) == (128, 64, 33)
+        previous = cfg
+    assert for_collection(base, 50).model.grid_channels == 64
+    assert for_collection(base, 50).train.steps == 3000
 
 
 def test_parameter_budgets_match_the_built_models() -> None:

@@ -37,7 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--collection",
         action="store_true",
         help="scale the preset to the number of meshes: 15 shapes per step at the preset's step cost, "
-        "steps x sqrt(shapes / preset batch) (docs/benchmarks/collection.md)",
+        "steps growing linearly with the shapes, a wider grid (compact_sdf/scale.py, "
+        "docs/benchmarks/collection.md)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_train, request=to_request)
