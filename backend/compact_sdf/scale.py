@@ -30,7 +30,7 @@ from dataclasses import replace
 from compact_sdf.config import Config
 
 PAPER_SHAPES_PER_BATCH = 15
-SAMPLE_SHARE = 0.8  # of the preset's per-shape samples; 50 preview shapes then fit 15 min on 2 cores
+SAMPLE_SHARE = 0.8  # of the preset's per-shape samples: 50 preview shapes fit 15 min on 2 cores (2 ranks)
 
 
 def steps_factor(n_shapes: int, shapes_per_batch: int) -> float:
