@@ -4,8 +4,8 @@ The paper trains collections with 15 shapes per step (50k samples each, half its
 batch): a step draws a subset of the shapes, so its time and memory do not depend on the
 collection's size. Here a collection larger than the preset's batch is drawn 15 shapes per step
 with the preset's per-step sample total spread over them, so a step's sample count is the
-preset's. Two things grow with the number of shapes ``n`` (docs/benchmarks/collection.md has
-the runs behind both):
+preset's. Three things change with the number of shapes ``n`` (docs/benchmarks/collection.md
+has the runs behind each):
 
 - **Steps**: each shape gets ``SAMPLE_SHARE`` of the samples the preset gives one shape alone,
   so the step count grows linearly with ``n`` (never below the preset's). At 50 shapes of
