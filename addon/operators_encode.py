@@ -81,6 +81,7 @@ class COMPACT_SDF_OT_encode_selected(_UploadMixin, Operator):
             "kind": "train",
             "mesh_ids": [mesh_id for mesh_id, _, _ in uploaded],
             "preset": settings.preset,
+            "collection": settings.collection,
         }
         if settings.model_name:
             body["name"] = shape_name(settings.model_name, set())

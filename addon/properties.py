@@ -72,6 +72,12 @@ class CompactSDFSceneSettings(PropertyGroup):
         description="Encode meshes with holes (inside/outside from the generalised winding number)",
         default=TRAIN_DEFAULTS["allow_open"],
     )
+    collection: BoolProperty(  # type: ignore[valid-type]
+        name="Scale to Object Count",
+        description="Encoding more objects than the preset's batch: more steps and a wider feature grid, "
+        "so each shape keeps its detail (docs/benchmarks/collection.md)",
+        default=TRAIN_DEFAULTS["collection"],
+    )
     fit_iterations: _ranged_int(  # type: ignore[valid-type]
         "Fit iterations",
         FIT_DEFAULTS["iterations"],

@@ -137,7 +137,15 @@ class COMPACT_SDF_PT_encode(_Base, Panel):
     bl_parent_id = "COMPACT_SDF_PT_main"
 
     def draw(self, context: bpy.types.Context) -> None:
-        layout = _props(self.layout, context.scene.compact_sdf, "preset", "steps", "model_name", "allow_open")
+        layout = _props(
+            self.layout,
+            context.scene.compact_sdf,
+            "preset",
+            "steps",
+            "model_name",
+            "allow_open",
+            "collection",
+        )
         count = sum(1 for o in context.selected_objects if o.type == "MESH")
         layout.operator("compact_sdf.encode_selected", text=f"Encode Selected ({count})", icon="MOD_REMESH")
 

@@ -125,6 +125,7 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
     model_dir = ROOT / f"ours_{args.n}"
     if world.is_main:
         _clear(model_dir)
+    ddp.any_rank(False, world)  # the other ranks must not see the previous run's model
     t0, c0, load0 = time.perf_counter(), time.process_time(), load()
     res = train(model_dir, shapes, cfg, should_stop=timer(args.minutes * 60))
     cpu = sum(ddp.mean_over_ranks([time.process_time() - c0], world)) * world.size

@@ -32,6 +32,7 @@ PROPERTIES = {
     "preset": constants.TRAIN_DEFAULTS["preset"],
     "steps": constants.TRAIN_DEFAULTS["steps"] or 0,
     "allow_open": constants.TRAIN_DEFAULTS["allow_open"],
+    "collection": constants.TRAIN_DEFAULTS["collection"],
     "resolution": constants.EXTRACT_DEFAULTS["resolution"],
     "band": constants.EXTRACT_DEFAULTS["band"],
     "interp_steps": constants.INTERPOLATE_DEFAULTS["steps"],

@@ -152,15 +152,16 @@ def test_pool_preparation_equals_serial(tmp_path: Path, jobs: int) -> None:
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 2
 
 
-def test_train_collection_flag_scales_the_preset() -> None:
+def test_train_scales_the_preset_to_the_meshes_unless_told_not_to() -> None:
     from compact_sdf.cli import build_parser
 
     meshes = [f"m{i}.ply" for i in range(50)]
-    args = build_parser().parse_args(
-        ["train", *meshes, "--out", "o", "--collection", "--set", "train.seed=3"]
-    )
+    args = build_parser().parse_args(["train", *meshes, "--out", "o", "--set", "train.seed=3"])
     cfg = args.request(args).config()
-    want = for_collection(get_preset("preview"), 50).train
-    assert (cfg.train.shapes_per_batch, cfg.train.steps, cfg.train.seed) == (15, want.steps, 3)
-    plain = build_parser().parse_args(["train", *meshes, "--out", "o"])
+    want = for_collection(get_preset("preview"), 50)
+    assert (cfg.train.shapes_per_batch, cfg.train.steps, cfg.train.seed) == (15, want.train.steps, 3)
+    assert cfg.model.grid_channels == want.model.grid_channels == 64
+    plain = build_parser().parse_args(["train", *meshes, "--out", "o", "--no-collection"])
     assert plain.request(plain).config().train == get_preset("preview").train
+    few = build_parser().parse_args(["train", *meshes[:8], "--out", "o"])
+    assert few.request(few).config() == get_preset("preview")  # up to the preset's batch: unchanged

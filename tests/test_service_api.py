@@ -235,6 +235,31 @@ def test_bad_job_requests(api: Any, trained: dict[str, Any]) -> None:
     assert err.status == 422 and "only train.* settings" in err.message
 
 
+def test_a_new_model_of_many_meshes_is_scaled_to_their_number(api: Any, trained: dict[str, Any]) -> None:
+    """More meshes than the preset's batch (tiny: 4) get the collection rule unless the job says no;
+    the model's stored config (what its training and every later job use) shows which."""
+    ids = [api.upload_arrays(f"pebble{i}", *arrays(sphere(radius=0.3 + 0.05 * i)))["id"] for i in range(5)]
+    fast = {"train.steps": 2, "train.samples_per_shape": 200}
+    body = {"kind": "train", "mesh_ids": ids, "preset": "tiny"}
+    jobs = {
+        "scaled": api.create_job(body, overrides=fast),
+        "plain": api.create_job(body | {"collection": False}, overrides=fast),
+    }
+    configs = {}
+    for name, job in jobs.items():
+        assert api.wait_job(job["id"], timeout=300)["status"] == "succeeded"
+        configs[name] = api.get_model(job["model_id"])["config"]
+    assert (configs["scaled"]["model"]["grid_channels"], configs["scaled"]["train"]["shapes_per_batch"]) == (
+        16,
+        5,
+    )
+    assert (configs["plain"]["model"]["grid_channels"], configs["plain"]["train"]["shapes_per_batch"]) == (
+        8,
+        4,
+    )
+    assert configs["scaled"]["train"]["steps"] == 2  # overrides still apply after the scaling
+
+
 # -- the main path ----------------------------------------------------------------------------------
 def test_training_reports_rising_progress(trained: dict[str, Any]) -> None:
     job = trained["job"]

@@ -83,6 +83,16 @@ def build_config(base: Config | str, overrides: Overrides | None = None, **setti
         raise InputError(str(exc)) from None
 
 
+def preset_for(preset: str, n_shapes: int, collection: bool) -> Config:
+    """The preset, scaled to ``n_shapes`` when ``collection`` (``scale.for_collection``): what a new
+    model of that many shapes starts from in the CLI and the service alike."""
+    try:
+        cfg = get_preset(preset)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    return for_collection(cfg, n_shapes) if collection and n_shapes > 0 else cfg
+
+
 def checkpoint_config(model_dir: str | Path) -> Config:
     """The config a model directory was trained with."""
     from compact_sdf.checkpoint import read_checkpoint
@@ -241,12 +251,15 @@ class TrainRequest(_Bounded):
     resume: bool = False
     cache_dir: str | None = None
     device: str = "auto"  # used where the config says auto
-    collection: bool = False  # scale the preset to the number of meshes (scale.for_collection)
+    collection: bool = (
+        True  # scale the preset to the number of meshes (scale.for_collection; a no-op up to its batch)
+    )
 
     def config(self) -> Config:
-        base: str | Config = checkpoint_config(self.model_dir) if self.resume else self.preset
-        if self.collection and not self.resume:
-            base = for_collection(get_preset(self.preset), len(self.meshes))
+        if self.resume:
+            base: str | Config = checkpoint_config(self.model_dir)
+        else:
+            base = preset_for(self.preset, len(self.meshes), self.collection)
         cfg = build_config(
             base, self.overrides, sampling__allow_open=self.allow_open or None, train__steps=self.steps
         )

@@ -35,10 +35,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
     p.add_argument(
         "--collection",
-        action="store_true",
-        help="scale the preset to the number of meshes: 15 shapes per step at the preset's step cost, "
+        action=argparse.BooleanOptionalAction,
+        default=default_of(TrainRequest, "collection"),
+        help="more meshes than the preset's batch: 15 shapes per step at the preset's step cost, "
         "steps growing linearly with the shapes, a wider grid (compact_sdf/scale.py, "
-        "docs/benchmarks/collection.md)",
+        "docs/benchmarks/collection.md); --no-collection keeps the preset as it is",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_train, request=to_request)

@@ -154,6 +154,11 @@ class TrainJob(Strict):
     model_id: Id | None = None
     name: Name | None = None
     preset: Preset = default_of(tasks.TrainRequest, "preset")
+    collection: bool = Field(
+        default_of(tasks.TrainRequest, "collection"),
+        description="new model: scale the preset to the number of meshes (more steps, a wider grid) "
+        "beyond its batch; overrides still apply after",
+    )
     overrides: Overrides
 
 

@@ -13,7 +13,7 @@ from compact_sdf.service import schemas
 from compact_sdf.service.api import ApiError, Service, ServiceDep, job_out
 from compact_sdf.service.jobs import CHECKPOINT, model_config
 from compact_sdf.service.paths import new_id
-from compact_sdf.tasks import build_config
+from compact_sdf.tasks import build_config, preset_for
 
 router = APIRouter(tags=["jobs"])
 
@@ -81,7 +81,7 @@ def _check_train(svc: Service, body: schemas.TrainJob, params: dict[str, Any]) -
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise InputError(f"shape names must be unique within a model; repeated: {', '.join(duplicates)}")
-    cfg = build_config(body.preset, overrides)
+    cfg = build_config(preset_for(body.preset, len(meshes), body.collection), overrides)
     _check_memory(svc, body, cfg, len(meshes))
     model_id = new_id()
     shapes = [{"name": m["name"], "mesh_id": m["id"]} for m in meshes]
