@@ -8,6 +8,7 @@ Every run is one process (so its peak memory is its own) and writes ``ROOT/<kind
     python bench/collection.py codes-only --n 50 --minutes 15  # generalization branch alone
     python bench/collection.py per-shape --n 50 --minutes 15   # one small dual model per shape
     python bench/collection.py add --n 50 --new 5 --minutes 5  # continue ours_50 with 5 more shapes
+    python bench/collection.py add --n 50 --new 5 --fit        # or fit only their codes
     python bench/collection.py interp --n 50                   # in-family vs cross-family blends
     python bench/collection.py fp16 --n 50                     # stored bytes, fp16 grid fidelity
     python bench/collection.py report                          # tables + plot from the json files
@@ -204,15 +205,17 @@ def run_per_shape(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_add(args: argparse.Namespace) -> dict[str, Any]:
-    """Continue ours_<n> with ``--new`` more shapes for ``--minutes``; score old and new shapes."""
+    """Continue ours_<n> with ``--new`` more shapes for ``--minutes``, or (``--fit``) fit only their
+    codes with the decoder frozen, as the panel's "Add Selected to Model" does; score old and new."""
     import shutil
 
     from compact_sdf.checkpoint import read_checkpoint
+    from compact_sdf.fit import FIT_ITERATIONS, fit_shape
     from compact_sdf.train import train
 
     paths = collection(args.n + args.new)
     base = ROOT / f"ours_{args.n}"
-    model_dir = ROOT / f"add_{args.n}_{args.new}"
+    model_dir = ROOT / f"add_{args.n}_{args.new}" if not args.fit else ROOT / f"add_{args.n}_{args.new}_fit"
     _clear(model_dir)
     shutil.copytree(base, model_dir)
     done = int(read_checkpoint(model_dir)["step"])
@@ -220,8 +223,13 @@ def run_add(args: argparse.Namespace) -> dict[str, Any]:
     cfg = cfg.override({"train.steps": done + cfg.train.steps})
     shapes = samples(paths, cfg)
     t0, c0, load0 = time.perf_counter(), time.process_time(), load()
-    res = train(model_dir, shapes, cfg, resume=True, should_stop=timer(args.minutes * 60))
-    info = _train_info(cfg, res.step - done, time.perf_counter() - t0, load0, time.process_time() - c0)
+    if args.fit:
+        for s in shapes[args.n :]:
+            fit_shape(model_dir, s, cfg)
+        steps = FIT_ITERATIONS * args.new
+    else:
+        steps = train(model_dir, shapes, cfg, resume=True, should_stop=timer(args.minutes * 60)).step - done
+    info = _train_info(cfg, steps, time.perf_counter() - t0, load0, time.process_time() - c0)
     info["base_steps"] = done
     scored = paths[: args.n : args.eval_every] + paths[args.n :]  # every k-th old shape, all new ones
     info["metrics"] = score_model(model_dir, scored, args)
@@ -277,6 +285,7 @@ def main() -> None:
     p.add_argument("kind", choices=[*KINDS, "interp", "fp16", "report", "shapes", "floor"])
     p.add_argument("--n", "--shapes", dest="n", type=int, default=50, help="--shapes under torchrun")
     p.add_argument("--new", type=int, default=5)
+    p.add_argument("--fit", action="store_true", help="add: fit the new codes only (decoder frozen)")
     p.add_argument("--minutes", type=float, default=15.0, help="training cap in CPU minutes of this process")
     p.add_argument("--preset", default="preview")
     p.add_argument("--set", dest="overrides", action="append", default=[])
@@ -309,7 +318,7 @@ def main() -> None:
     kind = "ours" if args.kind == "score" else args.kind
     info |= {"kind": kind, "n": args.n, "samples": args.samples, "resolution": args.resolution}
     info |= {"threads": args.threads, "total_s": time.perf_counter() - t0, "peak_mb": peak_mb()}
-    name = f"{kind}_{args.n}" + (f"_{args.new}" if args.kind == "add" else "")
+    name = f"{kind}_{args.n}" + (f"_{args.new}" + "_fit" * args.fit if args.kind == "add" else "")
     ROOT.mkdir(parents=True, exist_ok=True)
     (ROOT / f"{name}.json").write_text(json.dumps(info, indent=1) + "\n")
     f01 = [m["fscore@0.01"] for m in info["metrics"].values()]

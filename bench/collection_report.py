@@ -188,7 +188,8 @@ def _plot(runs: dict[str, Any], path: Path) -> None:
             short = [(n, s[key]) for n, s, f in zip(sizes, ours, full, strict=True) if not f]
             if short:
                 ax.plot(*zip(*short, strict=True), "o", ms=9, mfc="white", color=line.get_color())
-    axes[0].plot([], [], "o", mfc="white", color="grey", label="stopped before the rule's steps")
+    if not all(full):
+        axes[0].plot([], [], "o", mfc="white", color="grey", label="stopped before the rule's steps")
     for key, marker in (("codes-only_50", "x"), ("per-shape_50", "^")):
         if key in runs:
             s = _summary(runs[key])
@@ -199,7 +200,7 @@ def _plot(runs: dict[str, Any], path: Path) -> None:
     axes[2].plot(sizes, [runs[f"ours_{n}"]["step_cpu_s"] for n in sizes], "o-", label="CPU s / step")
     ax2 = axes[2].twinx()
     ax2.plot(sizes, [runs[f"ours_{n}"]["peak_train_mb"] for n in sizes], "s--", color="C1", label="peak MB")
-    axes[2].set(xscale="log", xlabel="shapes in the model", ylabel="CPU seconds per step (1 thread)")
+    axes[2].set(xscale="log", xlabel="shapes in the model", ylabel="CPU seconds per step (all ranks)")
     ax2.set_ylabel("peak memory, MB")
     for ax in axes[:2]:
         ax.legend(fontsize=7)
