@@ -97,6 +97,7 @@ def test_collection_rule_keeps_the_step_cost() -> None:
         previous = cfg
     assert for_collection(base, 50).model.grid_channels == 64
     assert (for_collection(base, 50).train.steps, for_collection(base, 50).train.decay_every) == (3000, 1000)
+    assert for_collection(base, 12).train.steps == 720  # 600 x 1.2, not one more from float noise
 
 
 def test_parameter_budgets_match_the_built_models() -> None:
