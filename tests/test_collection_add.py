@@ -2,9 +2,10 @@
 
 Tolerance: after continuing a tiny model (two shapes, 80 steps) with one new shape for 40 steps,
 each old shape's overfitting-branch error on its own near-surface samples (mean absolute error,
-normalised units) may be at most twice (+0.002) what it was before the addition. Measured: 1.6x
-(sphere 0.0059 -> 0.0092, box 0.0087 -> 0.0139), where 40 more steps without the new shape give
-0.0044 and 0.0058: the tiny model pays for the third shape with capacity and a transient. A
+normalised units) may be at most 1.5x (+0.002) what it was before the addition. Measured: 1.3x
+(sphere 0.0059 -> 0.0078, box 0.0087 -> 0.0109) with the new code warm-started on the frozen
+decoder (``train._resume``), 1.6x from a random code (0.0092, 0.0139); 40 more steps without the
+new shape give 0.0044 and 0.0058: the tiny model pays for the third shape with capacity. A
 restart that re-initialised the shared weights or shuffled the old codes would be 10x or worse.
 """
 
@@ -17,7 +18,7 @@ from _train_helpers import analytic_samples, box_sdf, sphere_and_box, tiny_confi
 from compact_sdf.checkpoint import load_model
 from compact_sdf.train import train
 
-TOLERANCE = 2.0
+TOLERANCE = 1.5
 SLACK = 0.002
 
 

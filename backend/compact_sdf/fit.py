@@ -56,35 +56,68 @@ def fit_code(
 ) -> tuple[torch.Tensor, float, float]:
     """A code (d,) for ``samples`` with the decoder frozen; returns (code, last loss_gen, last loss_ovf).
 
-    The code is appended to ``model`` and fitted with the training objective (its regulariser at
-    full weight), the training sampler and the code projection; only Adam's schedule differs.
+    The code is appended to ``model`` and fitted by ``fit_row``.
+    """
+    if iterations < 1:
+        raise InputError(f"a code fit needs at least 1 iteration, got {iterations}")
+    model.add_shapes(1, torch.Generator().manual_seed(cfg.train.seed))
+    index = model.num_shapes - 1
+    loss_gen, loss_ovf = fit_row(
+        model, index, samples, cfg, iterations=iterations, lr=lr, progress=progress, should_stop=should_stop
+    )
+    return model.codes.weight[index].detach(), loss_gen, loss_ovf
+
+
+def fit_row(
+    model: DualSDF,
+    index: int,
+    samples: ShapeSamples,
+    cfg: Config,
+    *,
+    iterations: int = FIT_ITERATIONS,
+    lr: float = FIT_LR,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[float, float]:
+    """Fit code ``index`` of ``model`` to ``samples`` with every other parameter frozen; returns the
+    last (loss_gen, loss_ovf).
+
+    The training objective (its regulariser at full weight), the training sampler and the code
+    projection; only Adam's schedule differs. The model's modes and gradient flags are restored
+    afterwards, so a training run can warm-start the codes it adds and go on (``train.py``).
     """
     if iterations < 1:
         raise InputError(f"a code fit needs at least 1 iteration, got {iterations}")
     device = next(model.parameters()).device
     gen = torch.Generator(device=device).manual_seed(cfg.train.seed)
-    model.add_shapes(1, torch.Generator().manual_seed(cfg.train.seed))
+    was_training, flags = model.training, [p.requires_grad for p in model.parameters()]
     model.eval()
     model.requires_grad_(False)
-    codes = model.codes.weight.requires_grad_(True)  # only the new row receives a gradient
+    codes = model.codes.weight.requires_grad_(True)  # only row ``index`` receives a gradient
     opt = torch.optim.Adam([codes], lr=lr)
-    index, warm = model.num_shapes - 1, max(cfg.train.reg_warmup, 0)  # a step past the warm-up
+    warm = max(cfg.train.reg_warmup, 0)  # a step past the warm-up
     shape = {index: DeviceShape(samples, device, cfg.sampling.near_threshold)}
     terms: dict[str, torch.Tensor] = {}
-    for it in range(iterations):
-        if should_stop is not None and should_stop():
-            raise Cancelled("code fit cancelled; the model is unchanged")
-        for group in opt.param_groups:
-            group["lr"] = lr * (0.1 if it >= iterations // 2 else 1.0)
-        batch = draw_batch(shape, cfg.train.samples_per_shape, gen, device)
-        terms = objective.losses(model, batch, cfg)
-        opt.zero_grad(set_to_none=True)
-        objective.total(terms, cfg.train, warm).backward()
-        opt.step()
-        model.project_codes()
-        if progress is not None and (it % 20 == 0 or it == iterations - 1):
-            progress(f"code fit {it + 1}/{iterations}", (it + 1) / iterations)
-    return codes[index].detach(), terms["loss_gen"].item(), terms["loss_ovf"].item()
+    try:
+        for it in range(iterations):
+            if should_stop is not None and should_stop():
+                raise Cancelled("code fit cancelled; the model is unchanged")
+            for group in opt.param_groups:
+                group["lr"] = lr * (0.1 if it >= iterations // 2 else 1.0)
+            batch = draw_batch(shape, cfg.train.samples_per_shape, gen, device)
+            terms = objective.losses(model, batch, cfg)
+            opt.zero_grad(set_to_none=True)
+            objective.total(terms, cfg.train, warm).backward()
+            opt.step()
+            model.project_codes()
+            if progress is not None and (it % 20 == 0 or it == iterations - 1):
+                progress(f"code fit {it + 1}/{iterations}", (it + 1) / iterations)
+    finally:
+        codes.grad = None
+        for param, flag in zip(model.parameters(), flags, strict=True):
+            param.requires_grad_(flag)
+        model.train(was_training)
+    return terms["loss_gen"].item(), terms["loss_ovf"].item()
 
 
 def fit_shape(

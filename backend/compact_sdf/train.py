@@ -31,6 +31,7 @@ from compact_sdf.checkpoint import (
 from compact_sdf.config import Config
 from compact_sdf.data.samples import ShapeSamples
 from compact_sdf.errors import CheckpointError, InputError
+from compact_sdf.fit import fit_row
 from compact_sdf.losslog import LossLog
 from compact_sdf.model import DualSDF
 from compact_sdf.objective import DeviceShape, draw_batch
@@ -206,11 +207,15 @@ def _restore(
     infos = [ShapeInfo.from_dict(s) for s in data["shapes"]]
     shapes, new = _order_shapes(shapes, infos)
     model, _ = model_from_payload(data, "cpu")
-    model.add_shapes(new, torch.Generator().manual_seed(tc.seed + len(infos)))
-    infos += [
-        ShapeInfo(s.name, s.mesh_hash, s.normalization, sources.get(s.name)) for s in shapes[len(infos) :]
-    ]
+    first = len(infos)
+    model.add_shapes(new, torch.Generator().manual_seed(tc.seed + first))
+    infos += [ShapeInfo(s.name, s.mesh_hash, s.normalization, sources.get(s.name)) for s in shapes[first:]]
     model.to(world.device)
+    for index in range(first, len(shapes)):
+        # Warm start: from a random code a new shape's first losses are 20x the trained ones', and
+        # their gradients shake the shared grid and MLPs (the old shapes' CD rose 1.5x over 600
+        # steps, docs/benchmarks/collection.md); a code fitted to the frozen decoder starts close.
+        fit_row(model, index, shapes[index], cfg)
     opts = Optimizers(model, tc)
     try:
         opts.load_state_dict(data["optimizer"])
