@@ -5,7 +5,7 @@
   samples as in training) and appended to the model directory in one atomic checkpoint rewrite.
   A frozen grid has no features for detail it never saw, so this recovers the coarse shape.
 - Full (detail): the shape joins the training set and the whole model continues training through
-  ``train.train(..., resume=True)``; the previous shapes' samples are rebuilt from their source
+  ``train.train(..., resume=True)``, which first fits its code as above (a warm start); the previous shapes' samples are rebuilt from their source
   meshes (the sample cache makes that cheap).
 """
 
@@ -42,30 +42,6 @@ class FitResult:
     loss_ovf: float
     elapsed_s: float
     step: int  # the model's training step after the fit
-
-
-def fit_code(
-    model: DualSDF,
-    samples: ShapeSamples,
-    cfg: Config,
-    *,
-    iterations: int = FIT_ITERATIONS,
-    lr: float = FIT_LR,
-    progress: Progress | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> tuple[torch.Tensor, float, float]:
-    """A code (d,) for ``samples`` with the decoder frozen; returns (code, last loss_gen, last loss_ovf).
-
-    The code is appended to ``model`` and fitted by ``fit_row``.
-    """
-    if iterations < 1:
-        raise InputError(f"a code fit needs at least 1 iteration, got {iterations}")
-    model.add_shapes(1, torch.Generator().manual_seed(cfg.train.seed))
-    index = model.num_shapes - 1
-    loss_gen, loss_ovf = fit_row(
-        model, index, samples, cfg, iterations=iterations, lr=lr, progress=progress, should_stop=should_stop
-    )
-    return model.codes.weight[index].detach(), loss_gen, loss_ovf
 
 
 def fit_row(
@@ -147,11 +123,15 @@ def fit_shape(
             model_dir, data, samples, cfg, extra_steps, cache_dir, source, progress, should_stop, t0
         )
     model, _ = model_from_payload(data, resolve_device(cfg.train.device))
-    z, lg, lo = fit_code(
-        model, samples, cfg, iterations=iterations, progress=progress, should_stop=should_stop
+    if iterations < 1:  # before the model grows a code
+        raise InputError(f"a code fit needs at least 1 iteration, got {iterations}")
+    model.add_shapes(1, torch.Generator().manual_seed(cfg.train.seed))
+    index = model.num_shapes - 1
+    lg, lo = fit_row(
+        model, index, samples, cfg, iterations=iterations, progress=progress, should_stop=should_stop
     )
     info = ShapeInfo(samples.name, samples.mesh_hash, samples.normalization, source)
-    update_codes(model_dir, [(info, z.cpu())])
+    update_codes(model_dir, [(info, model.codes.weight[index].detach().cpu())])
     return FitResult(samples.name, "code", iterations, lg, lo, time.perf_counter() - t0, int(data["step"]))
 
 
