@@ -210,7 +210,8 @@ def run_add(args: argparse.Namespace) -> dict[str, Any]:
     import shutil
 
     from compact_sdf.checkpoint import read_checkpoint
-    from compact_sdf.fit import FIT_ITERATIONS, fit_shape
+    from compact_sdf.code_fit import FIT_ITERATIONS
+    from compact_sdf.fit import fit_shape
     from compact_sdf.train import train
 
     paths = collection(args.n + args.new)

@@ -28,10 +28,10 @@ from compact_sdf.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
+from compact_sdf.code_fit import fit_row
 from compact_sdf.config import Config
 from compact_sdf.data.samples import ShapeSamples
 from compact_sdf.errors import CheckpointError, InputError
-from compact_sdf.fit import fit_row
 from compact_sdf.losslog import LossLog
 from compact_sdf.model import DualSDF
 from compact_sdf.objective import DeviceShape, draw_batch
