@@ -27,10 +27,10 @@ PRESETS = (
 # Resolution and Band serve reconstruct, interpolate and evaluate alike, so those agree across them.
 TRAIN_DEFAULTS = {
     "preset": "preview",
-    "steps": None,
+    "steps": None,  # the preset's
     "allow_open": False,
     "collection": True,
-}  # steps None: the preset's
+}
 EXTRACT_DEFAULTS = {"resolution": 128, "band": 3, "mode": "fused"}
 INTERPOLATE_DEFAULTS = {"steps": 5, "mode": "linear", "resolution": 128, "band": 3, "join_gap": 0.15}
 EVALUATE_DEFAULTS = {"resolution": 128, "mode": "fused"}

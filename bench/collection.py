@@ -216,7 +216,7 @@ def run_add(args: argparse.Namespace) -> dict[str, Any]:
 
     paths = collection(args.n + args.new)
     base = ROOT / f"ours_{args.n}"
-    model_dir = ROOT / f"add_{args.n}_{args.new}" if not args.fit else ROOT / f"add_{args.n}_{args.new}_fit"
+    model_dir = ROOT / f"add_{args.n}_{args.new}{'_fit' * args.fit}"
     _clear(model_dir)
     shutil.copytree(base, model_dir)
     done = int(read_checkpoint(model_dir)["step"])

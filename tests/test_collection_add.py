@@ -4,7 +4,7 @@ Tolerance: after continuing a tiny model (two shapes, 80 steps) with one new sha
 each old shape's overfitting-branch error on its own near-surface samples (mean absolute error,
 normalised units) may be at most 1.5x (+0.002) what it was before the addition. Measured: 1.3x
 (sphere 0.0059 -> 0.0078, box 0.0087 -> 0.0109) with the new code warm-started on the frozen
-decoder (``train._resume``), 1.6x from a random code (0.0092, 0.0139); 40 more steps without the
+decoder (``train._restore``), 1.6x from a random code (0.0092, 0.0139); 40 more steps without the
 new shape give 0.0044 and 0.0058: the tiny model pays for the third shape with capacity. A
 restart that re-initialised the shared weights or shuffled the old codes would be 10x or worse.
 """

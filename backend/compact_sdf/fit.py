@@ -67,8 +67,6 @@ def fit_shape(
             model_dir, data, samples, cfg, extra_steps, cache_dir, source, progress, should_stop, t0
         )
     model, _ = model_from_payload(data, resolve_device(cfg.train.device))
-    if iterations < 1:  # before the model grows a code
-        raise InputError(f"a code fit needs at least 1 iteration, got {iterations}")
     model.add_shapes(1, torch.Generator().manual_seed(cfg.train.seed))
     index = model.num_shapes - 1
     lg, lo = fit_row(

@@ -251,9 +251,8 @@ class TrainRequest(_Bounded):
     resume: bool = False
     cache_dir: str | None = None
     device: str = "auto"  # used where the config says auto
-    collection: bool = (
-        True  # scale the preset to the number of meshes (scale.for_collection; a no-op up to its batch)
-    )
+    # scale the preset to the number of meshes (scale.for_collection; a no-op up to its batch)
+    collection: bool = True
 
     def config(self) -> Config:
         if self.resume:
