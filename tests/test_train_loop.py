@@ -18,8 +18,9 @@ from compact_sdf.train import TrainProgress, train
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def _branch_mse(model: DualSDF, shapes: list[ShapeSamples]) -> tuple[float, float]:
-    """Mean squared error of each branch over every sample of every shape."""
+def _branch_mse(model: DualSDF, shapes: list[ShapeSamples], ovf_clamp: float) -> tuple[float, float]:
+    """Mean squared error of each branch over every sample of every shape, s_o's on values
+    clamped to +-``ovf_clamp`` like its loss (``train.ovf_clamp``)."""
     gen, ovf = [], []
     with torch.no_grad():
         for k, s in enumerate(shapes):
@@ -27,9 +28,8 @@ def _branch_mse(model: DualSDF, shapes: list[ShapeSamples]) -> tuple[float, floa
             gen.append(
                 (model.sdf_gen(z, torch.from_numpy(s.gen_points)) - torch.from_numpy(s.gen_sdf)).square()
             )
-            ovf.append(
-                (model.sdf_ovf(z, torch.from_numpy(s.ovf_points)) - torch.from_numpy(s.ovf_sdf)).square()
-            )
+            pred = model.sdf_ovf(z, torch.from_numpy(s.ovf_points)).clamp(-ovf_clamp, ovf_clamp)
+            ovf.append((pred - torch.from_numpy(s.ovf_sdf).clamp(-ovf_clamp, ovf_clamp)).square())
     return float(torch.cat(gen).mean()), float(torch.cat(ovf).mean())
 
 
@@ -39,11 +39,13 @@ def test_short_training_drives_both_losses_down(tmp_path: Path) -> None:
     with torch.random.fork_rng():
         torch.manual_seed(cfg.train.seed)
         init = DualSDF(cfg.model, len(shapes))
-    gen0, ovf0 = _branch_mse(init, shapes)
+    clamp = cfg.train.ovf_clamp * cfg.sampling.band_width
+    assert clamp > 0  # the default
+    gen0, ovf0 = _branch_mse(init, shapes, clamp)
     seen: list[TrainProgress] = []
     result = train(tmp_path / "m", shapes, cfg, progress=seen.append)
     assert not result.cancelled and result.step == 150
-    gen1, ovf1 = _branch_mse(load_model(tmp_path / "m").model, shapes)
+    gen1, ovf1 = _branch_mse(load_model(tmp_path / "m").model, shapes, clamp)
     assert gen0 / gen1 > 30, (gen0, gen1)
     assert ovf0 / ovf1 > 30, (ovf0, ovf1)
     assert [p.step for p in seen] == list(range(1, 151))

@@ -60,6 +60,7 @@ SETTINGS: dict[str, Bound] = {
     "train.steps": Bound(1, BIG),
     "train.samples_per_shape": Bound(1, 1_000_000),
     "train.shapes_per_batch": Bound(1, 4096),
+    "train.ovf_clamp": Bound(0, 1000),
     "train.lr_grid": Bound(0, 10, open_lo=True),
     "train.lr_codes": Bound(0, 10, open_lo=True),
     "train.lr_mlp": Bound(0, 10, open_lo=True),

@@ -15,7 +15,9 @@ by ``cfg.fusion``:
   of a cell crossed by ``s_g`` (the paper's definition; its width shrinks as N grows).
 
 The fused field is ``s_o`` on ``B`` and ``s_g`` elsewhere; marching cubes (scikit-image, Lewiner)
-at level 0 meshes it.
+at level 0 meshes it. The distance fusion then drops the closed parts that never come near s_g's
+surface and those enclosing less than one cell of the training lattice
+(``extract_dense.drop_band_artifacts``).
 
 Sparse evaluation. ``search.find_surface`` finds the cells that may hold ``|s_g| <= w`` or a
 crossing, with exact ``s_g`` on their corners, without evaluating most of the lattice (its
@@ -39,7 +41,7 @@ from compact_sdf.config import ExtractConfig
 from compact_sdf.connect import join_parts
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.errors import CompactSDFError, InputError
-from compact_sdf.extract_dense import dense_mesh, drop_band_artifacts
+from compact_sdf.extract_dense import dense_mesh, drop_band_artifacts, speck_volume
 from compact_sdf.lattice import FieldFn, Lattice, cell_corners, dilate, evaluate, march, merge
 from compact_sdf.mesh import MeshArrays
 from compact_sdf.progress import Progress
@@ -93,12 +95,14 @@ def extract_field(
     device: torch.device | str = "cpu",
     *,
     band_width: float = 0.0,
+    min_volume: float = 0.0,
     join_gap: float = 0.0,
     progress: Progress | None = None,
 ) -> MeshArrays:
     """Fused mesh of two fields in unit coordinates; ``ovf_fn=None`` meshes ``s_g`` alone.
 
-    ``band_width`` is the training band half-width the distance fusion is measured in.
+    ``band_width`` is the training band half-width the distance fusion is measured in;
+    ``min_volume`` the smallest closed part it keeps (``extract_dense.drop_band_artifacts``).
     ``join_gap > 0`` (``s_g`` alone only) joins parts that ``s_g`` brings closer than that level
     (``connect.join_parts``; the search then keeps exact values out to it).
     """
@@ -133,7 +137,7 @@ def extract_field(
     verts, faces = merge(_march_blocks(field, band, cfg.block_cells))
     mesh = MeshArrays.from_lattice(verts, faces, cfg.resolution)
     if ovf_fn is not None and cfg.fusion == "distance":
-        mesh = drop_band_artifacts(mesh, gen_fn, width, cfg.batch_points, device)
+        mesh = drop_band_artifacts(mesh, gen_fn, width, cfg.batch_points, device, min_volume)
     report("done", 1.0)
     return mesh
 
@@ -202,8 +206,16 @@ def extract_shape(
         return model.sdf_ovf(z, x)
 
     if mode == "fused":
-        band_width = loaded.config.sampling.band_width
-        mesh = extract_field(gen_fn, ovf_fn, cfg, device, band_width=band_width, progress=progress)
+        sampling = loaded.config.sampling
+        mesh = extract_field(
+            gen_fn,
+            ovf_fn,
+            cfg,
+            device,
+            band_width=sampling.band_width,
+            min_volume=speck_volume(sampling.fine_cells),
+            progress=progress,
+        )
     elif mode == "generalization":
         mesh = extract_field(gen_fn, None, cfg, device, join_gap=join_gap, progress=progress)
     elif mode == "overfitting-sparse":

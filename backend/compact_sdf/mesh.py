@@ -49,16 +49,28 @@ class MeshArrays:
         verts = normalization.from_unit(self.vertices).astype(np.float32)
         return MeshArrays(verts, self.faces, self.normals.copy())
 
-    def keep_components(self, marked: np.ndarray) -> MeshArrays:
-        """The connected components (through shared vertices) that hold at least one marked vertex."""
+    def component_labels(self) -> np.ndarray:
+        """Each vertex's connected component (through shared vertices), numbered from 0."""
         from scipy.sparse import coo_matrix
         from scipy.sparse.csgraph import connected_components
 
         n = len(self.vertices)
         edges = np.concatenate([self.faces[:, [0, 1]], self.faces[:, [1, 2]]])
         graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
-        _, label = connected_components(graph, directed=False)
-        kept = np.zeros(label.max() + 1 if n else 0, dtype=bool)
+        return connected_components(graph, directed=False)[1]
+
+    def component_volumes(self, label: np.ndarray) -> np.ndarray:
+        """The volume each component encloses (negative for a cavity's inward-facing shell)."""
+        tri = self.vertices[self.faces].astype(np.float64)
+        signed = np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])) / 6.0
+        return np.bincount(
+            label[self.faces[:, 0]], weights=signed, minlength=label.max() + 1 if len(label) else 0
+        )
+
+    def keep_components(self, marked: np.ndarray) -> MeshArrays:
+        """The connected components (through shared vertices) that hold at least one marked vertex."""
+        label = self.component_labels()
+        kept = np.zeros(label.max() + 1 if len(label) else 0, dtype=bool)
         kept[label[marked]] = True
         used = kept[label]
         if used.all():

@@ -72,6 +72,13 @@ def criterion(kind: str) -> Criterion:
     raise ValueError(f"train.loss must be 'mse' or 'l1', got '{kind}'")
 
 
+def _clamped(pred: torch.Tensor, target: torch.Tensor, delta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both clamped to [-delta, delta] when ``delta > 0``: errors beyond it cost nothing."""
+    if delta <= 0:
+        return pred, target
+    return pred.clamp(-delta, delta), target.clamp(-delta, delta)
+
+
 def losses(
     model: DualSDF,
     batch: Batch,
@@ -92,7 +99,7 @@ def losses(
     crit = criterion(tc.loss)
     terms = {
         "loss_gen": crit(s_gen.float(), batch.gen_y),
-        "loss_ovf": crit(s_ovf.float(), batch.ovf_y),
+        "loss_ovf": crit(*_clamped(s_ovf.float(), batch.ovf_y, tc.ovf_clamp * cfg.sampling.band_width)),
         "loss_z": code_prior(model.codes.weight[batch.idx], tc.code_prior, cfg.model.code_init_std),
         "loss_c": feats.float().norm(dim=-1).mean(),
     }

@@ -1,0 +1,142 @@
+"""Synthetic shapes that stress thin parts, narrow gaps and through-holes, with known topology.
+
+The shared meshes hold one plate with holes and a few thin legs; a preset chosen on them alone
+could be tuned to them. These six CAD-like solids (manifold3d booleans, so closed and oriented)
+each isolate one difficulty at sizes below and above a `preview` lattice cell, and their genus is
+known by construction:
+
+- ``holed_plate``: a plate 0.02 thick with 24 round through-holes from 0.012 to 0.05 across (genus 24)
+- ``bracket``: an L-bracket 0.04 thick with four bolt holes and a slot (genus 5)
+- ``winged``: a fuselage with wings and a tail fin 0.015 thick (genus 0)
+- ``spider``: a body with eight bent legs 0.024 thick (genus 0)
+- ``grille``: a 4 x 4 grid of bars 0.03 across with 3 x 3 windows (genus 9)
+- ``comb``: 12 teeth 0.025 wide with gaps of 0.012 to 0.03 between them (genus 0)
+
+Sizes are in units of the longest side (1.0); preparation scales that to about 1.8 normalised
+units, so a 0.012 hole is about 0.022 across there (1.4 cells of a 128 lattice).
+
+    .venv/bin/python bench/stress_shapes.py --out out/bench/stress   # writes <name>.ply
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import trimesh
+from manifold3d import Manifold, OpType
+
+SEGMENTS = 32
+GENUS = {"holed_plate": 24, "bracket": 5, "winged": 0, "spider": 0, "grille": 9, "comb": 0}
+
+
+def _box(size: tuple[float, float, float], at: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Manifold:
+    return Manifold.cube(list(size), center=True).translate(list(at))
+
+
+def _hole(radius: float, x: float, y: float, depth: float = 1.0) -> Manifold:
+    """A vertical cylinder through everything around z = 0."""
+    return Manifold.cylinder(depth, radius, radius, SEGMENTS, center=True).translate([x, y, 0.0])
+
+
+def _minus(solid: Manifold, cuts: list[Manifold]) -> Manifold:
+    return solid - Manifold.batch_boolean(cuts, OpType.Add)
+
+
+def _union(parts: list[Manifold]) -> Manifold:
+    return Manifold.batch_boolean(parts, OpType.Add)
+
+
+def holed_plate() -> Manifold:
+    diameters = np.linspace(0.012, 0.05, 24)
+    cuts = [_hole(d / 2, -0.42 + 0.168 * (i % 6), -0.21 + 0.14 * (i // 6)) for i, d in enumerate(diameters)]
+    return _minus(_box((1.0, 0.6, 0.02)), cuts)
+
+
+def bracket() -> Manifold:
+    base = _box((1.0, 0.4, 0.04), (0.0, 0.0, 0.02))
+    wall = _box((1.0, 0.04, 0.4), (0.0, 0.18, 0.2))
+    bolts = [_hole(0.025, x, y) for x in (-0.35, 0.35) for y in (-0.1, 0.05)]
+    slot = _box((0.3, 0.1, 0.15), (0.0, 0.18, 0.22))
+    return _minus(_union([base, wall]), [*bolts, slot])
+
+
+def winged() -> Manifold:
+    body = Manifold.cylinder(0.8, 0.05, 0.03, SEGMENTS, center=True).rotate([0.0, 90.0, 0.0])
+    wing = _box((0.18, 1.0, 0.015), (0.0, 0.0, 0.0))
+    tail = _box((0.12, 0.35, 0.015), (-0.36, 0.0, 0.0))
+    fin = _box((0.1, 0.015, 0.15), (-0.36, 0.0, 0.07))
+    return _union([body, wing, tail, fin])
+
+
+def spider() -> Manifold:
+    parts = [Manifold.sphere(0.12, SEGMENTS).scale([1.4, 1.0, 0.6])]
+    for i in range(8):
+        angle = np.radians(-60 + 40 * (i % 4)) + (np.pi if i >= 4 else 0.0)
+        direction = np.array([np.cos(angle), np.sin(angle), 0.0])
+        knee = direction * 0.32 + np.array([0.0, 0.0, 0.1])
+        foot = direction * 0.48 + np.array([0.0, 0.0, -0.15])
+        for a, b in ((np.zeros(3), knee), (knee, foot)):
+            parts.append(_segment(a, b, 0.012))
+    return _union(parts)
+
+
+def _segment(a: np.ndarray, b: np.ndarray, radius: float) -> Manifold:
+    """A round bar from a to b with ball ends (so joints are smooth and overlap)."""
+    d = b - a
+    length = float(np.linalg.norm(d))
+    bar = Manifold.cylinder(length, radius, radius, SEGMENTS)
+    tilt = np.degrees(np.arccos(d[2] / length))
+    turn = np.degrees(np.arctan2(d[1], d[0]))
+    bar = bar.rotate([0.0, tilt, 0.0]).rotate([0.0, 0.0, turn]).translate(list(a))
+    balls = [Manifold.sphere(radius, SEGMENTS).translate(list(p)) for p in (a, b)]
+    return _union([bar, *balls])
+
+
+def grille() -> Manifold:
+    bars = [_box((1.0, 0.03, 0.03), (0.0, -0.45 + 0.3 * i, 0.0)) for i in range(4)]
+    bars += [_box((0.03, 1.0, 0.036), (-0.45 + 0.3 * i, 0.0, 0.0)) for i in range(4)]  # no shared edges
+    return _union(bars)
+
+
+def comb() -> Manifold:
+    parts = [_box((1.0, 0.12, 0.03), (0.0, 0.3, 0.0))]
+    gaps = np.linspace(0.012, 0.03, 11)
+    x = -0.45
+    for i in range(12):
+        parts.append(_box((0.025, 0.5, 0.03), (x, 0.0, 0.0)))
+        x += 0.025 + (gaps[i] if i < 11 else 0.0)
+    return _union(parts)
+
+
+SHAPES = {f.__name__: f for f in (holed_plate, bracket, winged, spider, grille, comb)}
+
+
+def write(out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, make in SHAPES.items():
+        mesh = make().to_mesh()
+        tri = trimesh.Trimesh(
+            np.asarray(mesh.vert_properties)[:, :3], np.asarray(mesh.tri_verts), process=False
+        )
+        genus = 1 - tri.euler_number // 2
+        if not tri.is_watertight or genus != GENUS[name] or len(tri.split(only_watertight=False)) != 1:
+            raise SystemExit(
+                f"{name}: watertight {tri.is_watertight}, genus {genus} (expected {GENUS[name]})"
+            )
+        paths.append(out / f"{name}.ply")
+        tri.export(paths[-1])
+    return paths
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, default=Path("out/bench/stress"))
+    for path in write(p.parse_args().out):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()
