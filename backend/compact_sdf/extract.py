@@ -131,7 +131,8 @@ def extract_field(
     np.copyto(field, surface.sign, where=~near)  # only the sign matters off the band's cells
     if joinable is not None:
         joined = join_parts(joinable, join_gap)
-        field = np.where(joined.touched, joined.field, field)
+        # a tube's cells also need their untouched corners' exact values (kept out to join_gap)
+        field = np.where(dilate(joined.touched, 1), joined.field, field)
         band = band | joined.touched
     report("marching cubes", 0.8)
     verts, faces = merge(_march_blocks(field, band, cfg.block_cells))
