@@ -96,8 +96,8 @@ def drop_band_artifacts(
     meshes over 99% of the true surface lies that close to s_g's zero set (docs/benchmarks/fidelity.md).
     ``min_volume`` is one cell of the training lattice (``speck_volume``): no sample can have put
     a closed part smaller than that there. Measured: the shells it drops are one or two lattice
-    vertices of the wrong sign (6-10 vertices, on 5 of the 12 shared meshes), the smallest real
-    part (a scorpion's broken-off leg tip) encloses 80 such cells.
+    vertices of the wrong sign (6-10 vertices, on 5 of the 12 shared meshes); the smallest real
+    parts measured (two scorpion leg tips cut off by thin necks) enclose 5.3 and 7.9 such cells.
     """
     if len(mesh.faces) == 0:
         return mesh
