@@ -104,7 +104,7 @@ def drop_band_artifacts(
     values = evaluate(gen_fn, mesh.vertices, batch, device)
     label = mesh.component_labels()
     big = np.abs(mesh.component_volumes(label)) >= min_volume
-    return mesh.keep_components((np.abs(values) <= KEEP_WITHIN * width) & big[label])
+    return mesh.keep_components((np.abs(values) <= KEEP_WITHIN * width) & big[label], label)
 
 
 def speck_volume(fine_cells: int) -> float:

@@ -67,9 +67,10 @@ class MeshArrays:
             label[self.faces[:, 0]], weights=signed, minlength=label.max() + 1 if len(label) else 0
         )
 
-    def keep_components(self, marked: np.ndarray) -> MeshArrays:
-        """The connected components (through shared vertices) that hold at least one marked vertex."""
-        label = self.component_labels()
+    def keep_components(self, marked: np.ndarray, label: np.ndarray | None = None) -> MeshArrays:
+        """The connected components (through shared vertices) that hold at least one marked vertex;
+        ``label`` is ``component_labels()`` when the caller already has it."""
+        label = self.component_labels() if label is None else label
         kept = np.zeros(label.max() + 1 if len(label) else 0, dtype=bool)
         kept[label[marked]] = True
         used = kept[label]
