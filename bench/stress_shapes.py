@@ -25,14 +25,11 @@ from pathlib import Path
 
 import numpy as np
 import trimesh
-from manifold3d import Manifold, OpType
+from compact_sdf.data.families import box, union
+from manifold3d import Manifold
 
 SEGMENTS = 32
 GENUS = {"holed_plate": 24, "bracket": 5, "winged": 0, "spider": 0, "grille": 9, "comb": 0}
-
-
-def _box(size: tuple[float, float, float], at: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Manifold:
-    return Manifold.cube(list(size), center=True).translate(list(at))
 
 
 def _hole(radius: float, x: float, y: float, depth: float = 1.0) -> Manifold:
@@ -41,33 +38,29 @@ def _hole(radius: float, x: float, y: float, depth: float = 1.0) -> Manifold:
 
 
 def _minus(solid: Manifold, cuts: list[Manifold]) -> Manifold:
-    return solid - Manifold.batch_boolean(cuts, OpType.Add)
-
-
-def _union(parts: list[Manifold]) -> Manifold:
-    return Manifold.batch_boolean(parts, OpType.Add)
+    return solid - union(cuts)
 
 
 def holed_plate() -> Manifold:
     diameters = np.linspace(0.012, 0.05, 24)
     cuts = [_hole(d / 2, -0.42 + 0.168 * (i % 6), -0.21 + 0.14 * (i // 6)) for i, d in enumerate(diameters)]
-    return _minus(_box((1.0, 0.6, 0.02)), cuts)
+    return _minus(box((1.0, 0.6, 0.02)), cuts)
 
 
 def bracket() -> Manifold:
-    base = _box((1.0, 0.4, 0.04), (0.0, 0.0, 0.02))
-    wall = _box((1.0, 0.04, 0.4), (0.0, 0.18, 0.2))
+    base = box((1.0, 0.4, 0.04), (0.0, 0.0, 0.02))
+    wall = box((1.0, 0.04, 0.4), (0.0, 0.18, 0.2))
     bolts = [_hole(0.025, x, y) for x in (-0.35, 0.35) for y in (-0.1, 0.05)]
-    slot = _box((0.3, 0.1, 0.15), (0.0, 0.18, 0.22))
-    return _minus(_union([base, wall]), [*bolts, slot])
+    slot = box((0.3, 0.1, 0.15), (0.0, 0.18, 0.22))
+    return _minus(union([base, wall]), [*bolts, slot])
 
 
 def winged() -> Manifold:
     body = Manifold.cylinder(0.8, 0.05, 0.03, SEGMENTS, center=True).rotate([0.0, 90.0, 0.0])
-    wing = _box((0.18, 1.0, 0.015), (0.0, 0.0, 0.0))
-    tail = _box((0.12, 0.35, 0.015), (-0.36, 0.0, 0.0))
-    fin = _box((0.1, 0.015, 0.15), (-0.36, 0.0, 0.07))
-    return _union([body, wing, tail, fin])
+    wing = box((0.18, 1.0, 0.015), (0.0, 0.0, 0.0))
+    tail = box((0.12, 0.35, 0.015), (-0.36, 0.0, 0.0))
+    fin = box((0.1, 0.015, 0.15), (-0.36, 0.0, 0.07))
+    return union([body, wing, tail, fin])
 
 
 def spider() -> Manifold:
@@ -79,7 +72,7 @@ def spider() -> Manifold:
         foot = direction * 0.48 + np.array([0.0, 0.0, -0.15])
         for a, b in ((np.zeros(3), knee), (knee, foot)):
             parts.append(_segment(a, b, 0.012))
-    return _union(parts)
+    return union(parts)
 
 
 def _segment(a: np.ndarray, b: np.ndarray, radius: float) -> Manifold:
@@ -91,23 +84,23 @@ def _segment(a: np.ndarray, b: np.ndarray, radius: float) -> Manifold:
     turn = np.degrees(np.arctan2(d[1], d[0]))
     bar = bar.rotate([0.0, tilt, 0.0]).rotate([0.0, 0.0, turn]).translate(list(a))
     balls = [Manifold.sphere(radius, SEGMENTS).translate(list(p)) for p in (a, b)]
-    return _union([bar, *balls])
+    return union([bar, *balls])
 
 
 def grille() -> Manifold:
-    bars = [_box((1.0, 0.03, 0.03), (0.0, -0.45 + 0.3 * i, 0.0)) for i in range(4)]
-    bars += [_box((0.03, 1.0, 0.036), (-0.45 + 0.3 * i, 0.0, 0.0)) for i in range(4)]  # no shared edges
-    return _union(bars)
+    bars = [box((1.0, 0.03, 0.03), (0.0, -0.45 + 0.3 * i, 0.0)) for i in range(4)]
+    bars += [box((0.03, 1.0, 0.036), (-0.45 + 0.3 * i, 0.0, 0.0)) for i in range(4)]  # no shared edges
+    return union(bars)
 
 
 def comb() -> Manifold:
-    parts = [_box((1.0, 0.12, 0.03), (0.0, 0.3, 0.0))]
+    parts = [box((1.0, 0.12, 0.03), (0.0, 0.3, 0.0))]
     gaps = np.linspace(0.012, 0.03, 11)
     x = -0.45
     for i in range(12):
-        parts.append(_box((0.025, 0.5, 0.03), (x, 0.0, 0.0)))
+        parts.append(box((0.025, 0.5, 0.03), (x, 0.0, 0.0)))
         x += 0.025 + (gaps[i] if i < 11 else 0.0)
-    return _union(parts)
+    return union(parts)
 
 
 SHAPES = {f.__name__: f for f in (holed_plate, bracket, winged, spider, grille, comb)}

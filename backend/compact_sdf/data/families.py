@@ -20,7 +20,7 @@ SEGMENTS = 40  # circle resolution of every round part (fixed: it is part of the
 Params = dict[str, Any]
 
 
-def _box(size: tuple[float, float, float], at: tuple[float, float, float]) -> Manifold:
+def box(size: tuple[float, float, float], at: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Manifold:
     """Axis-aligned box of ``size`` centred at ``at``."""
     return Manifold.cube(list(size), center=True).translate(list(at))
 
@@ -30,7 +30,8 @@ def _rod(radius: float, z0: float, z1: float, x: float = 0.0, y: float = 0.0, to
     return Manifold.cylinder(z1 - z0, radius, top, SEGMENTS).translate([x, y, z0])
 
 
-def _union(parts: list[Manifold]) -> Manifold:
+def union(parts: list[Manifold]) -> Manifold:
+    """One solid from many (overlaps merged)."""
     return Manifold.batch_boolean(parts, OpType.Add)
 
 
@@ -59,18 +60,18 @@ def chair_params(rng: np.random.Generator) -> Params:
 
 def chair_solid(p: Params) -> Manifold:
     w, d, h, t, leg = p["seat_w"], p["seat_d"], p["seat_h"], p["seat_t"], p["leg"]
-    parts = [_box((w, d, t), (0, 0, h - t / 2))]
+    parts = [box((w, d, t), (0, 0, h - t / 2))]
     for sx in (-1, 1):
         for sy in (-1, 1):
             x, y = sx * (w / 2 - leg), sy * (d / 2 - leg)
             if p["round_legs"]:
                 parts.append(_rod(leg * 0.6, 0.0, h - t / 2, x, y))
             else:
-                parts.append(_box((leg, leg, h - t / 2), (x, y, (h - t / 2) / 2)))
-    back = _box((w, p["back_t"], p["back_h"] + t), (0, 0, (p["back_h"] + t) / 2))
+                parts.append(box((leg, leg, h - t / 2), (x, y, (h - t / 2) / 2)))
+    back = box((w, p["back_t"], p["back_h"] + t), (0, 0, (p["back_h"] + t) / 2))
     back = back.rotate([-p["back_tilt"], 0, 0]).translate([0, -d / 2 + p["back_t"] / 2, h - t])
     parts.append(back)
-    return _union(parts)
+    return union(parts)
 
 
 def table_params(rng: np.random.Generator) -> Params:
@@ -89,7 +90,7 @@ def table_solid(p: Params) -> Manifold:
     h, t, leg = p["height"], p["top_t"], p["leg"]
     if p["round_top"]:  # a pedestal table: round top, column, round foot
         r = p["top_w"] / 2
-        return _union(
+        return union(
             [
                 _rod(r, h - t, h),
                 _rod(leg * 1.5, 0.03, h - t / 2),
@@ -97,20 +98,20 @@ def table_solid(p: Params) -> Manifold:
             ]
         )
     w, d = p["top_w"], p["top_d"]
-    parts = [_box((w, d, t), (0, 0, h - t / 2))]
+    parts = [box((w, d, t), (0, 0, h - t / 2))]
     inset = leg / 2 + 0.03
     for sx in (-1, 1):
         for sy in (-1, 1):
             parts.append(
-                _box((leg, leg, h - t / 2), (sx * (w / 2 - inset), sy * (d / 2 - inset), (h - t / 2) / 2))
+                box((leg, leg, h - t / 2), (sx * (w / 2 - inset), sy * (d / 2 - inset), (h - t / 2) / 2))
             )
     if p["apron"] > 0.02:  # a frame under the top, joining the legs
         a = p["apron"]
         for sy in (-1, 1):
-            parts.append(_box((w - 2 * inset, leg / 2, a), (0, sy * (d / 2 - inset), h - t - a / 2 + 0.005)))
+            parts.append(box((w - 2 * inset, leg / 2, a), (0, sy * (d / 2 - inset), h - t - a / 2 + 0.005)))
         for sx in (-1, 1):
-            parts.append(_box((leg / 2, d - 2 * inset, a), (sx * (w / 2 - inset), 0, h - t - a / 2 + 0.005)))
-    return _union(parts)
+            parts.append(box((leg / 2, d - 2 * inset, a), (sx * (w / 2 - inset), 0, h - t - a / 2 + 0.005)))
+    return union(parts)
 
 
 def vase_params(rng: np.random.Generator) -> Params:
@@ -159,7 +160,7 @@ def mug_solid(p: Params) -> Manifold:
     cavity = _rod(r - wall, 1.5 * wall, h + 0.05, top=top - wall)
     ring = CrossSection.circle(p["handle_t"], SEGMENTS).translate([p["handle_r"], 0.0]).revolve(SEGMENTS)
     handle = ring.rotate([90, 0, 0]).translate([(r + top) / 2, 0.0, h / 2])  # inner half lies in the cup
-    return _union([body, handle]) - cavity
+    return union([body, handle]) - cavity
 
 
 def lamp_params(rng: np.random.Generator) -> Params:
@@ -179,12 +180,12 @@ def lamp_solid(p: Params) -> Manifold:
     """Round foot, a (tilted) stem and a solid conical shade."""
     stem = _rod(p["stem_r"], 0.0, p["stem_h"])
     shade = _rod(p["shade_low"], 0.0, p["shade_h"], top=p["shade_high"]).translate([0, 0, p["stem_h"] - 0.05])
-    head = _union(
+    head = union(
         [stem, shade, Manifold.sphere(p["stem_r"] * 2.0, SEGMENTS).translate([0, 0, p["stem_h"] - 0.05])]
     )
     head = head.rotate([0, p["arm_tilt"], 0]).translate([0, 0, p["base_h"] * 0.5])
     base = _rod(p["base_r"], 0.0, p["base_h"], top=p["base_r"] * 0.85)
-    return _union([base, head])
+    return union([base, head])
 
 
 def shelf_params(rng: np.random.Generator) -> Params:
@@ -201,13 +202,13 @@ def shelf_params(rng: np.random.Generator) -> Params:
 def shelf_solid(p: Params) -> Manifold:
     """Two sides, a top, a bottom and evenly spaced shelves, with or without a back panel."""
     w, d, h, b = p["width"], p["depth"], p["height"], p["board"]
-    parts = [_box((b, d, h), (sx * (w - b) / 2, 0, h / 2)) for sx in (-1, 1)]
+    parts = [box((b, d, h), (sx * (w - b) / 2, 0, h / 2)) for sx in (-1, 1)]
     for k in range(p["shelves"] + 2):
         z = b / 2 + k * (h - b) / (p["shelves"] + 1)
-        parts.append(_box((w - b, d, b), (0, 0, z)))
+        parts.append(box((w - b, d, b), (0, 0, z)))
     if p["back"]:
-        parts.append(_box((w - b, b / 2, h - b), (0, d / 2 - b / 4, h / 2)))
-    return _union(parts)
+        parts.append(box((w - b, b / 2, h - b), (0, d / 2 - b / 4, h / 2)))
+    return union(parts)
 
 
 FAMILIES: dict[str, tuple[Callable[[np.random.Generator], Params], Callable[[Params], Manifold]]] = {
