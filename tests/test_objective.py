@@ -1,14 +1,18 @@
-"""The loss terms: the overfitting branch's clamp (``train.ovf_clamp``) spends nothing far away."""
+"""The loss terms and their samples: s_o's clamp (``train.ovf_clamp``) spends nothing far away,
+its set reaches off the lattice (``sampling.ovf_off_lattice``)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 from _train_helpers import tiny_config
+from compact_sdf.data.normalize import Normalization
+from compact_sdf.data.samples import ShapeSamples
 from compact_sdf.model import DualSDF
-from compact_sdf.objective import Batch, losses
+from compact_sdf.objective import Batch, DeviceShape, losses
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -36,3 +40,26 @@ def test_clamp_ignores_far_values_but_not_far_signs() -> None:
     assert _loss_ovf(1.0, 3.0) == 0.0  # clamped: a right sign beyond the clamp costs nothing
     band = tiny_config().sampling.band_width
     assert _loss_ovf(1.0, -3.0) >= 0.5 * (2 * band) ** 2  # a wrong sign costs (2 delta)^2 per point
+
+
+def _samples(**arrays: np.ndarray) -> ShapeSamples:
+    return ShapeSamples(
+        name="s", mesh_hash="0" * 64, normalization=Normalization((0.0, 0.0, 0.0), 1.0), **arrays
+    )
+
+
+def test_overfitting_set_takes_the_generalization_points_inside_the_band() -> None:
+    """s_o sees exact distances between lattice nodes: a sub-cell wall is then not invisible to it."""
+    sampling = tiny_config().sampling
+    band = sampling.band_width
+    ovf_x = np.array([[0.0, 0.0, 0.0], [0.5, 0.5, 0.5]], dtype=np.float32)
+    ovf_y = np.array([0.0, 0.4], dtype=np.float32)
+    gen_x = np.array([[0.01, 0.02, 0.03], [0.2, 0.2, 0.2], [0.3, 0.1, 0.0]], dtype=np.float32)
+    gen_y = np.array([-0.5 * band, band, 1.5 * band], dtype=np.float32)
+    s = _samples(ovf_points=ovf_x, ovf_sdf=ovf_y, gen_points=gen_x, gen_sdf=gen_y)
+    on = DeviceShape(s, torch.device("cpu"), sampling)
+    assert on.ovf_x.tolist() == np.concatenate([ovf_x, gen_x[:2]]).tolist()
+    assert on.ovf_y.tolist() == np.concatenate([ovf_y, gen_y[:2]]).tolist()
+    off = DeviceShape(s, torch.device("cpu"), replace(sampling, ovf_off_lattice=False))
+    assert off.ovf_y.tolist() == ovf_y.tolist()
+    assert on.gen_y.tolist() == off.gen_y.tolist() == gen_y.tolist()

@@ -50,7 +50,7 @@ def fit_row(
     codes = model.codes.weight.requires_grad_(True)  # only row ``index`` receives a gradient
     opt = torch.optim.Adam([codes], lr=lr)
     warm = max(cfg.train.reg_warmup, 0)  # a step past the warm-up
-    shape = {index: DeviceShape(samples, device, cfg.sampling.near_threshold)}
+    shape = {index: DeviceShape(samples, device, cfg.sampling)}
     terms: dict[str, torch.Tensor] = {}
     try:
         for it in range(iterations):

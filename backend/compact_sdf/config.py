@@ -25,6 +25,9 @@ class SamplingConfig:
     surface_sigma: float = 0.025
     uniform_samples: int = 180_000  # generalization set: uniform points in [-1,1]^3
     near_threshold: float = 0.1  # per-step sampler: half the batch from |sdf| <= this
+    # [ours] s_o also trains on the generalization set's points with |sdf| <= band_width: exact
+    # distances off the lattice, so a wall or gap thinner than a lattice cell is seen between nodes
+    ovf_off_lattice: bool = True
     allow_open: bool = False  # accept non-watertight meshes (sign from generalised winding number)
     max_faces: int = 2_000_000
     seed: int = 0

@@ -13,10 +13,11 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
-from compact_sdf.config import Config, TrainConfig
+from compact_sdf.config import Config, SamplingConfig, TrainConfig
 from compact_sdf.data.sampler import BalancedSampler
 from compact_sdf.data.samples import ShapeSamples
 from compact_sdf.errors import InputError
@@ -38,17 +39,26 @@ class Batch:
 
 
 class DeviceShape:
-    """One shape's two sample sets as tensors on the training device."""
+    """One shape's two sample sets as tensors on the training device.
 
-    def __init__(self, s: ShapeSamples, device: torch.device, near: float) -> None:
+    With ``sampling.ovf_off_lattice`` the overfitting set also holds the generalization points
+    inside the band: the lattice alone never shows s_o a wall or gap thinner than one of its cells.
+    """
+
+    def __init__(self, s: ShapeSamples, device: torch.device, sampling: SamplingConfig) -> None:
         if len(s.ovf_sdf) == 0 or len(s.gen_sdf) == 0:
             raise InputError(f"shape '{s.name}' has no training samples")
-        self.ovf_x = torch.as_tensor(s.ovf_points, dtype=torch.float32).to(device)
-        self.ovf_y = torch.as_tensor(s.ovf_sdf, dtype=torch.float32).to(device)
+        ovf_points, ovf_sdf = s.ovf_points, s.ovf_sdf
+        if sampling.ovf_off_lattice:
+            band = np.abs(s.gen_sdf) <= sampling.band_width
+            ovf_points = np.concatenate([ovf_points, s.gen_points[band]])
+            ovf_sdf = np.concatenate([ovf_sdf, s.gen_sdf[band]])
+        self.ovf_x = torch.as_tensor(ovf_points, dtype=torch.float32).to(device)
+        self.ovf_y = torch.as_tensor(ovf_sdf, dtype=torch.float32).to(device)
         self.gen_x = torch.as_tensor(s.gen_points, dtype=torch.float32).to(device)
         self.gen_y = torch.as_tensor(s.gen_sdf, dtype=torch.float32).to(device)
-        self.ovf_pool = BalancedSampler(self.ovf_y, near)
-        self.gen_pool = BalancedSampler(self.gen_y, near)
+        self.ovf_pool = BalancedSampler(self.ovf_y, sampling.near_threshold)
+        self.gen_pool = BalancedSampler(self.gen_y, sampling.near_threshold)
 
     def draw(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
         io = self.ovf_pool.sample(n, gen)

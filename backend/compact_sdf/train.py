@@ -238,7 +238,7 @@ def _restore(
 def _device_shapes(shapes: list[ShapeSamples], cfg: Config, world: ddp.World) -> list[DeviceShape]:
     if len(shapes) < world.size:
         raise InputError(f"{world.size} ranks need at least as many shapes; got {len(shapes)}")
-    return [DeviceShape(s, world.device, cfg.sampling.near_threshold) for s in shapes]
+    return [DeviceShape(s, world.device, cfg.sampling) for s in shapes]
 
 
 class _Trainer:

@@ -31,8 +31,9 @@ from compact_sdf.progress import Progress
 FORMAT = 1
 ARRAYS = ("ovf_points", "ovf_sdf", "gen_points", "gen_sdf")
 SUFFIX = ".samples.npz"
-# Settings that change the samples; near_threshold (sampler) and max_faces (validation) do not.
-_IGNORED = ("near_threshold", "max_faces")
+# Settings that change the samples; near_threshold, ovf_off_lattice (sampler) and max_faces
+# (validation) do not.
+_IGNORED = ("near_threshold", "max_faces", "ovf_off_lattice")
 
 
 def default_cache_dir() -> Path:
