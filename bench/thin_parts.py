@@ -9,6 +9,9 @@ meshed by the same marching cubes: the topology that lattice can resolve at all 
 voxel thick comes back with holes punched through, a gap under two voxels closes). It is given
 for the extraction lattice (N) and for the model's training lattice (``sampling.fine_cells``,
 where s_o gets its samples); it is cached under out/bench/thin_parts/ per mesh and lattice.
+On the training lattice it is also given with the surface moved in and out by ``--margin`` of a
+cell (a quarter by default, about s_o's RMS error): where that changes the genus, the topology
+hangs on single lattice vertices whose distance is below the error the branch trains to.
 
     .venv/bin/python bench/thin_parts.py --model DIR --meshes tray_bottom hand --resolution 256
 """
@@ -28,23 +31,25 @@ MESHES = REPO.parent / "shared" / "meshes"
 CACHE = REPO / "out" / "bench" / "thin_parts"
 
 
-def lattice_genus(gt, cells: int, key: str) -> int | None:
-    """Genus of the ground truth's signed distance on a lattice of ``cells`` per side (cached)."""
+def lattice_genus(gt, cells: int, key: str, levels: tuple[float, ...] = (0.0,)) -> list[int | None]:
+    """Genus of the ground truth's signed distance on a lattice of ``cells`` per side, meshed at
+    each of ``levels`` (0 = the surface; +-d = the surface moved out / in by d). Cached per level."""
     from compact_sdf.data.groundtruth import signed_distance
     from compact_sdf.evaluate import shape_stats
     from compact_sdf.extract_dense import mesh_volume
     from compact_sdf.lattice import Lattice
 
-    path = CACHE / f"{key}_{cells}.json"
-    if path.exists():
-        return json.loads(path.read_text())["genus"]
-    side = Lattice(cells).side
-    points = Lattice(cells).points(np.indices((side,) * 3).reshape(3, -1).T)
-    sdf = signed_distance(gt.vertices, gt.faces, points).reshape((side,) * 3)
-    genus = shape_stats(mesh_volume(sdf, block=64).to_trimesh())["genus"]
-    CACHE.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"genus": genus}))
-    return genus
+    paths = [CACHE / (f"{key}_{cells}.json" if lv == 0 else f"{key}_{cells}_{lv:+.5f}.json") for lv in levels]
+    if not all(path.exists() for path in paths):
+        side = Lattice(cells).side
+        points = Lattice(cells).points(np.indices((side,) * 3).reshape(3, -1).T)
+        sdf = signed_distance(gt.vertices, gt.faces, points).reshape((side,) * 3)
+        CACHE.mkdir(parents=True, exist_ok=True)
+        for level, path in zip(levels, paths, strict=True):
+            if not path.exists():
+                genus = shape_stats(mesh_volume(sdf - level, block=64).to_trimesh())["genus"]
+                path.write_text(json.dumps({"genus": genus}))
+    return [json.loads(path.read_text())["genus"] for path in paths]
 
 
 def main() -> None:
@@ -61,6 +66,13 @@ def main() -> None:
     p.add_argument(
         "--mesh-dir", type=Path, default=MESHES, help="where <name>.ply lie (default: ../shared/meshes)"
     )
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=0.25,
+        help="also mesh the training lattice's GT at +-margin x its cell (a surface moved by about "
+        "s_o's error): a genus that changes there hangs on single lattice vertices (0 = off)",
+    )
     args = p.parse_args()
     torch.set_num_threads(1)
     loaded = load_model(args.model)
@@ -71,20 +83,24 @@ def main() -> None:
         f"model {args.model} ({loaded.config.preset}), N = {n}, fusion {cfg.fusion}, training lattice {fine}"
     )
     print()
-    print(
-        f"| shape | GT area | GT genus | lattice genus at {fine} / {n} | area % | genus | parts | manifold |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
+    d = args.margin * 2.0 / fine
+    levels = (0.0, -d, d) if d > 0 else (0.0,)
+    margin = f" | at {fine}, level -/+{d:.4f}" if d > 0 else ""
+    head = f"| shape | GT area | GT genus | lattice genus at {fine} / {n}{margin} |"
+    print(head + " area % | genus | parts | manifold |")
+    print("|---|---|---|---|" + ("---|" if d > 0 else "") + "---|---|---|---|")
     for name in args.meshes:
         source = load_mesh(args.mesh_dir / f"{name}.ply")
         norm = loaded.shapes[loaded.shape_index(name)].normalization
         gt_mesh = normalized(source, norm)
         key = f"{name}_{mesh_hash(source)[:12]}"
-        resolved = [lattice_genus(gt_mesh, cells, key) for cells in (fine, n)]
+        at_fine = lattice_genus(gt_mesh, fine, key, levels)
+        resolved = [at_fine[0], lattice_genus(gt_mesh, n, key)[0]]
+        moved = f" | {at_fine[1]} / {at_fine[2]}" if d > 0 else ""
         gt = shape_stats(gt_mesh)
         got = shape_stats(normalized(extract_shape(loaded, name, cfg).to_trimesh(), norm))
         print(
-            f"| {name} | {gt['area']:.3f} | {gt['genus']} | {resolved[0]} / {resolved[1]} | "
+            f"| {name} | {gt['area']:.3f} | {gt['genus']} | {resolved[0]} / {resolved[1]}{moved} | "
             f"{100 * (got['area'] / gt['area'] - 1):+.1f} | {got['genus']} | {got['components']} | "
             f"{got['manifold']} |",
             flush=True,
