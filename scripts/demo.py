@@ -5,7 +5,7 @@ under out/, so a real Blender installation is left alone), starts the backend wi
 encodes a handful of shapes, reconstructs them, makes an interpolation row and a live blend, exports
 the codes, saves out/demo.blend and renders out/demo.png with Cycles on the CPU.
 
-Usage: python scripts/demo.py [--out out] [--preset tiny|preview] [--steps N] [--quick]
+Usage: python scripts/demo.py [--out out] [--preset tiny|preview|detail|balanced] [--steps N] [--quick]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ COLORS = {  # base colours of the three rows (linear RGB)
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=REPO / "out")
-    p.add_argument("--preset", default="preview", choices=("tiny", "preview", "balanced"))
+    p.add_argument("--preset", default="preview", choices=("tiny", "preview", "detail", "balanced"))
     p.add_argument("--steps", type=int, default=200, help="training steps (0 = the preset's)")
     p.add_argument("--resolution", type=int, default=80, help="marching-cubes resolution of the results")
     p.add_argument("--samples", type=int, default=16, help="Cycles samples per pixel")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import trimesh
-from compact_sdf.config import SamplingConfig
+from compact_sdf.config import SamplingConfig, get_preset
 from compact_sdf.data import cache, prepare_mesh
 from compact_sdf.data.cache import cache_key, load_or_prepare, load_samples, save_samples
 from compact_sdf.data.load import mesh_hash
@@ -65,6 +66,16 @@ def test_key_depends_on_hash_and_settings() -> None:
     assert cache_key("x", CFG) == cache_key("x", CFG)
     assert cache_key("x", CFG) != cache_key("y", CFG)
     assert cache_key("x", CFG) != cache_key("x", SamplingConfig(**{**CFG.__dict__, "fine_cells": 32}))
+
+
+def test_detail_preset_reuses_previews_samples() -> None:
+    """``detail`` differs from ``preview`` only in its MLP width: switching to it for thin parts
+    reuses the cached samples, and a fidelity comparison of the two is one of networks alone."""
+    preview, detail = get_preset("preview"), get_preset("detail")
+    assert cache_key("ab" * 16, detail.sampling) == cache_key("ab" * 16, preview.sampling)
+    assert replace(detail.model, hidden=preview.model.hidden) == preview.model
+    assert detail.model.hidden == 2 * preview.model.hidden
+    assert detail.train == preview.train
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "empty", "garbage"])

@@ -47,7 +47,7 @@ def add_open_option(parser: argparse.ArgumentParser) -> None:
 def add_sampling_options(parser: argparse.ArgumentParser, default_preset: str) -> None:
     """``--preset``, ``--set``, ``--allow-open`` and ``--cache``: what building training samples takes."""
     parser.add_argument(
-        "--preset", default=None, help=f"tiny, preview, balanced or paper (default {default_preset})"
+        "--preset", default=None, help=f"tiny, preview, detail, balanced or paper (default {default_preset})"
     )
     add_override_option(parser)
     add_open_option(parser)

@@ -14,7 +14,7 @@ from compact_sdf.tasks import default_of
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=NAME_MAX, description=NAME_RULE)]
 Id = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$", description="server-generated id (32 hex digits)")]
-Preset = Literal["tiny", "preview", "balanced", "paper"]
+Preset = Literal["tiny", "preview", "detail", "balanced", "paper"]
 MeshFormat = Literal["ply", "obj", "glb"]
 Mode = Literal["fused", "generalization", "overfitting"]
 
