@@ -19,7 +19,7 @@ ROW_COLLECTION = "Interpolation"  # child collection of interpolation rows
 PRESETS = (
     ("tiny", "Tiny", "Seconds on a CPU; coarse (tests, smoke runs)"),
     ("preview", "Preview", "A few shapes in a few minutes on a CPU"),
-    ("detail", "Detail", "Thin parts and holes: Preview with wider networks, about 2.4x its time"),
+    ("detail", "Detail", "Thin parts and holes: Preview with wider networks, about 2.5x its time"),
     ("balanced", "Balanced", "Tens of minutes on a CPU, or a quick GPU run"),
     ("paper", "Paper", "The paper's model; needs a GPU with several GB"),
 )

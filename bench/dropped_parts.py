@@ -53,7 +53,7 @@ def main() -> None:
         mesh = extract_shape(loaded, z, cfg, mode)  # unit coordinates, like the GT above
         label = mesh.component_labels()
         volume = mesh.component_volumes(label)
-        sg = np.abs(evaluate(lambda x: loaded.model.sdf_gen(z, x), mesh.vertices, cfg.batch_points, "cpu"))
+        sg = np.abs(evaluate(lambda x: loaded.model.sdf_gen(z, x), mesh.vertices, cfg.batch_points, z.device))
         dist = np.abs(signed_distance(gt.vertices, gt.faces, mesh.vertices))
         for k in range(int(label.max()) + 1):
             on = label == k

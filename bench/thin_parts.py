@@ -113,11 +113,11 @@ def main() -> None:
             moved = f" {at_fine[1]} / {at_fine[2]} |" if d > 0 else ""
             cells = f" {at_fine[0]} / {lattice_genus(gt_mesh, n, key)[0]} |{moved}"
         gt = shape_stats(gt_mesh)
-        mesh = extract_shape(loaded, name, cfg)
-        got = shape_stats(normalized(mesh.to_trimesh(), norm))
+        mesh = extract_shape(loaded, name, cfg).to_trimesh()
+        got = shape_stats(normalized(mesh, norm))
         scored = ""
         if args.cd:
-            m = evaluate_meshes(mesh.to_trimesh(), source, normalization=norm, samples=args.cd, seed=0)
+            m = evaluate_meshes(mesh, source, normalization=norm, samples=args.cd, seed=0)
             scored = f" {m['chamfer']:.3e} | {m['fscore@0.005']:.3f} |"
         print(
             f"| {name} | {gt['area']:.3f} | {gt['genus']} |{cells} "

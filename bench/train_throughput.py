@@ -28,11 +28,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from compact_sdf.config import get_preset
+from compact_sdf.config import PRESETS, get_preset
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.data.samples import ShapeSamples
 
-PRESETS = ("tiny", "preview", "detail", "balanced", "paper")
 # The paper preset (15 shapes x 50k samples per branch) is a GPU workload; on a CPU it runs with a
 # reduced batch so a step takes seconds, not minutes. The table says when this applied.
 CPU_PAPER_BATCH = {"train.shapes_per_batch": 2, "train.samples_per_shape": 4096}

@@ -56,10 +56,14 @@ def test_one_scene_resolution_and_band_fit_every_operation() -> None:
         assert len(set(values.values())) == 1, values
 
 
-def test_the_addon_offers_the_backend_presets() -> None:
+def test_the_addon_and_the_service_offer_the_backend_presets() -> None:
+    from typing import get_args
+
     from compact_sdf.config import PRESETS
+    from compact_sdf.service.schemas import Preset
 
     assert {p[0] for p in constants.PRESETS} == set(PRESETS)
+    assert set(get_args(Preset)) == set(PRESETS)
 
 
 @pytest.mark.blender

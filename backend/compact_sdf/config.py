@@ -232,7 +232,7 @@ _COLUMNS = (
 _ROWS: dict[str, tuple[tuple[Any, ...], ...]] = {
     # A few shapes in a few minutes on 2 CPU cores.
     "preview": ((64, 3.5, 60_000), (64, 33, 16, 128, 4, 2), (600, 4_000, 8, 3e-2, 400, 200, 50)),
-    # preview with MLPs twice as wide: thin parts and holes on a CPU, about 2.4x preview's time.
+    # preview with MLPs twice as wide: thin parts and holes on a CPU, about 2.5x preview's time per step.
     # On 12 shared meshes genus equal on 9 against 7, median CD -9% (docs/benchmarks/fidelity.md).
     "detail": ((64, 3.5, 60_000), (64, 33, 16, 256, 4, 2), (600, 4_000, 8, 3e-2, 400, 200, 50)),
     # For tests and smoke runs: seconds on a CPU, coarse results.

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from compact_sdf import __version__
+from compact_sdf.config import PRESETS
 from compact_sdf.errors import CompactSDFError
 
 COMMAND_MODULES = (
@@ -46,9 +47,7 @@ def add_open_option(parser: argparse.ArgumentParser) -> None:
 
 def add_sampling_options(parser: argparse.ArgumentParser, default_preset: str) -> None:
     """``--preset``, ``--set``, ``--allow-open`` and ``--cache``: what building training samples takes."""
-    parser.add_argument(
-        "--preset", default=None, help=f"tiny, preview, detail, balanced or paper (default {default_preset})"
-    )
+    parser.add_argument("--preset", default=None, help=f"{', '.join(PRESETS)} (default {default_preset})")
     add_override_option(parser)
     add_open_option(parser)
     parser.add_argument(
