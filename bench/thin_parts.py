@@ -55,6 +55,7 @@ def lattice_genus(gt, cells: int, key: str, levels: tuple[float, ...] = (0.0,)) 
 def main() -> None:
     from compact_sdf.checkpoint import load_model
     from compact_sdf.data.load import load_mesh, mesh_hash
+    from compact_sdf.device import resolve_device
     from compact_sdf.evaluate import shape_stats
     from compact_sdf.extract import extract_shape
     from compact_sdf.metrics import evaluate_meshes, normalized
@@ -85,9 +86,11 @@ def main() -> None:
         help="also mesh the training lattice's GT at +-margin x its cell (a surface moved by about "
         "s_o's error): a genus that changes there hangs on single lattice vertices (0 = off)",
     )
+    p.add_argument("--device", default="cpu", help="where the model runs: cpu, cuda or auto")
+    p.add_argument("--save-dir", type=Path, help="also write each reconstruction here as <name>.ply")
     args = p.parse_args()
     torch.set_num_threads(1)
-    loaded = load_model(args.model)
+    loaded = load_model(args.model, resolve_device(args.device))
     cfg = replace(loaded.config.extract, resolution=args.resolution)
     fine = loaded.config.sampling.fine_cells
     n = args.resolution
@@ -115,6 +118,9 @@ def main() -> None:
         gt = shape_stats(gt_mesh)
         mesh = extract_shape(loaded, name, cfg).to_trimesh()
         got = shape_stats(normalized(mesh, norm))
+        if args.save_dir:
+            args.save_dir.mkdir(parents=True, exist_ok=True)
+            mesh.export(args.save_dir / f"{name}.ply")
         scored = ""
         if args.cd:
             m = evaluate_meshes(mesh, source, normalization=norm, samples=args.cd, seed=0)
