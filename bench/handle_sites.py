@@ -8,6 +8,8 @@ A cluster whose correction changes the genus is a site of a wrong handle: a *per
 truth is inside: a wall the model opened) or a *bridge* (the truth is outside: a gap it closed).
 
     .venv/bin/python bench/handle_sites.py --model DIR --shape featuretype --resolution 128
+    # then both branches at the wrong-signed vertices within 3 cells of one site
+    .venv/bin/python bench/handle_sites.py --model DIR --shape featuretype --at -0.891 0.354 0.042
 """
 
 from __future__ import annotations
@@ -39,10 +41,26 @@ def main() -> None:
     p.add_argument("--resolution", type=int, default=128)
     p.add_argument("--mesh-dir", type=Path, default=MESHES)
     p.add_argument("--depth", type=float, default=0.002, help="normalised units (default 0.002)")
+    p.add_argument("--at", type=float, nargs=3, metavar=("X", "Y", "Z"), help="show one site's vertices")
     args = p.parse_args()
     torch.set_num_threads(1)
     loaded = load_model(args.model)
     n, model, z = args.resolution, loaded.model, loaded.code(args.shape)
+    norm = loaded.shapes[loaded.shape_index(args.shape)].normalization
+    gt = normalized(load_mesh(args.mesh_dir / f"{args.shape}.ply"), norm)
+    if args.at:
+        # the lattice vertices within 3 cells of the point where s_o's sign is wrong
+        centre = np.round((np.array(args.at) + 1) * n / 2).astype(int)
+        near = np.stack(np.meshgrid(*[np.arange(c - 3, c + 4) for c in centre], indexing="ij"), -1)
+        near = near.reshape(-1, 3)
+        points = Lattice(n).points(near)
+        truth = signed_distance(gt.vertices, gt.faces, points)
+        with torch.no_grad():
+            x = torch.from_numpy(points.astype(np.float32))
+            s_o, s_g = (f(z, x).numpy().ravel() for f in (model.sdf_ovf, model.sdf_gen))
+        for i in np.flatnonzero((np.sign(s_o) != np.sign(truth)) & (np.abs(truth) > args.depth)):
+            print(f"vertex {near[i].tolist()}: GT sdf {truth[i]:+.4f}, s_o {s_o[i]:+.4f}, s_g {s_g[i]:+.4f}")
+        return
     cfg = replace(loaded.config.extract, resolution=n)
     with torch.no_grad():
         fused = dense_fused_volume(
@@ -52,8 +70,6 @@ def main() -> None:
             "cpu",
             band_width=loaded.config.sampling.band_width,
         )
-    norm = loaded.shapes[loaded.shape_index(args.shape)].normalization
-    gt = normalized(load_mesh(args.mesh_dir / f"{args.shape}.ply"), norm)
     side = n + 1
     points = Lattice(n).points(np.indices((side,) * 3).reshape(3, -1).T)
     truth = signed_distance(gt.vertices, gt.faces, points).reshape((side,) * 3)
