@@ -42,12 +42,10 @@ def main() -> None:
     norm = loaded.shapes[loaded.shape_index(args.shape)].normalization
     gt = normalized(load_mesh(args.mesh_dir / f"{args.shape}.ply"), norm)
     z = loaded.code(args.shape)
-    cell = speck_volume(loaded.config.sampling.fine_cells)
+    cell = speck_volume(loaded.config.sampling.fine_cells, args.resolution)
     near = KEEP_WITHIN * fusion_width(cfg, loaded.config.sampling.band_width)
     print(f"{args.model} {args.shape} N = {args.resolution}; kept: a vertex with |s_g| <= {near:.4f}")
-    print(
-        "| mesh | part | vertices | volume (training cells) | \\|s_g\\| min / max | \\|GT sdf\\| mean / max |"
-    )
+    print("| mesh | part | vertices | volume (rule cells) | \\|s_g\\| min / max | \\|GT sdf\\| mean / max |")
     print("|---|---|---|---|---|---|")
     for mode in ("overfitting-sparse", "fused"):
         mesh = extract_shape(loaded, z, cfg, mode)  # unit coordinates, like the GT above

@@ -182,8 +182,8 @@ def test_thin_wall_missed_by_s_g_kept_by_distance_fusion(resolution: int) -> Non
 def test_specks_below_a_training_cell_are_dropped() -> None:
     """s_o wrong at one lattice vertex inside the body (the shells measured on trained models: 6
     vertices at a grid vertex) leaves a closed speck; the fusion drops parts enclosing less than one
-    cell of the training lattice, keeps a real small part (a bead on the surface), and the sparse
-    extraction still equals the dense one."""
+    cell of the training lattice or of the extraction lattice, whichever is larger, keeps a real
+    small part (a bead on the surface), and the sparse extraction still equals the dense one."""
     speck_at = torch.tensor([14 / 32, 5 / 32, 0.0])  # a lattice vertex at N = 64, 0.036 inside s_g
     bead = sphere(0.035, (0.0, 0.0, 0.53))
 
@@ -200,7 +200,11 @@ def test_specks_below_a_training_cell_are_dropped() -> None:
         return len(mesh.to_trimesh().split(only_watertight=False))
 
     assert parts(0.0) == 2  # the body with its bead, and the speck
-    assert parts(speck_volume(128)) == 1
+    assert parts(speck_volume(128, 128)) == 1
+    # a training lattice finer than the extraction's (the paper's 512): the speck is more than one
+    # training cell, but a single vertex of this N = 64 lattice, less than one of its voxels
+    assert parts(speck_volume(512, 512)) == 2
+    assert parts(speck_volume(512, 64)) == 1
     assert parts(1e-3) == 1  # a huge threshold drops nothing that touches the body either
 
 

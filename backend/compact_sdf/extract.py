@@ -214,7 +214,7 @@ def extract_shape(
             cfg,
             device,
             band_width=sampling.band_width,
-            min_volume=speck_volume(sampling.fine_cells),
+            min_volume=speck_volume(sampling.fine_cells, cfg.resolution),
             progress=progress,
         )
     elif mode == "generalization":

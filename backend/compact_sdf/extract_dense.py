@@ -94,10 +94,14 @@ def drop_band_artifacts(
     on the cow: bubbles inside the body with ``|s_g|`` 0.044-0.057 at every vertex, band 0.055). A
     component is kept when one of its vertices has ``|s_g| <= KEEP_WITHIN * width``; on the shared
     meshes over 99% of the true surface lies that close to s_g's zero set (docs/benchmarks/fidelity.md).
-    ``min_volume`` is one cell of the training lattice (``speck_volume``): no sample can have put
-    a closed part smaller than that there. Measured: the shells it drops are one or two lattice
-    vertices of the wrong sign (6-10 vertices, on 5 of the 12 shared meshes); the smallest real
-    parts measured (two scorpion leg tips cut off by thin necks) enclose 5.3 and 7.9 such cells.
+    ``min_volume`` is one cell of the training lattice or of the extraction lattice, whichever is
+    larger (``speck_volume``): no sample can have put a closed part smaller than the first there,
+    and one smaller than the second is a single lattice vertex that this resolution cannot shape.
+    Measured: the shells it drops are one or two lattice vertices of the wrong sign (6-10
+    vertices, on 5 of the 12 shared meshes); the smallest real parts measured (two scorpion leg
+    tips cut off by thin necks) enclose 5.3 and 7.9 training cells (128 per side). With the
+    paper's 512 training lattice, N = 256 voids of one vertex enclose 1.2-1.4 of its cells
+    (docs/benchmarks/fidelity.md): the extraction voxel is the bound there.
     """
     if len(mesh.faces) == 0:
         return mesh
@@ -107,9 +111,10 @@ def drop_band_artifacts(
     return mesh.keep_components((np.abs(values) <= KEEP_WITHIN * width) & big[label], label)
 
 
-def speck_volume(fine_cells: int) -> float:
-    """One cell of a training lattice of ``fine_cells`` per side over [-1,1]: ``(2 / fine_cells)^3``."""
-    return (2.0 / fine_cells) ** 3
+def speck_volume(fine_cells: int, resolution: int) -> float:
+    """One cell of the coarser of the training lattice (``fine_cells`` per side over [-1,1]) and
+    the extraction lattice (``resolution`` per side): ``(2 / min(fine_cells, resolution))^3``."""
+    return (2.0 / min(fine_cells, resolution)) ** 3
 
 
 def dense_fused_volume(
