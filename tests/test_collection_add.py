@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 from _train_helpers import analytic_samples, box_sdf, sphere_and_box, tiny_config
 from compact_sdf.checkpoint import load_model
@@ -68,3 +69,29 @@ def test_new_shapes_are_in_every_batch_of_the_run_that_adds_them() -> None:
     assert set(seen) == set(range(20))  # the others are all drawn, the last new ones included
     gen = torch.Generator().manual_seed(5)
     assert batches(30, 0, 15, 3) == [torch.randperm(30, generator=gen)[:15].tolist() for _ in range(3)]
+
+
+def test_the_warm_start_reports_progress_and_can_be_cancelled(tmp_path: Path, one_torch_thread: None) -> None:
+    """The code fits of added shapes run before the first step (800 iterations each): they report
+    through ``warm_progress`` and stop on ``should_stop`` with the checkpoint untouched."""
+    from compact_sdf.errors import Cancelled
+
+    old = sphere_and_box()
+    train(tmp_path / "m", old, tiny_config(steps=10))
+    checkpoint = (tmp_path / "m" / "checkpoint.pt").read_bytes()
+    new = analytic_samples("slab", lambda p: box_sdf(p, (0.8, 0.15, 0.5)), seed=3)
+    heard: list[tuple[str, float]] = []
+    cfg = tiny_config(steps=20, shapes_per_batch=3)
+    with pytest.raises(Cancelled):
+        train(
+            tmp_path / "m",
+            [*old, new],
+            cfg,
+            resume=True,
+            warm_progress=lambda text, f: heard.append((text, f)),
+            should_stop=lambda: len(heard) >= 3,
+        )
+    assert heard and all(text.startswith("warm start slab (1/1), code fit") for text, _ in heard)
+    assert 0.0 < heard[-1][1] < 1.0
+    assert (tmp_path / "m" / "checkpoint.pt").read_bytes() == checkpoint
+    assert load_model(tmp_path / "m").names == ["sphere", "box"]

@@ -284,7 +284,8 @@ def train(
     on_step: Callable[[TrainProgress], None] | None = None,
     should_stop: StopFn | None = None,
 ) -> TrainResult:
-    """Prepare every shape's samples (``progress``), then train (``on_step`` after each step)."""
+    """Prepare every shape's samples (``progress``; also the code fits of shapes a resumed run
+    adds), then train (``on_step`` after each step)."""
     from compact_sdf.train import train as run
 
     cfg = req.config()
@@ -300,6 +301,7 @@ def train(
         progress=on_step,
         should_stop=should_stop,
         sources=sources,
+        warm_progress=progress,
     )
 
 

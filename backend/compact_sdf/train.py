@@ -36,6 +36,7 @@ from compact_sdf.losslog import LossLog
 from compact_sdf.model import DualSDF
 from compact_sdf.objective import DeviceShape, draw_batch
 from compact_sdf.optim import Optimizers
+from compact_sdf.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -111,21 +112,32 @@ def train(
     progress: Callable[[TrainProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     sources: dict[str, str] | None = None,
+    warm_progress: Progress | None = None,
 ) -> TrainResult:
     """Train (or continue training) a model in ``model_dir`` up to ``cfg.train.steps`` total steps.
 
     ``sources`` maps shape names to the mesh files they came from (kept in the checkpoint).
+    ``warm_progress`` hears the code fits of the shapes a resumed run adds (before its first step).
     """
     model_dir = Path(model_dir)
     _check_shapes(shapes)
     objective.criterion(cfg.train.loss)  # refuse an unknown loss before any work
     world = ddp.setup(cfg.train.device)
     try:
-        begin = _restore if resume else _fresh
-        state = begin(model_dir, shapes, cfg, world, sources or {})
+        if resume:
+            state = _restore(model_dir, shapes, cfg, world, sources or {}, warm_progress, should_stop)
+        else:
+            state = _fresh(model_dir, shapes, cfg, world, sources or {})
         return _Trainer(state, cfg, world, progress, should_stop).run()
     finally:
         ddp.teardown(world)
+
+
+def _warm_stage(progress: Progress | None, name: str, k: int, count: int) -> Progress | None:
+    """The code fit of the ``k``-th of ``count`` added shapes as one stretch of a single bar."""
+    if progress is None:
+        return None
+    return lambda text, f: progress(f"warm start {name} ({k + 1}/{count}), {text}", (k + f) / count)
 
 
 @dataclass
@@ -194,7 +206,13 @@ def _fresh(
 
 
 def _restore(
-    model_dir: Path, shapes: list[ShapeSamples], cfg: Config, world: ddp.World, sources: dict[str, str]
+    model_dir: Path,
+    shapes: list[ShapeSamples],
+    cfg: Config,
+    world: ddp.World,
+    sources: dict[str, str],
+    warm_progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> _State:
     """The checkpoint's model, optimiser and random streams, with codes appended for new shapes."""
     tc = cfg.train
@@ -211,11 +229,20 @@ def _restore(
     model.add_shapes(new, torch.Generator().manual_seed(tc.seed + first))
     infos += [ShapeInfo(s.name, s.mesh_hash, s.normalization, sources.get(s.name)) for s in shapes[first:]]
     model.to(world.device)
-    for index in range(first, len(shapes)):
+    added = len(shapes) - first
+    for k, index in enumerate(range(first, len(shapes))):
         # Warm start: from a random code a new shape's first losses are 20x the trained ones', and
         # their gradients shake the shared grid and MLPs (the old shapes' CD rose 1.5x over 600
         # steps, docs/benchmarks/collection.md); a code fitted to the frozen decoder starts close.
-        fit_row(model, index, shapes[index], cfg)
+        # It may be cancelled (the checkpoint is not touched yet) unless ranks would disagree.
+        fit_row(
+            model,
+            index,
+            shapes[index],
+            cfg,
+            progress=_warm_stage(warm_progress, shapes[index].name, k, added),
+            should_stop=None if world.distributed else should_stop,
+        )
     opts = Optimizers(model, tc)
     try:
         opts.load_state_dict(data["optimizer"])
