@@ -20,23 +20,27 @@ import numpy as np
 import trimesh
 
 
-def read(path: Path) -> trimesh.Trimesh:
-    """A mesh file, gzipped or not (the type from the name without .gz)."""
-    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    kind = Path(path.stem).suffix if path.suffix == ".gz" else path.suffix
-    return trimesh.load(io.BytesIO(raw), file_type=kind.lstrip("."), force="mesh", process=False)
+def read_written(path: Path) -> trimesh.Trimesh:
+    """A reconstruction as written, gzipped or not (the type from the name without .gz)."""
+    from compact_sdf.data.load import load_mesh
+
+    if path.suffix != ".gz":
+        return load_mesh(path)
+    kind = Path(path.stem).suffix.lstrip(".")
+    return trimesh.load(io.BytesIO(gzip.decompress(path.read_bytes())), file_type=kind, force="mesh")
 
 
 def main() -> None:
     from compact_sdf.data.groundtruth import signed_distance
+    from compact_sdf.data.load import load_mesh
+    from compact_sdf.evaluate import shape_stats
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("mesh", type=Path)
     p.add_argument("source", type=Path)
     args = p.parse_args()
-    mesh = read(args.mesh)
-    mesh.merge_vertices()
-    source = read(args.source)
+    mesh = read_written(args.mesh)
+    source = load_mesh(args.source)
     extent = float(source.extents.max())
     parts = sorted(mesh.split(only_watertight=False), key=lambda part: -len(part.faces))
     print(f"{args.mesh.name}: {len(parts)} parts, distances and volumes relative to the extent {extent:.4g}")
@@ -44,9 +48,8 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for k, part in enumerate(parts):
         d = np.abs(signed_distance(source.vertices, source.faces, np.asarray(part.vertices)))
-        genus = (2 - part.euler_number) // 2
         print(
-            f"| {k} | {len(part.faces)} | {genus} | {part.volume / extent**3:+.3g} | "
+            f"| {k} | {len(part.faces)} | {shape_stats(part)['genus']} | {part.volume / extent**3:+.3g} | "
             f"{d.mean() / extent:.4f} / {d.max() / extent:.4f} |"
         )
 
