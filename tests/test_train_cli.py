@@ -19,8 +19,10 @@ def test_train_resume_and_plot(
     out, cache = tmp_path / "model", tmp_path / "cache"
     small = ["--set", "train.samples_per_shape=256", "--set", "train.log_every=2"]
     args = ["train", str(mesh), "--preset", "tiny", "--steps", "4", "--out", str(out), "--cache", str(cache)]
-    assert main([*args, *small, "--no-progress"]) == 0
-    assert "trained 1 shape(s) to step 4/4" in capsys.readouterr().out
+    assert main([*args, *small]) == 0
+    first = capsys.readouterr()
+    assert "trained 1 shape(s) to step 4/4" in first.out
+    assert "band: exact distance" in first.err  # the preparation's bar
     loaded = load_model(out)
     assert loaded.names == ["knight_small"] and loaded.config.preset == "tiny"
     assert loaded.shapes[0].source == str(mesh.resolve()) and loaded.config.train.samples_per_shape == 256
@@ -32,6 +34,13 @@ def test_train_resume_and_plot(
     )
     summary = json.loads((out / "model.json").read_text())
     assert summary["step"] == 6 and summary["preset"] == "tiny"
+    # a mesh added on resume: its code is fitted before the first step, under a bar of its own
+    capsys.readouterr()
+    spot = shared_meshes / "spot.ply"
+    assert main(["train", "--resume", "--steps", "7", "--out", str(out), "--cache", str(cache), str(spot)]) == 0
+    added = capsys.readouterr()
+    assert "trained 2 shape(s) to step 7/7" in added.out
+    assert "warm start spot (1/1), code fit" in added.err
     assert main(["train", "--resume", "--preset", "paper", "--steps", "8", "--out", str(out)]) == 2
     assert "trained with preset 'tiny'" in capsys.readouterr().err
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from compact_sdf import __version__
 from compact_sdf.config import PRESETS
 from compact_sdf.errors import CompactSDFError
+from compact_sdf.progress import Progress
 
 COMMAND_MODULES = (
     "compact_sdf.cli.prepare",
@@ -55,6 +56,34 @@ def add_sampling_options(parser: argparse.ArgumentParser, default_preset: str) -
         default=None,
         help="sample cache folder (default $COMPACT_SDF_CACHE or ~/.cache/compact_sdf)",
     )
+
+
+def stage_bar(enabled: bool, prefix: str = "") -> tuple[Progress | None, Callable[[], None]]:
+    """A (stage, fraction) callback drawn as one percentage bar on stderr, and its closer.
+
+    The bar opens on the first call, so work that reports nothing (cached samples) prints nothing;
+    each stage refills it under its own label.
+    """
+    if not enabled:
+        return None, lambda: None
+    from tqdm import tqdm
+
+    bars: list[tqdm] = []
+
+    def update(stage: str, fraction: float) -> None:
+        if not bars:
+            fmt = "{desc}: {percentage:3.0f}%|{bar}| {elapsed}"
+            bars.append(tqdm(total=100, file=sys.stderr, bar_format=fmt))
+        bar = bars[0]
+        bar.set_description_str(f"{prefix}{stage}", refresh=False)
+        bar.n = round(100 * min(max(fraction, 0.0), 1.0))
+        bar.refresh()
+
+    def close() -> None:
+        if bars:
+            bars[0].close()
+
+    return update, close
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,19 +8,15 @@ them) and also kept in the sample cache so training does not prepare them again.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from compact_sdf.cli import add_sampling_options
+from compact_sdf.cli import add_sampling_options, stage_bar
 from compact_sdf.errors import InputError
-from compact_sdf.progress import Progress
 from compact_sdf.tasks import PrepareRequest, default_of, overrides_from, prepare
 
 if TYPE_CHECKING:  # heavy imports stay out of the parser that every command builds
-    from tqdm import tqdm
-
     from compact_sdf.data.samples import ShapeSamples
 
 
@@ -90,22 +86,8 @@ def run_prepare(args: argparse.Namespace) -> int:
 
 
 def _prepare_one(req: PrepareRequest, quiet: bool) -> ShapeSamples:
-    if quiet:
-        return prepare(req)
-    from tqdm import tqdm
-
-    with tqdm(
-        total=100, desc=req.name, file=sys.stderr, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}"
-    ) as bar:
-        return prepare(req, _bar_progress(bar, str(req.name)))
-
-
-def _bar_progress(bar: tqdm, name: str) -> Progress:
-    """Map (stage, fraction) callbacks onto one bar: each stage refills the bar under its own label."""
-
-    def update(stage: str, fraction: float) -> None:
-        bar.set_description_str(f"{name}: {stage}", refresh=False)
-        bar.n = round(100 * fraction)
-        bar.refresh()
-
-    return update
+    progress, close = stage_bar(not quiet, f"{req.name}: ")
+    try:
+        return prepare(req, progress)
+    finally:
+        close()

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from compact_sdf.cli import add_sampling_options
+from compact_sdf.cli import add_sampling_options, stage_bar
 from compact_sdf.errors import InputError
 from compact_sdf.tasks import TrainRequest, checkpoint_config, default_of, overrides_from, train
 
@@ -106,10 +106,12 @@ def run_train(args: argparse.Namespace) -> int:
     req = to_request(args)
     stop = _StopFlag()
     previous = signal.signal(signal.SIGINT, stop.handle)
+    stages, close_stages = stage_bar(not args.no_progress)
     update, close = _progress_bar(not args.no_progress)
     try:
-        result = train(req, on_step=update, should_stop=stop)
+        result = train(req, progress=stages, on_step=update, should_stop=stop)
     finally:
+        close_stages()
         close()
         signal.signal(signal.SIGINT, previous)
     if int(os.environ.get("RANK", "0")) != 0:
