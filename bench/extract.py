@@ -88,7 +88,9 @@ def worker(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(args.threads)
     loaded = load_model(args.model, device=args.device)
-    cfg = replace(loaded.config.extract, resolution=args.resolution, band=3, fusion=args.fusion)
+    cfg = replace(
+        loaded.config.extract, resolution=args.resolution, band=3, fusion=args.fusion, handles=args.handles
+    )
     with torch.no_grad():  # warm the kernels so the first timed call pays no start-up cost
         loaded.model.sdf_ovf(loaded.code(args.shape), torch.zeros(8, 3, device=args.device))
     points = count_points()
@@ -158,6 +160,12 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--json", default=str(REPO / "out" / "bench" / "extract.json"))
     p.add_argument("--fusion", choices=("distance", "paper"), default="distance")
+    p.add_argument(
+        "--handles",
+        choices=("keep", "close"),
+        default="keep",
+        help="ours: extract.handles (close: not the release's definition, so not the same mesh)",
+    )
     p.add_argument("--worker", choices=("ours", "release"), help=argparse.SUPPRESS)
     p.add_argument("--resolution", type=int, help=argparse.SUPPRESS)
     p.add_argument("--save", help=argparse.SUPPRESS)
@@ -176,7 +184,7 @@ def main() -> None:
             save = out_dir / f"extract_{method}_{n}.npz"
             cmd = [sys.executable, __file__, "--worker", method, "--model", str(model_dir), "--shape", shape]
             cmd += ["--resolution", str(n), "--device", args.device, "--threads", str(args.threads)]
-            cmd += ["--save", str(save), "--fusion", args.fusion]
+            cmd += ["--save", str(save), "--fusion", args.fusion, "--handles", args.handles]
             line = (
                 subprocess.run(cmd, check=True, capture_output=True, text=True)
                 .stdout.strip()

@@ -88,14 +88,17 @@ def main() -> None:
     )
     p.add_argument("--device", default="cpu", help="where the model runs: cpu, cuda or auto")
     p.add_argument("--save-dir", type=Path, help="also write each reconstruction here as <name>.ply")
+    p.add_argument("--handles", choices=["keep", "close"], help="extract.handles (default: the model's)")
     args = p.parse_args()
     torch.set_num_threads(1)
     loaded = load_model(args.model, resolve_device(args.device))
     cfg = replace(loaded.config.extract, resolution=args.resolution)
+    cfg = replace(cfg, handles=args.handles or cfg.handles)
     fine = loaded.config.sampling.fine_cells
     n = args.resolution
     print(
-        f"model {args.model} ({loaded.config.preset}), N = {n}, fusion {cfg.fusion}, training lattice {fine}"
+        f"model {args.model} ({loaded.config.preset}), N = {n}, fusion {cfg.fusion}, handles {cfg.handles}, "
+        f"training lattice {fine}"
     )
     print()
     d = args.margin * 2.0 / fine

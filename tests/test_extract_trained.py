@@ -13,8 +13,10 @@ from compact_sdf.checkpoint import load_model
 from compact_sdf.config import ExtractConfig, get_preset
 from compact_sdf.connect import join_parts
 from compact_sdf.data import prepare_mesh
+from compact_sdf.evaluate import shape_stats
 from compact_sdf.extract import extract_field
 from compact_sdf.extract_dense import dense_mesh
+from compact_sdf.handles import quarter_cell
 from compact_sdf.lattice import Lattice, evaluate
 from compact_sdf.manifold import defects
 from compact_sdf.mesh_quality import quality
@@ -22,6 +24,12 @@ from compact_sdf.train import train
 from test_extract_fusion import assert_same_mesh
 
 SHAPES = ("knight_small", "tray_bottom")
+
+
+def genus(mesh) -> int:
+    return shape_stats(mesh.to_trimesh())["genus"]
+
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # prepares two meshes, trains
 
 
@@ -58,6 +66,14 @@ def test_sparse_equals_dense_on_a_trained_model(
         assert len(sparse.faces) > 100
         assert_same_mesh(sparse, dense, tol=1e-5)
         assert defects(sparse.faces).manifold
+        if fusion == "distance":  # closing shallow handles sees the same lattice on both paths
+            depth = quarter_cell(loaded.config.sampling.fine_cells)
+            closed = extract_field(gen, ovf, cfg, band_width=band_width, handle_depth=depth)
+            assert_same_mesh(
+                closed, dense_mesh(gen, cfg, ovf_fn=ovf, band_width=band_width, handle_depth=depth), tol=1e-5
+            )
+            assert defects(closed.faces).manifold
+            assert genus(closed) <= genus(sparse)
         assert_same_mesh(extract_field(gen, None, cfg), dense_mesh(gen, cfg), tol=1e-5)
 
 
@@ -89,3 +105,17 @@ def test_joined_in_between_on_a_trained_model(loaded, one_torch_thread) -> None:
 
 def _arrays(mesh):
     return mesh.vertices, mesh.faces
+
+
+def test_the_handles_setting_reaches_the_extraction(loaded, one_torch_thread) -> None:
+    """``extract.handles=close`` runs the rule of handles.py in ``extract_shape``; the default keeps."""
+    from compact_sdf.extract import extract_shape
+
+    for handles, expected in (("close", True), ("keep", False)):
+        stages: list[str] = []
+        cfg = ExtractConfig(resolution=64, handles=handles)
+        heard = stages.append
+        mesh = extract_shape(loaded, SHAPES[1], cfg, progress=lambda stage, f, heard=heard: heard(stage))
+        assert ("shallow handles" in stages) is expected
+        assert defects(mesh.faces).manifold
+    assert ExtractConfig().handles == "keep"

@@ -37,7 +37,8 @@ def test_train_resume_and_plot(
     # a mesh added on resume: its code is fitted before the first step, under a bar of its own
     capsys.readouterr()
     spot = shared_meshes / "spot.ply"
-    assert main(["train", "--resume", "--steps", "7", "--out", str(out), "--cache", str(cache), str(spot)]) == 0
+    resume = ["train", "--resume", "--steps", "7", "--out", str(out), "--cache", str(cache)]
+    assert main([*resume, str(spot)]) == 0
     added = capsys.readouterr()
     assert "trained 2 shape(s) to step 7/7" in added.out
     assert "warm start spot (1/1), code fit" in added.err

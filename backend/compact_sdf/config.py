@@ -95,6 +95,10 @@ class ExtractConfig:
     fusion: Literal["distance", "paper"] = "distance"
     width: float = 0.75  # distance fusion: half-width in multiples of sampling.band_width
     band: int = 3  # paper fusion: voxel layers around the coarse generalization surface that use s_o
+    # distance fusion: "keep" = the fused field's level set as it is; "close" = also close the
+    # perforations and bridges shallower than a quarter of a training cell (handles.py): right on
+    # thin CAD walls, but it closes true shallow holes too (docs/benchmarks/fidelity.md), so opt-in
+    handles: Literal["keep", "close"] = "keep"
     batch_points: int = 262_144
     coarse_cells: int = 16  # cells per side of the first level of the sparse surface search
     # assumed bound on |grad s_g|: a cell is skipped when a corner has |s| > L * diagonal

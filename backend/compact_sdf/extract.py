@@ -42,6 +42,7 @@ from compact_sdf.connect import join_parts
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.errors import CompactSDFError, InputError
 from compact_sdf.extract_dense import dense_mesh, drop_band_artifacts, speck_volume
+from compact_sdf.handles import close_shallow_handles, quarter_cell
 from compact_sdf.lattice import FieldFn, Lattice, cell_corners, dilate, evaluate, march, merge
 from compact_sdf.mesh import MeshArrays
 from compact_sdf.progress import Progress
@@ -96,13 +97,15 @@ def extract_field(
     *,
     band_width: float = 0.0,
     min_volume: float = 0.0,
+    handle_depth: float = 0.0,
     join_gap: float = 0.0,
     progress: Progress | None = None,
 ) -> MeshArrays:
     """Fused mesh of two fields in unit coordinates; ``ovf_fn=None`` meshes ``s_g`` alone.
 
     ``band_width`` is the training band half-width the distance fusion is measured in;
-    ``min_volume`` the smallest closed part it keeps (``extract_dense.drop_band_artifacts``).
+    ``min_volume`` the smallest closed part it keeps (``extract_dense.drop_band_artifacts``);
+    ``handle_depth > 0`` closes the handles shallower than that (``handles.py``, distance fusion).
     ``join_gap > 0`` (``s_g`` alone only) joins parts that ``s_g`` brings closer than that level
     (``connect.join_parts``; the search then keeps exact values out to it).
     """
@@ -134,6 +137,9 @@ def extract_field(
         # a tube's cells also need their untouched corners' exact values (kept out to join_gap)
         field = np.where(dilate(joined.touched, 1), joined.field, field)
         band = band | joined.touched
+    if ovf_fn is not None and cfg.fusion == "distance" and handle_depth > 0:
+        report("shallow handles", 0.7)
+        close_shallow_handles(field, handle_depth)
     report("marching cubes", 0.8)
     verts, faces = merge(_march_blocks(field, band, cfg.block_cells))
     mesh = MeshArrays.from_lattice(verts, faces, cfg.resolution)
@@ -215,6 +221,7 @@ def extract_shape(
             device,
             band_width=sampling.band_width,
             min_volume=speck_volume(sampling.fine_cells, cfg.resolution),
+            handle_depth=quarter_cell(sampling.fine_cells) if cfg.handles == "close" else 0.0,
             progress=progress,
         )
     elif mode == "generalization":

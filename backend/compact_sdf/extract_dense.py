@@ -12,6 +12,7 @@ import torch
 from scipy import ndimage
 
 from compact_sdf.config import ExtractConfig
+from compact_sdf.handles import close_shallow_handles
 from compact_sdf.lattice import CORNERS, FieldFn, Lattice, evaluate, march, merge
 from compact_sdf.mesh import MeshArrays
 from compact_sdf.progress import Progress
@@ -144,11 +145,15 @@ def dense_mesh(
     ovf_fn: FieldFn | None = None,
     band_width: float = 0.0,
     min_volume: float = 0.0,
+    handle_depth: float = 0.0,
 ) -> MeshArrays:
-    """Mesh of ``fn`` alone, or of the fusion of ``fn`` (as s_g) with ``ovf_fn``, evaluated densely."""
+    """Mesh of ``fn`` alone, or of the fusion of ``fn`` (as s_g) with ``ovf_fn``, evaluated densely
+    (the rules of ``extract.extract_field``, for the tests that compare the two)."""
     report: Progress = progress or (lambda stage, fraction: None)
     report("dense evaluation", 0.0)
     volume = dense_fused_volume(fn, ovf_fn, cfg, device, band_width)
+    if ovf_fn is not None and cfg.fusion == "distance" and handle_depth > 0:
+        close_shallow_handles(volume, handle_depth)
     report("marching cubes", 0.8)
     mesh = mesh_volume(volume)
     if ovf_fn is not None and cfg.fusion == "distance":
