@@ -6,8 +6,8 @@ from typing import Any
 
 
 def extract_body(model_id: str, shape: str, settings: Any) -> dict[str, Any]:
-    """The extract job of one shape at the scene's resolution and band."""
-    return {
+    """The extract job of one shape at the scene's resolution and band (and pinhole choice)."""
+    body: dict[str, Any] = {
         "kind": "extract",
         "model_id": model_id,
         "shape": shape,
@@ -15,6 +15,9 @@ def extract_body(model_id: str, shape: str, settings: Any) -> dict[str, Any]:
         "band": settings.band,
         "format": "ply",
     }
+    if settings.close_pinholes:
+        body["overrides"] = {"extract.handles": "close"}
+    return body
 
 
 def interpolate_body(

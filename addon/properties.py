@@ -24,6 +24,7 @@ from bpy.types import PropertyGroup
 from . import backend_state, live
 from .constants import (
     EXTRACT_DEFAULTS,
+    EXTRACT_HANDLES,
     FIT_DEFAULTS,
     INTERPOLATE_DEFAULTS,
     PRESETS,
@@ -89,6 +90,12 @@ class CompactSDFSceneSettings(PropertyGroup):
     )
     band: _ranged_int(  # type: ignore[valid-type]
         "Band", EXTRACT_DEFAULTS["band"], (1, 16), "Voxel layers around the coarse surface decoded in detail"
+    )
+    close_pinholes: BoolProperty(  # type: ignore[valid-type]
+        name="Close Pinholes",
+        description="Close the holes and bridges shallower than a quarter of a training cell where that "
+        "lowers the genus (thin CAD walls that come back perforated); it can also close true small holes",
+        default=EXTRACT_HANDLES == "close",
     )
     preview_resolution: _ranged_int(  # type: ignore[valid-type]
         "Preview resolution", PREVIEW_RESOLUTION, (8, 256), "Live interpolation resolution while dragging"

@@ -156,7 +156,7 @@ class COMPACT_SDF_PT_results(_Base, Panel):
 
     def draw(self, context: bpy.types.Context) -> None:
         settings = context.scene.compact_sdf
-        layout = _props(self.layout, settings, "resolution", "band")
+        layout = _props(self.layout, settings, "resolution", "band", "close_pinholes")
         layout.operator("compact_sdf.reconstruct", icon="MESH_MONKEY")
         _props(layout.column(heading="Interpolation"), settings, *INTERPOLATION_PROPS)
         row = layout.row(align=True)

@@ -35,6 +35,7 @@ PROPERTIES = {
     "collection": constants.TRAIN_DEFAULTS["collection"],
     "resolution": constants.EXTRACT_DEFAULTS["resolution"],
     "band": constants.EXTRACT_DEFAULTS["band"],
+    "close_pinholes": constants.EXTRACT_HANDLES == "close",
     "interp_steps": constants.INTERPOLATE_DEFAULTS["steps"],
     "interp_mode": constants.INTERPOLATE_DEFAULTS["mode"],
     "interp_join_gap": constants.INTERPOLATE_DEFAULTS["join_gap"],
@@ -47,6 +48,22 @@ def test_addon_defaults_are_the_requests(op: str) -> None:
     request, ours = CASES[op]
     assert ours, f"{op}: nothing to compare"
     assert {name: tasks.default_of(request, name) for name in ours} == ours
+
+
+def test_the_pinhole_choice_starts_from_the_backend_default() -> None:
+    from compact_sdf.config import ExtractConfig
+
+    assert ExtractConfig().handles == constants.EXTRACT_HANDLES
+
+
+def test_the_extract_body_asks_for_closed_pinholes_only_when_ticked() -> None:
+    from types import SimpleNamespace
+
+    bodies = addon_module("bodies")
+    settings = SimpleNamespace(resolution=64, band=3, close_pinholes=False)
+    assert "overrides" not in bodies.extract_body("m", "a", settings)
+    settings.close_pinholes = True
+    assert bodies.extract_body("m", "a", settings)["overrides"] == {"extract.handles": "close"}
 
 
 def test_one_scene_resolution_and_band_fit_every_operation() -> None:

@@ -230,6 +230,9 @@ def test_bad_job_requests(api: Any, trained: dict[str, Any]) -> None:
     assert err.status == 422 and "model.nope" in err.message
     err = error_of(lambda: api.create_job({"kind": "extract", "model_id": model, "shape": "../knight"}))
     assert err.status == 422
+    shaped = {"kind": "extract", "model_id": model, "shape": "ball", "overrides": {"model.hidden": 8}}
+    err = error_of(lambda: api.create_job(shaped))
+    assert err.status == 422 and "only extract.* settings" in err.message
     more = {"kind": "train", "model_id": model, "overrides": {"model.hidden": 8}}
     err = error_of(lambda: api.create_job(more))
     assert err.status == 422 and "only train.* settings" in err.message
@@ -286,6 +289,13 @@ def test_models_list_describe(api: Any, trained: dict[str, Any]) -> None:
 
 
 def test_extract_and_download_fused_reconstruction(api: Any, trained: dict[str, Any], tmp_path: Path) -> None:
+    closing = api.create_job(
+        {"kind": "extract", "model_id": trained["model_id"], "shape": "ball", "resolution": 32,
+         "overrides": {"extract.handles": "close"}}
+    )  # fmt: skip
+    closed = api.wait_job(closing["id"], timeout=120)
+    assert closed["status"] == "succeeded", closed["error"]
+    assert closed["params"]["overrides"] == {"extract.handles": "close"}
     job = api.create_job(
         {"kind": "extract", "model_id": trained["model_id"], "shape": "ball", "resolution": 32}
     )

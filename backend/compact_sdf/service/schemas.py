@@ -170,6 +170,9 @@ class ExtractJob(Strict):
     resolution: int = _field(tasks.ExtractRequest, "resolution", "marching-cubes cells per side")
     band: int = _field(tasks.ExtractRequest, "band", "voxel layers that use the overfitting branch")
     format: MeshFormat = default_of(tasks.ExtractRequest, "format")
+    overrides: Overrides = Field(
+        description='extract.* settings only, e.g. {"extract.handles": "close"} (docs/benchmarks/fidelity.md)'
+    )
 
 
 class InterpolateJob(Strict):

@@ -42,6 +42,10 @@ def _check_job(svc: Service, body: Any, params: dict[str, Any]) -> str | None:
     if isinstance(body, schemas.TrainJob):
         return _check_train(svc, body, params)
     model = svc.model(body.model_id)
+    if isinstance(body, schemas.ExtractJob):
+        fixed = sorted(k for k in schemas.overrides_of(body.overrides) if not k.startswith("extract."))
+        if fixed:
+            raise InputError(f"only extract.* settings apply to an extraction; got {', '.join(fixed)}")
     known = {s["name"] for s in model["shapes"]}
     names = body.shapes if isinstance(body, schemas.InterpolateJob) else [getattr(body, "shape", None)]
     for name in names:
