@@ -15,46 +15,26 @@ ball (fills gaps between thick parts, not holes in walls one vertex thick) and t
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
-import torch
+from fused_lattice import add_shape_options, dense_fused, load, source_mesh
 from scipy import ndimage
-
-REPO = Path(__file__).resolve().parents[1]
-MESHES = REPO.parent / "shared" / "meshes"
 
 
 def main() -> None:
-    from compact_sdf.checkpoint import load_model
     from compact_sdf.data.groundtruth import signed_distance
-    from compact_sdf.data.load import load_mesh
     from compact_sdf.evaluate import shape_stats
-    from compact_sdf.extract_dense import dense_fused_volume, mesh_volume
+    from compact_sdf.extract_dense import mesh_volume
     from compact_sdf.handles import close_side, line_cover, quarter_cell
     from compact_sdf.lattice import Lattice
-    from compact_sdf.metrics import normalized
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True)
-    p.add_argument("--shape", required=True)
-    p.add_argument("--resolution", type=int, default=128)
-    p.add_argument("--mesh-dir", type=Path, default=MESHES)
+    add_shape_options(p)
     p.add_argument("--closings", action="store_true", help="plain ball and line closings, no gate")
     args = p.parse_args()
-    torch.set_num_threads(1)
-    loaded = load_model(args.model)
-    n, model, z = args.resolution, loaded.model, loaded.code(args.shape)
-    cfg = replace(loaded.config.extract, resolution=n)
-    with torch.no_grad():
-        field = dense_fused_volume(
-            lambda x: model.sdf_gen(z, x),
-            lambda x: model.sdf_ovf(z, x),
-            cfg,
-            "cpu",
-            band_width=loaded.config.sampling.band_width,
-        )
+    loaded = load(args)
+    n = args.resolution
+    field = dense_fused(loaded, args.shape, n)
 
     def stats(volume: np.ndarray) -> str:
         s = shape_stats(mesh_volume(volume, block=64).to_trimesh())
@@ -78,8 +58,7 @@ def main() -> None:
                 print(f"  {kind}, delta {delta:.4f}: {int(add.sum())} set inside, {stats(fixed)}")
         return
 
-    norm = loaded.shapes[loaded.shape_index(args.shape)].normalization
-    gt = normalized(load_mesh(args.mesh_dir / f"{args.shape}.ply"), norm)
+    gt = source_mesh(loaded, args.shape, args.mesh_dir)
     right = wrong = 0
     field[np.abs(field) < 1e-6] = 1e-6
     for delta in (q / 4, q / 2, q):

@@ -15,39 +15,27 @@ truth is inside: a wall the model opened) or a *bridge* (the truth is outside: a
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import torch
+from fused_lattice import add_shape_options, dense_fused, load, source_mesh
 from scipy import ndimage
-
-REPO = Path(__file__).resolve().parents[1]
-MESHES = REPO.parent / "shared" / "meshes"
 
 
 def main() -> None:
-    from compact_sdf.checkpoint import load_model
     from compact_sdf.data.groundtruth import signed_distance
-    from compact_sdf.data.load import load_mesh
     from compact_sdf.evaluate import shape_stats
-    from compact_sdf.extract_dense import dense_fused_volume, mesh_volume
+    from compact_sdf.extract_dense import mesh_volume
     from compact_sdf.lattice import Lattice
-    from compact_sdf.metrics import normalized
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True)
-    p.add_argument("--shape", required=True)
-    p.add_argument("--resolution", type=int, default=128)
-    p.add_argument("--mesh-dir", type=Path, default=MESHES)
+    add_shape_options(p)
     p.add_argument("--depth", type=float, default=0.002, help="normalised units (default 0.002)")
     p.add_argument("--at", type=float, nargs=3, metavar=("X", "Y", "Z"), help="show one site's vertices")
     args = p.parse_args()
-    torch.set_num_threads(1)
-    loaded = load_model(args.model)
+    loaded = load(args)
     n, model, z = args.resolution, loaded.model, loaded.code(args.shape)
-    norm = loaded.shapes[loaded.shape_index(args.shape)].normalization
-    gt = normalized(load_mesh(args.mesh_dir / f"{args.shape}.ply"), norm)
+    gt = source_mesh(loaded, args.shape, args.mesh_dir)
     if args.at:
         # the lattice vertices within 3 cells of the point where s_o's sign is wrong
         centre = np.round((np.array(args.at) + 1) * n / 2).astype(int)
@@ -61,15 +49,7 @@ def main() -> None:
         for i in np.flatnonzero((np.sign(s_o) != np.sign(truth)) & (np.abs(truth) > args.depth)):
             print(f"vertex {near[i].tolist()}: GT sdf {truth[i]:+.4f}, s_o {s_o[i]:+.4f}, s_g {s_g[i]:+.4f}")
         return
-    cfg = replace(loaded.config.extract, resolution=n)
-    with torch.no_grad():
-        fused = dense_fused_volume(
-            lambda x: model.sdf_gen(z, x),
-            lambda x: model.sdf_ovf(z, x),
-            cfg,
-            "cpu",
-            band_width=loaded.config.sampling.band_width,
-        )
+    fused = dense_fused(loaded, args.shape, n)
     side = n + 1
     points = Lattice(n).points(np.indices((side,) * 3).reshape(3, -1).T)
     truth = signed_distance(gt.vertices, gt.faces, points).reshape((side,) * 3)
