@@ -16,11 +16,13 @@ vertices set inside) and then on bridges (the same on the negated field):
   (13 lattice directions, 2 vertices each way) covers; a line, unlike a ball, also spans a hole in
   a wall one vertex thick;
 - each 26-connected cluster of candidates is flipped only if that raises the Euler characteristic
-  of the level-0 surface in its neighbourhood (a handle closes) and does not add a region to the
-  other side (no new part, no cavity, no leg cut off).
+  of the level-0 surface in its neighbourhood (a handle closes) and cuts or adds no region
+  (no part cut off, no cavity closed, no pocket).
 
 Only the sign matters for the test; a flipped vertex keeps its magnitude, so the surface moves by
-less than ``delta`` and only at the accepted sites.
+less than ``delta`` and only at the accepted sites. Opt-in (``extract.handles=close``): where the
+model itself nearly fills a true hole, or thins a strip between two holes to under q, the rule
+finishes the job (a plate with 22 holes, docs/benchmarks/fidelity.md).
 """
 
 from __future__ import annotations
@@ -34,11 +36,12 @@ from skimage.measure import marching_cubes
 REACH = 2  # lattice vertices each way of the line closings
 _FLOOR = 1e-6  # a flipped value is at least this far from 0 (marching cubes needs a strict sign)
 _CUBE = np.ones((3, 3, 3), dtype=bool)  # 26-connected clusters of candidates
+_EDGE_NEIGHBOURS = ndimage.generate_binary_structure(3, 1)  # regions join along lattice edges
 
 
 def _directions() -> list[tuple[int, int, int]]:
     """The 13 lattice directions up to sign: axes, face diagonals, body diagonals."""
-    return [d for d in itertools.product((-1, 0, 1), repeat=3) if d > (0, 0, 0)]
+    return [(a, b, c) for a, b, c in itertools.product((-1, 0, 1), repeat=3) if (a, b, c) > (0, 0, 0)]
 
 
 def line_cover(inside: np.ndarray, points: np.ndarray, r: int = REACH) -> np.ndarray:
@@ -51,7 +54,7 @@ def line_cover(inside: np.ndarray, points: np.ndarray, r: int = REACH) -> np.nda
     """
     pad = np.pad(inside, 2 * r)
     ijk = np.stack(np.unravel_index(points, inside.shape), axis=-1) + 2 * r
-    flat = np.ravel_multi_index(ijk.T, pad.shape)
+    flat = np.ravel_multi_index(tuple(ijk.T), pad.shape)
     strides = np.array([pad.shape[1] * pad.shape[2], pad.shape[2], 1])
     out = np.zeros(len(points), dtype=bool)
     far = 2 * r + 1
@@ -75,9 +78,6 @@ def surface_euler(volume: np.ndarray) -> int:
     b = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0]]).astype(np.int64)
     edges = np.minimum(a, b) * len(verts) + np.maximum(a, b)
     return len(verts) - len(np.unique(edges)) + len(faces)
-
-
-_EDGE_NEIGHBOURS = ndimage.generate_binary_structure(3, 1)
 
 
 def _cuts_or_pockets(
@@ -124,7 +124,8 @@ def close_side(field: np.ndarray, delta: float, orientation: float = 1.0) -> int
     candidates = np.zeros(field.shape, dtype=bool)
     candidates.flat[shallow[line_cover(inside, shallow)]] = True
     labels = ndimage.label(candidates, structure=_CUBE)[0]
-    closed, outside_regions = 0, []
+    closed = 0
+    outside_regions: list[int] = []  # the count of outside regions, once known
     for k, box in enumerate(ndimage.find_objects(labels), 1):
         # one vertex of margin holds every cell that touches the cluster; one more keeps the
         # border of the block (where the surface is cut open) identical before and after
