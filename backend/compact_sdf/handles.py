@@ -53,6 +53,7 @@ def line_cover(inside: np.ndarray, points: np.ndarray, r: int = REACH) -> np.nda
     morphology passes; the lattice border counts as outside, so nothing wraps.
     """
     pad = np.pad(inside, 2 * r)
+    lattice = pad.ravel()
     ijk = np.stack(np.unravel_index(points, inside.shape), axis=-1) + 2 * r
     flat = np.ravel_multi_index(tuple(ijk.T), pad.shape)
     strides = np.array([pad.shape[1] * pad.shape[2], pad.shape[2], 1])
@@ -63,8 +64,8 @@ def line_cover(inside: np.ndarray, points: np.ndarray, r: int = REACH) -> np.nda
         ahead = np.full(len(points), far + 1)
         behind = np.full(len(points), far + 1)
         for k in range(2 * r, 0, -1):  # nearest hit last, so it wins
-            ahead[pad.ravel()[flat + k * step]] = k
-            behind[pad.ravel()[flat - k * step]] = k
+            ahead[lattice[flat + k * step]] = k
+            behind[lattice[flat - k * step]] = k
         out |= ahead + behind <= far
     return out
 

@@ -314,11 +314,16 @@ def _load(model_dir: str, device: str) -> LoadedModel:
     return load_model(model_dir, device=resolve_device(device))
 
 
-def _extract_config(loaded: LoadedModel, resolution: int, band: int, overrides: Overrides) -> ExtractConfig:
-    """The model's extraction settings with the request's resolution and band; ``extract.*`` overrides win."""
+def check_extract_overrides(overrides: Overrides) -> None:
+    """An extraction of a trained model may change its ``extract.*`` settings only."""
     bad = sorted(k for k in overrides if not k.startswith("extract."))
     if bad:
         raise InputError(f"only extract.* settings apply here, got {', '.join(bad)}")
+
+
+def _extract_config(loaded: LoadedModel, resolution: int, band: int, overrides: Overrides) -> ExtractConfig:
+    """The model's extraction settings with the request's resolution and band; ``extract.*`` overrides win."""
+    check_extract_overrides(overrides)
     return build_config(
         loaded.config, {"extract.resolution": resolution, "extract.band": band, **overrides}
     ).extract
