@@ -33,7 +33,9 @@ def link_encoded(job: dict[str, Any], names: dict[str, str]) -> str:
     refresh_models(bpy.context)
     select_model(bpy.context, model_id)
     verb = "Added" if job.get("kind") == "fit" else "Encoded"
-    return f"{verb} {', '.join(linked)} into model {model_id[:8]}"
+    back = (result.get("train") or {}).get("rollbacks") or 0
+    note = f" (the loss diverged {back}x; training went back to a checkpoint each time)" if back else ""
+    return f"{verb} {', '.join(linked)} into model {model_id[:8]}{note}"
 
 
 def place_reconstruction(job: dict[str, Any], source_name: str | None, shape: str = "") -> str:

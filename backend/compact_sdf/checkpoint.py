@@ -103,6 +103,7 @@ def summarize(payload: dict[str, Any]) -> dict[str, Any]:
         "shapes": payload["shapes"],
         "parameters": int(params),
         "last_losses": payload.get("last_losses", {}),
+        "rollbacks": payload.get("rollbacks", []),
         "elapsed_s": payload.get("elapsed", 0.0),
         "config": payload["config"],
     }

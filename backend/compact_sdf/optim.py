@@ -26,6 +26,7 @@ class Optimizers:
 
     def __init__(self, model: DualSDF, cfg: TrainConfig) -> None:
         self.cfg = cfg
+        self.scale = 1.0  # on every learning rate; halved each time training goes back (train.py)
         mlp = list(model.gen.parameters()) + list(model.ovf.parameters())
         groups: list[dict[str, Any]] = [
             {"params": [model.codes.weight], "lr": cfg.lr_codes, "base_lr": cfg.lr_codes, "name": "codes"},
@@ -48,7 +49,7 @@ class Optimizers:
 
     def set_step(self, step: int) -> None:
         """Apply the step-decay schedule for ``step``."""
-        f = lr_factor(self.cfg, step)
+        f = lr_factor(self.cfg, step) * self.scale
         for opt in self.all:
             for g in opt.param_groups:
                 g["lr"] = g["base_lr"] * f
@@ -61,6 +62,9 @@ class Optimizers:
         for opt in self.all:
             opt.step()
 
+    def _base_lr(self, name: str) -> float:
+        return {"grid": self.cfg.lr_grid, "codes": self.cfg.lr_codes, "mlp": self.cfg.lr_mlp}[name]
+
     def lr(self, name: str = "grid") -> float:
         for opt in self.all:
             for g in opt.param_groups:
@@ -72,6 +76,7 @@ class Optimizers:
         return {
             "dense": self.dense.state_dict(),
             "grid": None if self.grid is None else self.grid.state_dict(),
+            "scale": self.scale,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -80,10 +85,14 @@ class Optimizers:
         rows = next(g for g in self.dense.param_groups if g["name"] == "codes")["params"][0].shape[0]
         grow_code_moments(state, rows)
         self.dense.load_state_dict(dense)
+        for g in self.dense.param_groups:  # the saved groups carry the old run's rates: use this run's
+            g["base_lr"] = self._base_lr(g["name"])
         if (state["grid"] is None) != (self.grid is None):
             raise ValueError("train.sparse_grid differs from the checkpoint's; resume with the same setting")
         if self.grid is not None:
             self.grid.load_state_dict(state["grid"])
+            self.grid.param_groups[0]["base_lr"] = self.cfg.lr_grid
+        self.scale = float(state.get("scale", 1.0))
 
 
 def grow_code_moments(state: dict[str, Any], rows: int) -> None:

@@ -10,6 +10,7 @@ checkpoint, so a resumed CPU run continues exactly where it stopped.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -31,12 +32,15 @@ from compact_sdf.checkpoint import (
 from compact_sdf.code_fit import fit_row
 from compact_sdf.config import Config
 from compact_sdf.data.samples import ShapeSamples
+from compact_sdf.divergence import DivergenceWatch
 from compact_sdf.errors import CheckpointError, InputError
 from compact_sdf.losslog import LossLog
 from compact_sdf.model import DualSDF
 from compact_sdf.objective import DeviceShape, draw_batch
 from compact_sdf.optim import Optimizers
 from compact_sdf.progress import Progress
+
+log = logging.getLogger("compact_sdf.train")
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class TrainResult:
     samples_per_s: float
     elapsed_s: float
     shapes: int  # shapes in the model
+    rollbacks: int = 0  # times this run went back to its last checkpoint with half the learning rate
 
 
 @contextlib.contextmanager
@@ -155,6 +160,9 @@ class _State:
     elapsed0: float  # training time before this run
     resumed: bool
     new: int = 0  # shapes added by this run (the last ``new`` of ``shapes``)
+    # every time training went back to a checkpoint: {"at": step, "to": step, "lr_scale": s}
+    rollbacks: list[dict[str, float]] = field(default_factory=list)
+    watch: DivergenceWatch = field(default_factory=DivergenceWatch)
     last: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_LOSS_NAMES, math.nan))
     speed: float = 0.0  # sample points per second, smoothed
     t_begin: float = field(default_factory=time.perf_counter)
@@ -174,10 +182,13 @@ class _State:
             "rng": {"batch": self.batch_gen.get_state(), "sample": self.sample_gen.get_state().cpu()},
             "elapsed": self.elapsed(),
             "last_losses": self.last,
+            "rollbacks": self.rollbacks,
+            "lowest_losses": self.watch.lowest,
         }
 
 
 _LOSS_NAMES = ("loss_gen", "loss_ovf", "loss_z", "loss_c")
+MAX_ROLLBACKS = 4  # learning rates down to 1/16 before a run gives up
 
 
 def _generators(cfg: Config, world: ddp.World) -> tuple[torch.Generator, torch.Generator]:
@@ -250,16 +261,34 @@ def _restore(
         raise CheckpointError(f"optimiser state does not fit the model: {str(exc).splitlines()[0]}") from None
     start = int(data["step"])
     batch_gen, sample_gen = _generators(cfg, world)
-    batch_gen.set_state(data["rng"]["batch"])
-    if world.rank == 0 and not new:
-        sample_gen.set_state(data["rng"]["sample"].to("cpu"))
-    elif world.rank > 0:
-        sample_gen.manual_seed(tc.seed + 1 + world.rank + 7919 * start)
+    _set_generators(batch_gen, sample_gen, data, cfg, world, fresh_samples=bool(new))
     dev = _device_shapes(shapes, cfg, world)
     elapsed0 = float(data.get("elapsed", 0.0))
-    return _State(
+    state = _State(
         model_dir, model, opts, dev, infos, batch_gen, sample_gen, start, elapsed0, resumed=True, new=new
     )
+    state.rollbacks = list(data.get("rollbacks", []))
+    if not new:  # added shapes raise the loss for a while: their run starts a new history
+        state.watch.lowest.update(data.get("lowest_losses", {}))
+    return state
+
+
+def _set_generators(
+    batch_gen: torch.Generator,
+    sample_gen: torch.Generator,
+    data: dict[str, Any],
+    cfg: Config,
+    world: ddp.World,
+    *,
+    fresh_samples: bool,
+) -> None:
+    """Continue the checkpoint's random streams; other ranks (and runs with added shapes, whose
+    sample draws differ) reseed theirs from the step instead."""
+    batch_gen.set_state(data["rng"]["batch"])
+    if world.rank == 0 and not fresh_samples:
+        sample_gen.set_state(data["rng"]["sample"].to("cpu"))
+    elif world.rank > 0:
+        sample_gen.manual_seed(cfg.train.seed + 1 + world.rank + 7919 * int(data["step"]))
 
 
 def _device_shapes(shapes: list[ShapeSamples], cfg: Config, world: ddp.World) -> list[DeviceShape]:
@@ -294,25 +323,29 @@ class _Trainer:
 
     def run(self) -> TrainResult:
         s, total = self.s, self.cfg.train.steps
-        done, cancelled = s.start, False
+        done, cancelled, first = s.start, False, len(s.rollbacks)
         with _precision(self.world.device, self.cfg.train.precision) as autocast:
-            for step in range(s.start, total):
+            while done < total:
                 if self.should_stop is not None and ddp.any_rank(self.should_stop(), self.world):
                     cancelled = True
                     break
                 t0 = time.perf_counter()
-                values = self._step(step, autocast)
-                done = step + 1
-                self._record(done, values, time.perf_counter() - t0)
-                if (
+                values = self._step(done, autocast)
+                done += 1
+                finite = not ddp.any_rank(not all(math.isfinite(v) for v in values.values()), self.world)
+                if finite:
+                    self._record(done, values, time.perf_counter() - t0)
+                if not finite or s.watch.diverged or (done == total and not s.watch.healthy):
+                    done = self._go_back(done, "the loss is not finite" if not finite else "a loss spike")
+                elif (
                     self.world.is_main
                     and done % max(1, self.cfg.train.checkpoint_every) == 0
                     and done < total
+                    and s.watch.healthy  # never save the middle of a spike: it may not recover
                 ):
                     self._checkpoint(done)
-        if self.world.is_main and (
-            done > s.start or cancelled or not (s.model_dir / CHECKPOINT_NAME).exists()
-        ):
+        saved = (s.model_dir / CHECKPOINT_NAME).exists()
+        if self.world.is_main and (not saved or (s.watch.healthy and (done > s.start or cancelled))):
             self._checkpoint(done)
         return TrainResult(
             model_dir=s.model_dir,
@@ -324,7 +357,38 @@ class _Trainer:
             samples_per_s=s.speed,
             elapsed_s=s.elapsed(),
             shapes=len(s.infos),
+            rollbacks=len(s.rollbacks) - first,
         )
+
+    def _go_back(self, at: int, why: str) -> int:
+        """Load the last checkpoint again with half the learning rates; returns its step.
+
+        It was saved while every branch's loss was within divergence.SPIKE of its lowest, so the
+        run goes on from a model that was still learning (a dead s_o does not come back by itself).
+        """
+        s, world = self.s, self.world
+        data = read_checkpoint(s.model_dir) if (s.model_dir / CHECKPOINT_NAME).exists() else None
+        if len(s.rollbacks) >= MAX_ROLLBACKS or data is None or len(data["shapes"]) != len(s.infos):
+            kept = "nothing was saved yet" if data is None else f"{s.model_dir} keeps step {data['step']}"
+            raise FloatingPointError(
+                f"training diverged at step {at} ({why}) after {len(s.rollbacks)} restart(s) with lower "
+                f"learning rates; {kept}. Try lower train.lr_mlp and train.lr_grid, or train.precision=fp32"
+            )
+        scale = s.opts.scale * 0.5
+        s.model.load_state_dict({k: v.to(world.device) for k, v in data["model"].items()})
+        s.opts = Optimizers(s.model, self.cfg.train)
+        s.opts.load_state_dict(data["optimizer"])
+        s.opts.scale = scale
+        _set_generators(s.batch_gen, s.sample_gen, data, self.cfg, world, fresh_samples=False)
+        back = int(data["step"])
+        s.rollbacks.append({"at": at, "to": back, "lr_scale": s.opts.scale})
+        s.watch.restart(back)
+        self.acc, self.acc_n = {}, 0
+        if self.log is not None:
+            self.log = LossLog(s.model_dir / "log.csv", resume_step=back)
+        if world.is_main:
+            log.warning("%s at step %d; back to step %d, learning rates x%g", why, at, back, s.opts.scale)
+        return back
 
     def _choose(self) -> torch.Tensor:
         """The step's shapes: shapes added by this run fill up to half of every batch (they start
@@ -355,10 +419,7 @@ class _Trainer:
             ddp.allreduce_sparse_grad_(s.model.grid.weight, world)
         s.opts.step()
         s.model.project_codes()
-        values = {k: v.item() for k, v in terms.items()}
-        if not all(math.isfinite(v) for v in values.values()):
-            raise FloatingPointError(f"training diverged at step {step + 1} (loss is not finite)")
-        return values
+        return {k: v.item() for k, v in terms.items()}
 
     def _record(self, done: int, values: dict[str, float], dt: float) -> None:
         """Smoothed speed, the loss log every ``log_every`` steps, and the progress callback."""
@@ -372,6 +433,7 @@ class _Trainer:
             means = ddp.mean_over_ranks([a / self.acc_n for a in self.acc.values()], self.world)
             s.last = dict(zip(self.acc, means, strict=True))
             self.acc, self.acc_n = {}, 0
+            s.watch.update(done, s.last)
             if self.log is not None:
                 self.log.append(
                     step=done, lr=s.opts.lr("grid"), samples_per_s=s.speed, elapsed=s.elapsed(), **s.last

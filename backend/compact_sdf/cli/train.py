@@ -122,6 +122,8 @@ def run_train(args: argparse.Namespace) -> int:
         f"in {result.elapsed_s:.1f} s; "
         f"loss gen {result.loss_gen:.3g} ovf {result.loss_ovf:.3g}; model in {result.model_dir}"
     )
+    if result.rollbacks:
+        print(f"the loss diverged {result.rollbacks} time(s); training went back to a checkpoint each time")
     if result.cancelled:
         print(f"resume with: compact-sdf train --resume --out {result.model_dir}")
     return 0
