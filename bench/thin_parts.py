@@ -56,6 +56,7 @@ def main() -> None:
     from compact_sdf.checkpoint import load_model
     from compact_sdf.data.load import load_mesh, mesh_hash
     from compact_sdf.device import resolve_device
+    from compact_sdf.errors import CompactSDFError
     from compact_sdf.evaluate import shape_stats
     from compact_sdf.extract import extract_shape
     from compact_sdf.metrics import evaluate_meshes, normalized
@@ -119,7 +120,11 @@ def main() -> None:
             moved = f" {at_fine[1]} / {at_fine[2]} |" if d > 0 else ""
             cells = f" {at_fine[0]} / {lattice_genus(gt_mesh, n, key)[0]} |{moved}"
         gt = shape_stats(gt_mesh)
-        mesh = extract_shape(loaded, name, cfg).to_trimesh()
+        try:
+            mesh = extract_shape(loaded, name, cfg).to_trimesh()
+        except CompactSDFError as exc:  # one shape's failure (a dead branch: no surface) is its row's
+            print(f"| {name} | {gt['area']:.3f} | {gt['genus']} |{cells} {exc} |", flush=True)
+            continue
         got = shape_stats(normalized(mesh, norm))
         if args.save_dir:
             args.save_dir.mkdir(parents=True, exist_ok=True)

@@ -84,3 +84,19 @@ def test_resume_takes_the_new_learning_rates(tmp_path: Path) -> None:
     train(model, shapes, tiny_config(steps=10))
     train(model, shapes, tiny_config(steps=20, lr_grid=0.01), resume=True)
     assert _rows(model / "log.csv")[-1]["lr"] == pytest.approx(0.01)
+
+
+def test_a_run_cancelled_in_a_spike_keeps_and_reports_the_good_checkpoint(tmp_path: Path) -> None:
+    model = tmp_path / "m"
+    shapes = sphere_and_box()
+    train(model, shapes, tiny_config(steps=50, checkpoint_every=25))
+    calls = iter(range(10_000))
+    result = train(
+        model,
+        shapes,
+        tiny_config(steps=150, checkpoint_every=25, lr_mlp=0.1),
+        resume=True,
+        should_stop=lambda: next(calls) >= 20,  # 20 steps after the kill: the spike is open
+    )
+    assert result.cancelled and result.step == 50
+    assert read_checkpoint(model)["step"] == 50

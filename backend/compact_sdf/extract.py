@@ -231,5 +231,8 @@ def extract_shape(
     else:  # s_o is not a distance far from the surface, so no cell may be skipped: dense
         mesh = dense_mesh(ovf_fn, cfg, device, progress=progress)
     if len(mesh.faces) == 0:
-        raise CompactSDFError(f"no surface found for mode '{mode}' at resolution {cfg.resolution}")
+        raise CompactSDFError(
+            f"no surface found for mode '{mode}' at resolution {cfg.resolution}: the model's field does not "
+            "cross zero there (is it trained? its last losses are in model.json)"
+        )
     return mesh.transformed(normalization) if normalization is not None else mesh

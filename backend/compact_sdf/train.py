@@ -316,6 +316,7 @@ class _Trainer:
         self.acc: dict[str, float] = {}
         self.acc_n = 0
         self.log: LossLog | None = None
+        self.saved_step = state.start if state.resumed else None  # the step of the checkpoint on disk
         if world.is_main:
             state.model_dir.mkdir(parents=True, exist_ok=True)
             resume_step = state.start if state.resumed else None
@@ -347,6 +348,8 @@ class _Trainer:
         saved = (s.model_dir / CHECKPOINT_NAME).exists()
         if self.world.is_main and (not saved or (s.watch.healthy and (done > s.start or cancelled))):
             self._checkpoint(done)
+        elif cancelled and not s.watch.healthy and self.saved_step is not None:
+            done = self.saved_step  # the open spike was not saved: the model on disk is this step's
         return TrainResult(
             model_dir=s.model_dir,
             step=done,
@@ -380,7 +383,7 @@ class _Trainer:
         s.opts.load_state_dict(data["optimizer"])
         s.opts.scale = scale
         _set_generators(s.batch_gen, s.sample_gen, data, self.cfg, world, fresh_samples=False)
-        back = int(data["step"])
+        back = self.saved_step = int(data["step"])
         s.rollbacks.append({"at": at, "to": back, "lr_scale": s.opts.scale})
         s.watch.restart(back)
         self.acc, self.acc_n = {}, 0
@@ -444,3 +447,4 @@ class _Trainer:
 
     def _checkpoint(self, done: int) -> None:
         save_checkpoint(self.s.model_dir, self.s.payload(self.cfg, done))
+        self.saved_step = done
