@@ -83,6 +83,11 @@ class Worker:
         with self._lock:
             self._cancel.add(job_id)
 
+    def forget(self, job_id: str) -> None:
+        """Drop a cancel flag set for a job that turned out not to be running."""
+        with self._lock:
+            self._cancel.discard(job_id)
+
     # -- the loop -----------------------------------------------------------------------------
     def _loop(self) -> None:
         while not self._stopping.is_set():

@@ -137,9 +137,12 @@ def get_job(svc: ServiceDep, job_id: str) -> dict[str, Any]:
 def cancel_job(svc: ServiceDep, job_id: str) -> dict[str, Any]:
     """Cancel a queued job now, or ask a running one to stop at its next step (training saves first)."""
     svc.job(job_id)
+    # The worker first, in memory: a job process frozen while it writes holds the database's lock,
+    # and only the worker's kill after the cancel grace frees it for the write below.
+    svc.worker.cancel(job_id)
     before = svc.store.request_cancel(job_id)
-    if before == "running":
-        svc.worker.cancel(job_id)
-    elif before not in ("queued",):
+    if before != "running":
+        svc.worker.forget(job_id)  # not running, and now never will be
+    if before not in ("running", "queued"):
         raise ApiError(409, "conflict", f"job {job_id} is already {before}")
     return job_out(svc.job(job_id))
