@@ -140,3 +140,15 @@ def test_worker_runs_a_job_and_records_failure_reason(store: Store, data: DataDi
     assert row["status"] == "failed", row
     assert row["error"]["code"] == "bad_input" and "no longer exists" in row["error"]["message"]
     json.dumps(row)  # everything stored is plain JSON
+
+
+def test_a_hung_job_process_is_never_the_last_or_first_connection(data: DataDir) -> None:
+    """In WAL mode the last connection to close checkpoints and deletes the WAL under an exclusive
+    lock, and the next one recovers under one: a job process stopped in either blocked every request
+    for the 30 s busy timeout (seen in CI). The server's store holds a connection, so the WAL stays."""
+    server = Store(data.db_path)
+    job = Store(data.db_path, owner=False)  # what a job process opens
+    server.add_mesh("m1", "ball", 8, 12, "hash", False, {})
+    assert job.get_mesh("m1") is not None
+    wal = data.db_path.with_name(data.db_path.name + "-wal")
+    assert wal.exists()  # nobody was the last to close: no checkpoint-and-delete under an exclusive lock

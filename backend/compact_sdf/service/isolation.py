@@ -136,7 +136,7 @@ def _child_main(
     from compact_sdf.service.store import Store
 
     data = DataDir(data_root)
-    store = Store(data.db_path)
+    store = Store(data.db_path, owner=False)
     last = [0.0]
     latest: dict[str, Any] = {}
 

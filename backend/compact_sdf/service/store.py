@@ -39,11 +39,23 @@ _JSON_COLUMNS = ("report", "config", "shapes", "params", "progress", "result", "
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, owner: bool = True) -> None:
+        """``owner`` (the server): create the schema and hold one connection open for the store's life.
+
+        In WAL mode the last connection to close checkpoints under an exclusive lock, and the next
+        to open recovers under one; with a connection per call and a job process that hangs (or is
+        stopped) in either, every request waited out the 30 s busy timeout. While the server holds a
+        connection, a job process (``owner=False``) is never the last or the first, so a hung one can
+        only hold the write lock, which the worker frees by killing it after the cancel grace.
+        """
         self.path = path
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
+        self._keeper: sqlite3.Connection | None = None
+        if owner:
+            with self._connect() as db:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(_SCHEMA)
+            self._keeper = sqlite3.connect(path, check_same_thread=False)
+            self._keeper.execute("SELECT count(*) FROM sqlite_master").fetchone()
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
