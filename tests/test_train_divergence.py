@@ -59,11 +59,12 @@ def _train_then_kill_s_o(tmp_path: Path, lr_mlp: float) -> tuple[Path, float]:
 
 
 def test_a_killed_branch_goes_back_with_lower_learning_rates(tmp_path: Path) -> None:
-    model, before = _train_then_kill_s_o(tmp_path, lr_mlp=0.1)
+    model, before = _train_then_kill_s_o(tmp_path, lr_mlp=0.3)
     summary = json.loads((model / "model.json").read_text())
     assert summary["step"] == 150
     back = summary["rollbacks"]
     assert back and all(b["to"] == 50 for b in back)
+    assert back[0]["at"] >= 50 + PATIENCE  # a spike is given its patience from the resumed step on
     assert [b["lr_scale"] for b in back] == [0.5**k for k in range(1, len(back) + 1)]
     # s_o learns again from the step-50 model instead of sitting at its targets' variance
     assert summary["last_losses"]["loss_ovf"] < before
@@ -94,7 +95,7 @@ def test_a_run_cancelled_in_a_spike_keeps_and_reports_the_good_checkpoint(tmp_pa
     result = train(
         model,
         shapes,
-        tiny_config(steps=150, checkpoint_every=25, lr_mlp=0.1),
+        tiny_config(steps=150, checkpoint_every=25, lr_mlp=0.3),
         resume=True,
         should_stop=lambda: next(calls) >= 20,  # 20 steps after the kill: the spike is open
     )

@@ -317,6 +317,7 @@ class _Trainer:
         self.acc_n = 0
         self.log: LossLog | None = None
         self.saved_step = state.start if state.resumed else None  # the step of the checkpoint on disk
+        state.watch.restart(state.start)
         if world.is_main:
             state.model_dir.mkdir(parents=True, exist_ok=True)
             resume_step = state.start if state.resumed else None
