@@ -6,9 +6,10 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
-from _train_helpers import sphere_and_box, tiny_config
+from _train_helpers import analytic_samples, sphere_and_box, tiny_config
 from compact_sdf.checkpoint import load_model
 from compact_sdf.data.samples import ShapeSamples
 from compact_sdf.errors import InputError
@@ -97,3 +98,13 @@ def test_user_errors_are_clear(tmp_path: Path) -> None:
     train(tmp_path / "b", shapes, tiny_config(steps=2))
     with pytest.raises(InputError, match="already holds a model"):
         train(tmp_path / "b", shapes, tiny_config(steps=4))
+
+
+def test_a_lone_shape_far_from_the_initial_sphere_trains_its_overfitting_branch(tmp_path: Path) -> None:
+    """A small ball in a corner: every point of its band is further from s_o's initial sphere than
+    the clamp, which gives no gradient there; with DeepSDF's clamp s_o's loss stayed flat."""
+    ball = [analytic_samples("corner", lambda p: np.linalg.norm(p - 0.6, axis=1) - 0.2, seed=3)]
+    train(tmp_path / "m", ball, tiny_config(steps=60))
+    with (tmp_path / "m" / "log.csv").open(newline="") as fh:
+        ovf = [float(r["loss_ovf"]) for r in csv.DictReader(fh)]
+    assert ovf[-1] < 0.2 * ovf[0]

@@ -58,7 +58,8 @@ class TrainConfig:
     loss: Literal["mse", "l1"] = "mse"
     # [ours] s_o's loss on values clamped to +-this many training band widths (DeepSDF's delta;
     # 0 = off, the paper): s_o is only used near the surface, so its capacity goes there. Measured
-    # on 12 shapes (docs/benchmarks/fidelity.md): median CD -11%, genus-0 shapes lose their handles
+    # on 12 shapes (docs/benchmarks/fidelity.md): median CD -11%, genus-0 shapes lose their handles.
+    # A shape whose every near prediction is past it is not clamped until one comes in (objective._clamped)
     ovf_clamp: float = 2.0
     lr_grid: float = 1e-1
     lr_codes: float = 1e-3

@@ -83,18 +83,21 @@ def criterion(kind: str) -> Criterion:
 
 
 def _clamped(pred: torch.Tensor, target: torch.Tensor, delta: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """The target clamped to [-delta, delta], and the prediction only on the side where the target
-    lies beyond it (``delta > 0``): a prediction past the clamp on the target's side costs nothing.
+    """Both clamped to [-delta, delta] when ``delta > 0``: errors beyond it cost nothing.
 
-    DeepSDF's two-sided clamp also cuts the gradient where the prediction is past the clamp and
-    the target is not: an untrained s_o (a sphere) that is further than delta from every point of
-    a shape's band never learned at all (a lone table in `preview`: loss flat at 0.0102).
+    Except for a shape whose every prediction of a target inside the clamp lies past it (rows of
+    ``pred``): the clamp gives no gradient there, so an untrained s_o (a sphere) further than
+    delta from all of a shape's band never learned (a lone table in `preview`: loss flat at
+    0.0102). Those predictions stay unclamped until some come inside. Wider rules (never clamp the
+    prediction of a target inside; no clamp in the first steps) gave every shape of twelve a
+    higher CD (docs/benchmarks/fidelity.md): s_o does best ignoring what it predicts as far.
     """
     if delta <= 0:
         return pred, target
-    lo = torch.where(target <= -delta, -delta, -torch.inf)
-    hi = torch.where(target >= delta, delta, torch.inf)
-    return torch.maximum(torch.minimum(pred, hi), lo), target.clamp(-delta, delta)
+    inside = target.abs() < delta
+    lost = (inside & (pred.abs() <= delta)).sum(-1, keepdim=True) == 0
+    keep = inside & lost
+    return torch.where(keep, pred, pred.clamp(-delta, delta)), target.clamp(-delta, delta)
 
 
 def losses(
@@ -107,6 +110,7 @@ def losses(
     generator: torch.Generator | None = None,
 ) -> dict[str, torch.Tensor]:
     """The named loss terms of one step; ``net`` is the (DDP-wrapped) forward, default ``model``.
+
 
     The blended-code term (latent_prior.py) joins when ``train.blend_weight > 0`` and a
     ``generator`` (CPU) draws its pairs and weights; it calls ``model`` directly, outside ``net``.
