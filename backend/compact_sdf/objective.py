@@ -111,7 +111,6 @@ def losses(
 ) -> dict[str, torch.Tensor]:
     """The named loss terms of one step; ``net`` is the (DDP-wrapped) forward, default ``model``.
 
-
     The blended-code term (latent_prior.py) joins when ``train.blend_weight > 0`` and a
     ``generator`` (CPU) draws its pairs and weights; it calls ``model`` directly, outside ``net``.
     """

@@ -62,9 +62,6 @@ class Optimizers:
         for opt in self.all:
             opt.step()
 
-    def _base_lr(self, name: str) -> float:
-        return {"grid": self.cfg.lr_grid, "codes": self.cfg.lr_codes, "mlp": self.cfg.lr_mlp}[name]
-
     def lr(self, name: str = "grid") -> float:
         for opt in self.all:
             for g in opt.param_groups:
@@ -84,14 +81,15 @@ class Optimizers:
         dense = state["dense"]
         rows = next(g for g in self.dense.param_groups if g["name"] == "codes")["params"][0].shape[0]
         grow_code_moments(state, rows)
+        base = {g["name"]: g["base_lr"] for opt in self.all for g in opt.param_groups}
         self.dense.load_state_dict(dense)
-        for g in self.dense.param_groups:  # the saved groups carry the old run's rates: use this run's
-            g["base_lr"] = self._base_lr(g["name"])
         if (state["grid"] is None) != (self.grid is None):
             raise ValueError("train.sparse_grid differs from the checkpoint's; resume with the same setting")
         if self.grid is not None:
             self.grid.load_state_dict(state["grid"])
-            self.grid.param_groups[0]["base_lr"] = self.cfg.lr_grid
+        for opt in self.all:  # the saved groups carry the old run's rates: keep this run's
+            for g in opt.param_groups:
+                g["base_lr"] = base[g["name"]]
         self.scale = float(state.get("scale", 1.0))
 
 
