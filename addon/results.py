@@ -12,6 +12,7 @@ import bpy
 from . import mesh_bridge
 from .backend_state import refresh_models, select_model
 from .constants import FIDELITY, LINK_SOURCES
+from .notes import training_note
 from .runtime import state
 from .scene import add_behind, add_object, add_row, download_meshes, link, target_collection
 
@@ -33,8 +34,7 @@ def link_encoded(job: dict[str, Any], names: dict[str, str]) -> str:
     refresh_models(bpy.context)
     select_model(bpy.context, model_id)
     verb = "Added" if job.get("kind") == "fit" else "Encoded"
-    back = (result.get("train") or {}).get("rollbacks") or 0
-    note = f" (the loss diverged {back}x; training went back to a checkpoint each time)" if back else ""
+    note = training_note(result.get("train") or {})
     return f"{verb} {', '.join(linked)} into model {model_id[:8]}{note}"
 
 

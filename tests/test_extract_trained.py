@@ -119,3 +119,23 @@ def test_the_handles_setting_reaches_the_extraction(loaded, one_torch_thread) ->
         assert ("shallow handles" in stages) is expected
         assert defects(mesh.faces).manifold
     assert ExtractConfig().handles == "keep"
+
+
+def test_the_recorded_band_coverage_is_the_true_surfaces(loaded, shared_meshes, one_torch_thread) -> None:
+    """band_check stands for each surface by its training points within w/8 of it; on the trained
+    model that share agrees with the share of the true surface (area samples of the mesh) whose
+    |s_g| is inside the fusion band."""
+    import json
+
+    from compact_sdf.band_check import fusion_half_width
+    from compact_sdf.data.load import load_mesh
+
+    recorded = json.loads((loaded.model_dir / "model.json").read_text())["band_coverage"]
+    width = fusion_half_width(loaded.config)
+    for name in SHAPES:
+        info = loaded.shapes[loaded.shape_index(name)]
+        surface = info.normalization.to_unit(load_mesh(shared_meshes / f"{name}.ply").sample(20000, seed=0))
+        with torch.no_grad():
+            gen = loaded.model.sdf_gen(loaded.code(name), torch.from_numpy(surface.astype(np.float32)))
+        true_share = float((gen.abs() <= width).float().mean())
+        assert recorded[name]["share"] == pytest.approx(true_share, abs=0.01), (name, true_share)

@@ -272,6 +272,10 @@ def test_training_reports_rising_progress(trained: dict[str, Any]) -> None:
     assert steps == sorted(steps)
     assert job["progress"]["step"] == FAST_TRAIN["train.steps"] and job["progress"]["fraction"] == 1.0
     assert job["result"]["train"]["step"] == FAST_TRAIN["train.steps"]
+    # the fusion band check of every run travels in the result: which shapes, and what to do
+    train = job["result"]["train"]
+    assert set(train["band_misses"]) <= {"knight", "ball"}
+    assert bool(train["band_misses"]) == ("train longer" in train["band_advice"])
     training = [
         j["progress"] for j in trained["seen"] if j["progress"] and j["progress"].get("stage") == "train"
     ]

@@ -104,6 +104,7 @@ def summarize(payload: dict[str, Any]) -> dict[str, Any]:
         "parameters": int(params),
         "last_losses": payload.get("last_losses", {}),
         "rollbacks": payload.get("rollbacks", []),
+        "band_coverage": payload.get("band_coverage", {}),
         "elapsed_s": payload.get("elapsed", 0.0),
         "config": payload["config"],
     }

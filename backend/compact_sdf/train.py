@@ -14,14 +14,14 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from compact_sdf import band_check, objective
 from compact_sdf import distributed as ddp
-from compact_sdf import objective
 from compact_sdf.checkpoint import (
     CHECKPOINT_NAME,
     ShapeInfo,
@@ -41,6 +41,8 @@ from compact_sdf.optim import Optimizers
 from compact_sdf.progress import Progress
 
 log = logging.getLogger("compact_sdf.train")
+_LOSS_NAMES = ("loss_gen", "loss_ovf", "loss_z", "loss_c")
+MAX_ROLLBACKS = 4  # learning rates down to 1/16 before a run gives up
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,10 @@ class TrainResult:
     elapsed_s: float
     shapes: int  # shapes in the model
     rollbacks: int = 0  # times this run went back to its last checkpoint with half the learning rate
+    # shapes whose surface s_g holds less of inside the fusion band than band_check.COVERAGE_GOAL
+    # (name -> share), and what to do about it ("" when none)
+    band_misses: dict[str, float] = field(default_factory=dict)
+    band_advice: str = ""
 
 
 @contextlib.contextmanager
@@ -163,6 +169,7 @@ class _State:
     # every time training went back to a checkpoint: {"at": step, "to": step, "lr_scale": s}
     rollbacks: list[dict[str, float]] = field(default_factory=list)
     watch: DivergenceWatch = field(default_factory=DivergenceWatch)
+    coverage: dict[str, band_check.Coverage] = field(default_factory=dict)  # measured at the final save
     last: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_LOSS_NAMES, math.nan))
     speed: float = 0.0  # sample points per second, smoothed
     t_begin: float = field(default_factory=time.perf_counter)
@@ -184,11 +191,8 @@ class _State:
             "last_losses": self.last,
             "rollbacks": self.rollbacks,
             "lowest_losses": self.watch.lowest,
+            "band_coverage": {n: asdict(c) for n, c in self.coverage.items()},
         }
-
-
-_LOSS_NAMES = ("loss_gen", "loss_ovf", "loss_z", "loss_c")
-MAX_ROLLBACKS = 4  # learning rates down to 1/16 before a run gives up
 
 
 def _generators(cfg: Config, world: ddp.World) -> tuple[torch.Generator, torch.Generator]:
@@ -348,9 +352,12 @@ class _Trainer:
                     self._checkpoint(done)
         saved = (s.model_dir / CHECKPOINT_NAME).exists()
         if self.world.is_main and (not saved or (s.watch.healthy and (done > s.start or cancelled))):
+            names = [i.name for i in s.infos]
+            s.coverage = dict(zip(names, band_check.band_coverage(s.model, s.shapes, self.cfg), strict=True))
             self._checkpoint(done)
         elif cancelled and not s.watch.healthy and self.saved_step is not None:
             done = self.saved_step  # the open spike was not saved: the model on disk is this step's
+        missed = band_check.misses(list(s.coverage), list(s.coverage.values()))
         return TrainResult(
             model_dir=s.model_dir,
             step=done,
@@ -362,6 +369,8 @@ class _Trainer:
             elapsed_s=s.elapsed(),
             shapes=len(s.infos),
             rollbacks=len(s.rollbacks) - first,
+            band_misses={n: c.share for n, c in missed.items()},
+            band_advice=band_check.advice(missed) if missed else "",
         )
 
     def _go_back(self, at: int, why: str) -> int:

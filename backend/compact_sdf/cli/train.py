@@ -124,6 +124,8 @@ def run_train(args: argparse.Namespace) -> int:
     )
     if result.rollbacks:
         print(f"the loss diverged {result.rollbacks} time(s); training went back to a checkpoint each time")
+    if result.band_advice:
+        print(f"warning: {result.band_advice}")
     if result.cancelled:
         print(f"resume with: compact-sdf train --resume --out {result.model_dir}")
     return 0

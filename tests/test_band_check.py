@@ -1,0 +1,83 @@
+"""The distance fusion's assumption (s_g holds the surface inside the band) is measured at the end of
+every training run and reported when it fails: the CLI warns, model.json keeps the shares."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from _train_helpers import analytic_samples, sphere_sdf, tiny_config
+from compact_sdf.band_check import COVERAGE_GOAL, Coverage, advice, band_coverage, misses
+from compact_sdf.cli import main
+from compact_sdf.model import DualSDF
+from compact_sdf.objective import DeviceShape
+from compact_sdf.train import train
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _ball():
+    return analytic_samples("ball", lambda p: sphere_sdf(p, 0.5))
+
+
+def test_a_model_stopped_early_is_reported_and_a_trained_one_is_not(
+    tmp_path: Path, shared_meshes: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    meshes = [str(shared_meshes / f"{s}.ply") for s in ("bunny", "tray_bottom")]
+    out, cache = tmp_path / "model", tmp_path / "cache"
+    args = ["--preset", "tiny", "--out", str(out), "--cache", str(cache), "--no-progress"]
+    assert main(["train", *meshes, "--steps", "5", *args]) == 0
+    early = capsys.readouterr().out
+    coverage = json.loads((out / "model.json").read_text())["band_coverage"]
+    assert set(coverage) == {"bunny", "tray_bottom"}
+    assert all(c["share"] < COVERAGE_GOAL and c["width"] > 0.75 for c in coverage.values()), coverage
+    assert "warning: the generalization branch puts less than 99% of the surface of 2 shape(s)" in early
+    assert "bunny" in early and "train longer (--resume)" in early
+
+    assert main(["train", "--resume", "--steps", "300", *args]) == 0
+    trained = capsys.readouterr().out
+    coverage = json.loads((out / "model.json").read_text())["band_coverage"]
+    assert all(c["share"] >= COVERAGE_GOAL and c["width"] < 0.75 for c in coverage.values()), coverage
+    assert "warning" not in trained
+
+
+def test_the_share_counts_points_near_the_surface_only() -> None:
+    """A field offset by exactly the band width: half the near points in, half out, none far ones."""
+    cfg = tiny_config()
+    model = DualSDF(cfg.model, 1)
+    width = cfg.extract.width * cfg.sampling.band_width
+    shape = DeviceShape(_ball(), torch.device("cpu"), cfg.sampling)
+    model.sdf_gen = lambda z, x: x.norm(dim=-1) - 0.5 + 1.001 * width * torch.sign(x[..., 0])  # type: ignore[method-assign]
+    (c,) = band_coverage(model, [shape], cfg)
+    assert 0.45 < c.share < 0.55  # the +x half of the surface is pushed out of the band
+    assert c.width > cfg.extract.width  # the width that would hold 99% is wider than the default
+
+
+def test_advice_offers_a_wider_band_only_inside_the_training_band() -> None:
+    near = {"a": Coverage(0.97, 0.83)}
+    assert "--set extract.width=0.85" in advice(near)
+    far = {"a": Coverage(0.4, 3.2), "b": Coverage(0.9, 0.9)}
+    line = advice(far)
+    assert "extract.width" not in line and line.index("a 40.0%") < line.index("b 90.0%")
+    assert misses(["a", "b"], [Coverage(0.99, 0.7), Coverage(0.5, 2.0)]) == {"b": Coverage(0.5, 2.0)}
+
+
+def test_a_cancelled_run_still_records_its_coverage(tmp_path: Path) -> None:
+    calls = iter(range(100))
+    result = train(tmp_path / "m", [_ball()], tiny_config(steps=50), should_stop=lambda: next(calls) >= 3)
+    assert result.cancelled and result.step == 3
+    assert result.band_misses and "ball" in result.band_advice
+    recorded = json.loads((tmp_path / "m" / "model.json").read_text())["band_coverage"]["ball"]
+    assert recorded["share"] == pytest.approx(result.band_misses["ball"])
+
+
+def test_the_panel_names_the_shapes_that_lose_detail() -> None:
+    from _service_helpers import addon_module
+
+    note = addon_module("notes").training_note
+    assert note({"rollbacks": 0, "band_misses": {}}) == ""
+    line = note({"rollbacks": 1, "band_misses": {"a": 0.95, "b": 0.5, "c": 0.9, "d": 0.98}})
+    assert "diverged 1x" in line and "b 50.0%, c 90.0%, a 95.0% and 1 more" in line
+    assert "train longer" in line
