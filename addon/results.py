@@ -34,7 +34,7 @@ def link_encoded(job: dict[str, Any], names: dict[str, str]) -> str:
     refresh_models(bpy.context)
     select_model(bpy.context, model_id)
     verb = "Added" if job.get("kind") == "fit" else "Encoded"
-    note = training_note(result.get("train") or {})
+    note = training_note(result)
     return f"{verb} {', '.join(linked)} into model {model_id[:8]}{note}"
 
 

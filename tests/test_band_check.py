@@ -77,7 +77,8 @@ def test_the_panel_names_the_shapes_that_lose_detail() -> None:
     from _service_helpers import addon_module
 
     note = addon_module("notes").training_note
-    assert note({"rollbacks": 0, "band_misses": {}}) == ""
-    line = note({"rollbacks": 1, "band_misses": {"a": 0.95, "b": 0.5, "c": 0.9, "d": 0.98}})
+    assert note({"train": {"rollbacks": 0, "band_misses": {}}}) == ""
+    line = note({"train": {"rollbacks": 1, "band_misses": {"a": 0.95, "b": 0.5, "c": 0.9, "d": 0.98}}})
     assert "diverged 1x" in line and "b 50.0%, c 90.0%, a 95.0% and 1 more" in line
-    assert "train longer" in line
+    assert "encode again with more Steps" in line
+    assert "into a new model" in note({"fit": {"band_misses": {"new": 0.7}}})

@@ -41,14 +41,18 @@ class Coverage:
 
 
 @torch.no_grad()
-def band_coverage(model: DualSDF, shapes: list[DeviceShape], cfg: Config) -> list[Coverage]:
-    """Per shape (in code order), how much of its surface s_g holds inside the fusion band.
+def band_coverage(
+    model: DualSDF, shapes: list[DeviceShape], cfg: Config, codes: list[int] | None = None
+) -> list[Coverage]:
+    """Per shape, how much of its surface s_g holds inside the fusion band; ``codes`` are the shapes'
+    rows in the model (default: their order).
 
     A shape with no point that near (none in its set) counts as covered: there is nothing to measure.
     """
+    rows = list(range(len(shapes))) if codes is None else codes
     width = fusion_half_width(cfg)
     out = []
-    for i, shape in enumerate(shapes):
+    for i, shape in zip(rows, shapes, strict=True):
         near = torch.nonzero(shape.gen_y.abs() <= SURFACE_TOLERANCE * width).flatten()
         if len(near) == 0:
             out.append(Coverage(1.0, cfg.extract.width))
@@ -65,7 +69,7 @@ def misses(names: list[str], coverage: list[Coverage]) -> dict[str, Coverage]:
     return {n: c for n, c in zip(names, coverage, strict=True) if c.share < COVERAGE_GOAL}
 
 
-def advice(missed: dict[str, Coverage]) -> str:
+def advice(missed: dict[str, Coverage], remedy: str = "train longer (--resume)") -> str:
     """One line for the CLI, the job result and Blender: which shapes, and what to do.
 
     A wider extraction band is offered only up to the training band (width 1): s_o saw no samples
@@ -78,5 +82,5 @@ def advice(missed: dict[str, Coverage]) -> str:
     return (
         f"the generalization branch puts less than {100 * COVERAGE_GOAL:.0f}% of the surface of "
         f"{len(missed)} shape(s) inside the fusion band ({listed}), so the fused mesh takes those parts "
-        f"from it alone and loses their detail: train longer (--resume){alternative}"
+        f"from it alone and loses their detail: {remedy}{alternative}"
     )

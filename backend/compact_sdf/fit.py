@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 
+from compact_sdf import band_check
 from compact_sdf.checkpoint import ShapeInfo, model_from_payload, read_checkpoint
 from compact_sdf.code_fit import FIT_ITERATIONS, fit_row
 from compact_sdf.codes import update_codes
@@ -26,6 +27,7 @@ from compact_sdf.config import Config
 from compact_sdf.data.samples import ShapeSamples
 from compact_sdf.device import resolve_device
 from compact_sdf.errors import InputError
+from compact_sdf.objective import DeviceShape
 from compact_sdf.progress import Progress
 
 
@@ -38,6 +40,9 @@ class FitResult:
     loss_ovf: float
     elapsed_s: float
     step: int  # the model's training step after the fit
+    # as TrainResult's: the shape(s) whose surface s_g leaves outside the fusion band (band_check.py)
+    band_misses: dict[str, float] = field(default_factory=dict)
+    band_advice: str = ""
 
 
 def fit_shape(
@@ -74,7 +79,20 @@ def fit_shape(
     )
     info = ShapeInfo(samples.name, samples.mesh_hash, samples.normalization, source)
     update_codes(model_dir, [(info, model.codes.weight[index].detach().cpu())])
-    return FitResult(samples.name, "code", iterations, lg, lo, time.perf_counter() - t0, int(data["step"]))
+    device = next(model.parameters()).device
+    shape = DeviceShape(samples, device, cfg.sampling)
+    missed = band_check.misses([samples.name], band_check.band_coverage(model, [shape], cfg, [index]))
+    return FitResult(
+        samples.name,
+        "code",
+        iterations,
+        lg,
+        lo,
+        time.perf_counter() - t0,
+        int(data["step"]),
+        {n: c.share for n, c in missed.items()},
+        band_check.advice(missed, remedy="fit with --full (the panel: Add and Train)") if missed else "",
+    )
 
 
 def _fit_full(
@@ -130,4 +148,6 @@ def _fit_full(
         result.loss_ovf,
         time.perf_counter() - t0,
         result.step,
+        result.band_misses,
+        result.band_advice,
     )

@@ -272,6 +272,8 @@ def run_fit(args: argparse.Namespace) -> int:
         f"added '{result.name}' ({result.mode} fit, {result.iterations} iterations, "
         f"loss gen {result.loss_gen:.3g} ovf {result.loss_ovf:.3g}, {result.elapsed_s:.1f} s)"
     )
+    if result.band_advice:
+        print(f"warning: {result.band_advice}")
     return 0
 
 
