@@ -14,6 +14,7 @@ Every run is one process (so its peak memory is its own) and writes ``ROOT/<kind
     python bench/collection.py report                          # tables + plot from the json files
     python bench/collection.py shapes                          # render the first 14 shapes
     python bench/collection.py floor --n 50                    # each mesh against itself (noise floor)
+    python bench/collection.py step-cost --n 50 --set K=V      # CPU seconds a step of a setting
 
 Shapes come from ``compact_sdf.data.collection`` (procedural families + ../shared/meshes), the
 first ``n`` of its round-robin order. Training uses the preset scaled by
@@ -283,7 +284,7 @@ KINDS = {
 def main() -> None:
     global ROOT
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("kind", choices=[*KINDS, "interp", "fp16", "report", "shapes", "floor"])
+    p.add_argument("kind", choices=[*KINDS, "interp", "fp16", "report", "shapes", "floor", "step-cost"])
     p.add_argument("--n", "--shapes", dest="n", type=int, default=50, help="--shapes under torchrun")
     p.add_argument("--new", type=int, default=5)
     p.add_argument("--fit", action="store_true", help="add: fit the new codes only (decoder frozen)")
@@ -309,7 +310,7 @@ def main() -> None:
     if args.root:
         ROOT = Path(args.root).resolve()
     torch.set_num_threads(args.threads)
-    if args.kind in ("interp", "fp16", "report", "shapes", "floor"):
+    if args.kind in ("interp", "fp16", "report", "shapes", "floor", "step-cost"):
         from collection_report import EXTRAS
 
         EXTRAS[args.kind](args, ROOT)

@@ -5,6 +5,8 @@
 - ``fp16``: bytes per shape of the stored model (grid + MLPs + codes) in fp32 and with the grid in
   fp16, beside the source PLY sizes; fidelity with the fp16 grid on the first ``--fp16-shapes``.
 - ``report``: markdown tables and docs/img/collection.png from the json files.
+- ``step-cost``: CPU seconds per step of the rule at ``--n`` shapes with the ``--set`` overrides,
+  one process, apart from a long run's neighbours (what a setting costs, not what a machine did).
 """
 
 from __future__ import annotations
@@ -257,10 +259,27 @@ def run_floor(args: Any, root: Path) -> None:
         print(f"{k}: median {np.median(values):.4g}, worst {worst(values):.4g}")
 
 
+def run_step_cost(args: Any, root: Path) -> None:
+    """Steps 10-30 of a fresh model of the collection's first ``--n`` shapes; nothing is kept."""
+    import tempfile
+    import time
+
+    from collection import collection, config, samples
+    from compact_sdf.train import train
+
+    cfg = config(args, args.n).override({"train.steps": 30, "train.checkpoint_every": 10**6})
+    shapes = samples(collection(args.n), cfg)
+    stamps: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        train(Path(tmp) / "m", shapes, cfg, progress=lambda p: stamps.append(time.process_time()))
+    print(f"{' '.join(args.overrides) or 'defaults'}: {(stamps[-1] - stamps[9]) / 20:.3f} CPU-s a step")
+
+
 EXTRAS = {
     "floor": run_floor,
     "interp": run_interp,
     "fp16": run_fp16,
     "report": run_report,
     "shapes": run_shapes,
+    "step-cost": run_step_cost,
 }
