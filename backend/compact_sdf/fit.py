@@ -91,7 +91,7 @@ def fit_shape(
         time.perf_counter() - t0,
         int(data["step"]),
         {n: c.share for n, c in missed.items()},
-        band_check.advice(missed, remedy="fit with --full (the panel: Add and Train)") if missed else "",
+        band_check.advice(missed, remedy="fit with --full") if missed else "",
     )
 
 
