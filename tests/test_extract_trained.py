@@ -138,4 +138,4 @@ def test_the_recorded_band_coverage_is_the_true_surfaces(loaded, shared_meshes, 
         with torch.no_grad():
             gen = loaded.model.sdf_gen(loaded.code(name), torch.from_numpy(surface.astype(np.float32)))
         true_share = float((gen.abs() <= width).float().mean())
-        assert recorded[name]["share"] == pytest.approx(true_share, abs=0.01), (name, true_share)
+        assert recorded[name]["share"] == pytest.approx(true_share, abs=0.015), (name, true_share)
