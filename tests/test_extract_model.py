@@ -160,7 +160,9 @@ def test_codes_export_import_round_trip(trained: Trained, tmp_path: Path) -> Non
     data = torch.load(copy / "checkpoint.pt", weights_only=True)
     data["model"]["codes.weight"] = torch.randn_like(data["model"]["codes.weight"])
     torch.save(data, copy / "checkpoint.pt")
+    assert json.loads((copy / "model.json").read_text())["band_coverage"].keys() == {"sphere", "box"}
     assert import_codes(copy, out) == ["sphere", "box"]
+    assert json.loads((copy / "model.json").read_text())["band_coverage"] == {}  # measured for other codes
     restored = load_model(copy)
     assert torch.equal(restored.model.codes.weight, loaded.model.codes.weight)
     cfg = ExtractConfig(resolution=32)
@@ -198,6 +200,8 @@ def test_code_fit_recovers_a_training_shape(trained: Trained, tmp_path: Path) ->
     # the box measured on the sphere's row is far outside the band, on its own two rows inside
     assert rows[0].share < 0.9 and min(rows[1].share, rows[2].share) >= COVERAGE_GOAL
     assert result.band_misses == {} and result.band_advice == ""
+    recorded = json.loads((copy / "model.json").read_text())["band_coverage"]
+    assert recorded["box_again"]["share"] == pytest.approx(rows[2].share)
     unfit = fit_shape(trained.copy(tmp_path / "unfit"), replace(samples, name="box_unfit"), cfg, iterations=1)
     assert unfit.band_misses["box_unfit"] < COVERAGE_GOAL and "fit with --full" in unfit.band_advice
     cfg = ExtractConfig(resolution=32)

@@ -290,6 +290,7 @@ def test_models_list_describe(api: Any, trained: dict[str, Any]) -> None:
     full = api.get_model(trained["model_id"])
     assert full["config"]["train"]["steps"] == FAST_TRAIN["train.steps"]
     assert full["config"]["preset"] == "tiny"
+    assert set(full["summary"]["band_coverage"]) == {"knight", "ball"}  # measured at the end of training
 
 
 def test_extract_and_download_fused_reconstruction(api: Any, trained: dict[str, Any], tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -27,6 +28,7 @@ from compact_sdf.objective import DeviceShape
 COVERAGE_GOAL = 0.99  # below this share the fusion replaces a visible part of s_o's surface
 MAX_POINTS = 10_000  # per shape: the share to within about 0.1%, in well under a second on a CPU
 SURFACE_TOLERANCE = 1.0 / 8.0  # points within this fraction of w of the surface stand for it
+_FAR = 1e6
 
 
 def fusion_half_width(cfg: Config) -> float:
@@ -59,8 +61,21 @@ def band_coverage(
             continue
         pick = near[torch.linspace(0, len(near) - 1, min(len(near), MAX_POINTS), device=near.device).long()]
         gen = model.sdf_gen(model.codes.weight[i], shape.gen_x[pick]).float().abs()
-        needed = float(torch.quantile(gen, COVERAGE_GOAL)) / cfg.sampling.band_width
+        gen = torch.nan_to_num(gen, nan=_FAR, posinf=_FAR)  # a non-finite value is outside any band
+        # "higher": the width returned holds the goal itself, so it is wider than w whenever w does not
+        needed = float(torch.quantile(gen, COVERAGE_GOAL, interpolation="higher")) / cfg.sampling.band_width
         out.append(Coverage(float((gen <= width).float().mean()), needed))
+    return out
+
+
+def recorded(summary: dict[str, Any]) -> dict[str, Coverage]:
+    """The coverage a checkpoint recorded (``band_coverage``); entries that do not parse are skipped."""
+    out = {}
+    for name, c in (summary or {}).items():
+        try:
+            out[str(name)] = Coverage(float(c["share"]), float(c["width"]))
+        except (KeyError, TypeError, ValueError):
+            continue
     return out
 
 
@@ -69,7 +84,10 @@ def misses(names: list[str], coverage: list[Coverage]) -> dict[str, Coverage]:
     return {n: c for n, c in zip(names, coverage, strict=True) if c.share < COVERAGE_GOAL}
 
 
-def advice(missed: dict[str, Coverage], remedy: str = "train longer (--resume)") -> str:
+RESUME = "train longer (train --resume with a higher --steps)"
+
+
+def advice(missed: dict[str, Coverage], remedy: str = RESUME) -> str:
     """One line for the CLI, the job result and Blender: which shapes, and what to do.
 
     A wider extraction band is offered only up to the training band (width 1): s_o saw no samples

@@ -114,10 +114,15 @@ def read_codes(path: str | Path) -> tuple[list[str], np.ndarray, dict[str, Any]]
     return names, codes.astype(np.float32), meta
 
 
-def update_codes(model_dir: str | Path, entries: list[tuple[ShapeInfo, torch.Tensor]]) -> list[str]:
+def update_codes(
+    model_dir: str | Path,
+    entries: list[tuple[ShapeInfo, torch.Tensor]],
+    coverage: dict[str, dict[str, float]] | None = None,
+) -> list[str]:
     """Set codes in a model directory's checkpoint (atomic rewrite); unknown names are appended.
 
-    Appended codes get zero Adam moments so training can resume with them.
+    Appended codes get zero Adam moments so training can resume with them. A changed code drops
+    the band coverage recorded for it (band_check.py) unless ``coverage`` gives the new one.
     """
     data = read_checkpoint(Path(model_dir))
     state = data["model"]
@@ -139,6 +144,9 @@ def update_codes(model_dir: str | Path, entries: list[tuple[ShapeInfo, torch.Ten
             appended.append(info.name)
     state[CODES_KEY] = weight
     data["shapes"] = shapes
+    changed = {info.name for info, _ in entries}
+    kept = {k: v for k, v in data.get("band_coverage", {}).items() if k not in changed}
+    data["band_coverage"] = kept | (coverage or {})
     if appended and data.get("optimizer") is not None:
         grow_code_moments(data["optimizer"], len(weight))
     save_checkpoint(Path(model_dir), data)

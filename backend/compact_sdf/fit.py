@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -77,11 +77,11 @@ def fit_shape(
     lg, lo = fit_row(
         model, index, samples, cfg, iterations=iterations, progress=progress, should_stop=should_stop
     )
+    shape = DeviceShape(samples, next(model.parameters()).device, cfg.sampling)
+    (coverage,) = band_check.band_coverage(model, [shape], cfg, [index])
     info = ShapeInfo(samples.name, samples.mesh_hash, samples.normalization, source)
-    update_codes(model_dir, [(info, model.codes.weight[index].detach().cpu())])
-    device = next(model.parameters()).device
-    shape = DeviceShape(samples, device, cfg.sampling)
-    missed = band_check.misses([samples.name], band_check.band_coverage(model, [shape], cfg, [index]))
+    update_codes(model_dir, [(info, model.codes.weight[index].detach().cpu())], {info.name: asdict(coverage)})
+    missed = band_check.misses([samples.name], [coverage])
     return FitResult(
         samples.name,
         "code",

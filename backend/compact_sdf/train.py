@@ -169,7 +169,8 @@ class _State:
     # every time training went back to a checkpoint: {"at": step, "to": step, "lr_scale": s}
     rollbacks: list[dict[str, float]] = field(default_factory=list)
     watch: DivergenceWatch = field(default_factory=DivergenceWatch)
-    coverage: dict[str, band_check.Coverage] = field(default_factory=dict)  # measured at the final save
+    # band_check's last measurement: at this run's final save, until then the checkpoint's
+    coverage: dict[str, band_check.Coverage] = field(default_factory=dict)
     last: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_LOSS_NAMES, math.nan))
     speed: float = 0.0  # sample points per second, smoothed
     t_begin: float = field(default_factory=time.perf_counter)
@@ -272,6 +273,8 @@ def _restore(
         model_dir, model, opts, dev, infos, batch_gen, sample_gen, start, elapsed0, resumed=True, new=new
     )
     state.rollbacks = list(data.get("rollbacks", []))
+    # the last measurement until this run measures again (a resume with no new steps reports it)
+    state.coverage = band_check.recorded(data.get("band_coverage", {}))
     if not new:  # added shapes raise the loss for a while: their run starts a new history
         state.watch.lowest.update(data.get("lowest_losses", {}))
     return state
