@@ -27,16 +27,15 @@ KS = (0.5, 0.75, 1.0, 1.5)
 def coverage(loaded, names: list[str], samples: int, mesh_dir: Path) -> None:
     """The true surface's shares at several widths, beside the share that training recorded at the
     default width from its own points (``band_check``, recomputed here from the cached samples)."""
-    from compact_sdf.band_check import band_coverage
+    from compact_sdf.band_check import band_coverage, generalization_set
     from compact_sdf.data.load import load_mesh
-    from compact_sdf.objective import DeviceShape
     from compact_sdf.tasks import load_samples
 
     band, k0 = loaded.config.sampling.band_width, loaded.config.extract.width
     sets, _ = load_samples([(n, str(mesh_dir / f"{n}.ply")) for n in names], loaded.config, None)
     rows = [loaded.shape_index(n) for n in names]
-    shapes = [DeviceShape(s, torch.device("cpu"), loaded.config.sampling) for s in sets]
-    recorded = band_coverage(loaded.model, shapes, loaded.config, rows)
+    gen_sets = [generalization_set(s, torch.device("cpu")) for s in sets]
+    recorded = band_coverage(loaded.model, gen_sets, loaded.config, rows)
     print(f"training band half-width {band:.4f}; share of the true surface with |s_g| <= k x band\n")
     print(
         "| shape | max \\|s_g\\| on the surface | "

@@ -53,7 +53,7 @@ def test_the_share_counts_points_near_the_surface_only() -> None:
     width = cfg.extract.width * cfg.sampling.band_width
     shape = DeviceShape(_ball(), torch.device("cpu"), cfg.sampling)
     model.sdf_gen = lambda z, x: x.norm(dim=-1) - 0.5 + 2.0 * width * (x[..., 0] > 0)  # type: ignore[method-assign]
-    (c,) = band_coverage(model, [shape], cfg)
+    (c,) = band_coverage(model, [(shape.gen_x, shape.gen_y)], cfg)
     assert 0.45 < c.share < 0.55
     assert c.width > 2.0 * cfg.extract.width  # holding 99% takes the +x half's offset
 

@@ -196,7 +196,7 @@ def test_code_fit_recovers_a_training_shape(trained: Trained, tmp_path: Path) ->
     assert loaded.names == ["sphere", "box", "box_again"]
     # the band check of the fit measures the new code's row, not the first ones
     shape = DeviceShape(samples, torch.device("cpu"), loaded.config.sampling)
-    rows = band_coverage(loaded.model, [shape] * 3, loaded.config, [0, 1, 2])
+    rows = band_coverage(loaded.model, [(shape.gen_x, shape.gen_y)] * 3, loaded.config, [0, 1, 2])
     # the box measured on the sphere's row is far outside the band, on its own two rows inside
     assert rows[0].share < 0.9 and min(rows[1].share, rows[2].share) >= COVERAGE_GOAL
     assert result.band_misses == {} and result.band_advice == ""

@@ -22,8 +22,10 @@ from typing import Any
 import torch
 
 from compact_sdf.config import Config
+from compact_sdf.data.samples import ShapeSamples
 from compact_sdf.model import DualSDF
-from compact_sdf.objective import DeviceShape
+
+GenSet = tuple[torch.Tensor, torch.Tensor]  # a shape's generalization points (P, 3) and their sdf (P,)
 
 COVERAGE_GOAL = 0.99  # below this share the fusion replaces a visible part of s_o's surface
 MAX_POINTS = 10_000  # per shape: the share to within about 0.1%, in well under a second on a CPU
@@ -42,25 +44,31 @@ class Coverage:
     width: float  # the extract.width (multiple of the band) that would hold COVERAGE_GOAL of them
 
 
+def generalization_set(samples: ShapeSamples, device: torch.device) -> GenSet:
+    """The points band_coverage reads, without building a training set (DeviceShape) around them."""
+    return torch.as_tensor(samples.gen_points, device=device), torch.as_tensor(samples.gen_sdf, device=device)
+
+
 @torch.no_grad()
 def band_coverage(
-    model: DualSDF, shapes: list[DeviceShape], cfg: Config, codes: list[int] | None = None
+    model: DualSDF, sets: list[GenSet], cfg: Config, codes: list[int] | None = None
 ) -> list[Coverage]:
-    """Per shape, how much of its surface s_g holds inside the fusion band; ``codes`` are the shapes'
+    """Per shape, how much of its surface s_g holds inside the fusion band; ``sets`` are the shapes'
+    generalization points (``DeviceShape.gen_x, gen_y`` or ``generalization_set``), ``codes`` their
     rows in the model (default: their order).
 
     A shape with no point that near (none in its set) counts as covered: there is nothing to measure.
     """
-    rows = list(range(len(shapes))) if codes is None else codes
+    rows = list(range(len(sets))) if codes is None else codes
     width = fusion_half_width(cfg)
     out = []
-    for i, shape in zip(rows, shapes, strict=True):
-        near = torch.nonzero(shape.gen_y.abs() <= SURFACE_TOLERANCE * width).flatten()
+    for i, (points, sdf) in zip(rows, sets, strict=True):
+        near = torch.nonzero(sdf.abs() <= SURFACE_TOLERANCE * width).flatten()
         if len(near) == 0:
             out.append(Coverage(1.0, cfg.extract.width))
             continue
         pick = near[torch.linspace(0, len(near) - 1, min(len(near), MAX_POINTS), device=near.device).long()]
-        gen = model.sdf_gen(model.codes.weight[i], shape.gen_x[pick]).float().abs()
+        gen = model.sdf_gen(model.codes.weight[i], points[pick].float()).float().abs()
         gen = torch.nan_to_num(gen, nan=_FAR, posinf=_FAR)  # a non-finite value is outside any band
         # "higher": the width returned holds the goal itself, so it is wider than w whenever w does not
         needed = float(torch.quantile(gen, COVERAGE_GOAL, interpolation="higher")) / cfg.sampling.band_width
@@ -85,6 +93,12 @@ def misses(names: list[str], coverage: list[Coverage]) -> dict[str, Coverage]:
 
 
 RESUME = "train longer (train --resume with a higher --steps)"
+
+
+def verdict(coverage: dict[str, Coverage], remedy: str = RESUME) -> tuple[dict[str, float], str]:
+    """``band_misses`` (name -> share) and ``band_advice`` ("" when none) of a train or fit result."""
+    missed = misses(list(coverage), list(coverage.values()))
+    return {n: c.share for n, c in missed.items()}, advice(missed, remedy) if missed else ""
 
 
 def advice(missed: dict[str, Coverage], remedy: str = RESUME) -> str:

@@ -27,7 +27,6 @@ from compact_sdf.config import Config
 from compact_sdf.data.samples import ShapeSamples
 from compact_sdf.device import resolve_device
 from compact_sdf.errors import InputError
-from compact_sdf.objective import DeviceShape
 from compact_sdf.progress import Progress
 
 
@@ -77,11 +76,11 @@ def fit_shape(
     lg, lo = fit_row(
         model, index, samples, cfg, iterations=iterations, progress=progress, should_stop=should_stop
     )
-    shape = DeviceShape(samples, next(model.parameters()).device, cfg.sampling)
-    (coverage,) = band_check.band_coverage(model, [shape], cfg, [index])
+    gen_set = band_check.generalization_set(samples, next(model.parameters()).device)
+    (coverage,) = band_check.band_coverage(model, [gen_set], cfg, [index])
     info = ShapeInfo(samples.name, samples.mesh_hash, samples.normalization, source)
     update_codes(model_dir, [(info, model.codes.weight[index].detach().cpu())], {info.name: asdict(coverage)})
-    missed = band_check.misses([samples.name], [coverage])
+    band_misses, band_advice = band_check.verdict({samples.name: coverage}, remedy="fit with --full")
     return FitResult(
         samples.name,
         "code",
@@ -90,8 +89,8 @@ def fit_shape(
         lo,
         time.perf_counter() - t0,
         int(data["step"]),
-        {n: c.share for n, c in missed.items()},
-        band_check.advice(missed, remedy="fit with --full") if missed else "",
+        band_misses,
+        band_advice,
     )
 
 

@@ -356,11 +356,12 @@ class _Trainer:
         saved = (s.model_dir / CHECKPOINT_NAME).exists()
         if self.world.is_main and (not saved or (s.watch.healthy and (done > s.start or cancelled))):
             names = [i.name for i in s.infos]
-            s.coverage = dict(zip(names, band_check.band_coverage(s.model, s.shapes, self.cfg), strict=True))
+            sets = [(d.gen_x, d.gen_y) for d in s.shapes]
+            s.coverage = dict(zip(names, band_check.band_coverage(s.model, sets, self.cfg), strict=True))
             self._checkpoint(done)
         elif cancelled and not s.watch.healthy and self.saved_step is not None:
             done = self.saved_step  # the open spike was not saved: the model on disk is this step's
-        missed = band_check.misses(list(s.coverage), list(s.coverage.values()))
+        band_misses, band_advice = band_check.verdict(s.coverage)
         return TrainResult(
             model_dir=s.model_dir,
             step=done,
@@ -372,8 +373,8 @@ class _Trainer:
             elapsed_s=s.elapsed(),
             shapes=len(s.infos),
             rollbacks=len(s.rollbacks) - first,
-            band_misses={n: c.share for n, c in missed.items()},
-            band_advice=band_check.advice(missed) if missed else "",
+            band_misses=band_misses,
+            band_advice=band_advice,
         )
 
     def _go_back(self, at: int, why: str) -> int:
