@@ -1,7 +1,7 @@
 """Synthetic shapes that stress thin parts, narrow gaps and through-holes, with known topology.
 
 The shared meshes hold one plate with holes and a few thin legs; a preset chosen on them alone
-could be tuned to them. These six CAD-like solids (manifold3d booleans, so closed and oriented)
+could be tuned to them. These seven solids (manifold3d booleans, so closed and oriented)
 each isolate one difficulty at sizes below and above a `preview` lattice cell, and their genus is
 known by construction:
 
@@ -11,6 +11,8 @@ known by construction:
 - ``spider``: a body with eight bent legs 0.024 thick (genus 0)
 - ``grille``: a 4 x 4 grid of bars 0.03 across with 3 x 3 windows (genus 9)
 - ``comb``: 12 teeth 0.025 wide with gaps of 0.012 to 0.03 between them (genus 0)
+- ``lattice``: a 3 x 3 x 3 cubic frame of round struts 0.03 across, like a scanned lattice
+  sculpture or an infill (64 joints, 144 struts: genus 81)
 
 Sizes are in units of the longest side (1.0); preparation scales that to about 1.8 normalised
 units, so a 0.012 hole is about 0.022 across there (1.4 cells of a 128 lattice).
@@ -29,7 +31,7 @@ from compact_sdf.data.families import box, union
 from manifold3d import Manifold
 
 SEGMENTS = 32
-GENUS = {"holed_plate": 24, "bracket": 5, "winged": 0, "spider": 0, "grille": 9, "comb": 0}
+GENUS = {"holed_plate": 24, "bracket": 5, "winged": 0, "spider": 0, "grille": 9, "comb": 0, "lattice": 81}
 
 
 def _hole(radius: float, x: float, y: float, depth: float = 1.0) -> Manifold:
@@ -103,7 +105,20 @@ def comb() -> Manifold:
     return union(parts)
 
 
-SHAPES = {f.__name__: f for f in (holed_plate, bracket, winged, spider, grille, comb)}
+def lattice() -> Manifold:
+    ticks = np.linspace(-0.5, 0.5, 4)
+    struts = []
+    for i in range(4):
+        for j in range(4):
+            for k in range(3):
+                for axis in range(3):
+                    a = np.roll(np.array([ticks[k], ticks[i], ticks[j]]), axis)
+                    b = np.roll(np.array([ticks[k + 1], ticks[i], ticks[j]]), axis)
+                    struts.append(_segment(a, b, 0.015))
+    return union(struts)
+
+
+SHAPES = {f.__name__: f for f in (holed_plate, bracket, winged, spider, grille, comb, lattice)}
 
 
 def write(out: Path) -> list[Path]:
