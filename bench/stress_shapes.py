@@ -23,6 +23,7 @@ units, so a 0.012 hole is about 0.022 across there (1.4 cells of a 128 lattice).
 from __future__ import annotations
 
 import argparse
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -107,14 +108,14 @@ def comb() -> Manifold:
 
 def lattice() -> Manifold:
     ticks = np.linspace(-0.5, 0.5, 4)
-    struts = []
-    for i in range(4):
-        for j in range(4):
-            for k in range(3):
-                for axis in range(3):
-                    a = np.roll(np.array([ticks[k], ticks[i], ticks[j]]), axis)
-                    b = np.roll(np.array([ticks[k + 1], ticks[i], ticks[j]]), axis)
-                    struts.append(_segment(a, b, 0.015))
+    struts = [
+        _segment(
+            np.roll([ticks[k], ticks[i], ticks[j]], axis),
+            np.roll([ticks[k + 1], ticks[i], ticks[j]], axis),
+            0.015,
+        )
+        for i, j, k, axis in itertools.product(range(4), range(4), range(3), range(3))
+    ]
     return union(struts)
 
 

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 from _train_helpers import analytic_samples, sphere_sdf, tiny_config
-from compact_sdf.band_check import COVERAGE_GOAL, Coverage, advice, band_coverage, misses
+from compact_sdf.band_check import COVERAGE_GOAL, Coverage, advice, band_coverage, generalization_set, misses
 from compact_sdf.cli import main
 from compact_sdf.model import DualSDF
-from compact_sdf.objective import DeviceShape
 from compact_sdf.train import train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -51,9 +50,8 @@ def test_the_share_counts_points_near_the_surface_only() -> None:
     cfg = tiny_config()
     model = DualSDF(cfg.model, 1)
     width = cfg.extract.width * cfg.sampling.band_width
-    shape = DeviceShape(_ball(), torch.device("cpu"), cfg.sampling)
     model.sdf_gen = lambda z, x: x.norm(dim=-1) - 0.5 + 2.0 * width * (x[..., 0] > 0)  # type: ignore[method-assign]
-    (c,) = band_coverage(model, [(shape.gen_x, shape.gen_y)], cfg)
+    (c,) = band_coverage(model, [generalization_set(_ball(), torch.device("cpu"))], cfg)
     assert 0.45 < c.share < 0.55
     assert c.width > 2.0 * cfg.extract.width  # holding 99% takes the +x half's offset
 

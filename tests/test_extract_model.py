@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import trimesh
-from compact_sdf.band_check import COVERAGE_GOAL, band_coverage
+from compact_sdf.band_check import COVERAGE_GOAL, band_coverage, generalization_set
 from compact_sdf.checkpoint import load_model
 from compact_sdf.cli import main
 from compact_sdf.codes import decoder_hash, export_codes, import_codes, read_codes
@@ -26,7 +26,6 @@ from compact_sdf.interpolate import interpolate_shapes, path_weights
 from compact_sdf.manifold import defects
 from compact_sdf.mesh import MeshArrays
 from compact_sdf.metrics import point_metrics
-from compact_sdf.objective import DeviceShape
 from compact_sdf.train import train
 
 BOX_EXTENTS = np.array([2.8, 1.6, 1.2])  # own units; normalised (longest side 1.8): 1.8, 1.03, 0.77
@@ -195,8 +194,9 @@ def test_code_fit_recovers_a_training_shape(trained: Trained, tmp_path: Path) ->
     loaded = load_model(copy)
     assert loaded.names == ["sphere", "box", "box_again"]
     # the band check of the fit measures the new code's row, not the first ones
-    shape = DeviceShape(samples, torch.device("cpu"), loaded.config.sampling)
-    rows = band_coverage(loaded.model, [(shape.gen_x, shape.gen_y)] * 3, loaded.config, [0, 1, 2])
+    rows = band_coverage(
+        loaded.model, [generalization_set(samples, torch.device("cpu"))] * 3, loaded.config, [0, 1, 2]
+    )
     # the box measured on the sphere's row is far outside the band, on its own two rows inside
     assert rows[0].share < 0.9 and min(rows[1].share, rows[2].share) >= COVERAGE_GOAL
     assert result.band_misses == {} and result.band_advice == ""
