@@ -9,11 +9,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from array import array
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 API = "/api/v1"
@@ -26,6 +29,16 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
         super().__init__(f"{message} [{code}, HTTP {status}]")
         self.status, self.code, self.message, self.details = status, code, message, details
+
+
+@dataclass
+class LiveMesh:
+    """A mesh answered in one request: flat float32 vertices (3 each), int32 triangle indices (3 each)."""
+
+    vertices: array
+    faces: array
+    seconds: float  # the backend's time for it
+    loaded: bool  # the model had to be read first (not yet resident)
 
 
 class BackendUnreachable(Exception):
@@ -64,18 +77,23 @@ class Client:
             content_type = "application/json"
         if content_type:
             headers["Content-Type"] = content_type
-        req = urllib.request.Request(url, data=data, method=method, headers=headers)
+        body, _ = self._exchange(
+            urllib.request.Request(url, data=data, method=method, headers=headers), timeout
+        )
+        if raw:
+            return body
+        return json.loads(body) if body else None
+
+    def _exchange(self, req: urllib.request.Request, timeout: float | None) -> tuple[bytes, Any]:
+        """Send one request: the response body and headers, or the server's error as ``ApiError``."""
         try:
             with urllib.request.urlopen(req, timeout=timeout or self.timeout) as resp:
-                body = resp.read()
+                return resp.read(), resp.headers
         except urllib.error.HTTPError as exc:
             raise _api_error(exc.code, exc.read()) from None
         except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
             reason = getattr(exc, "reason", exc)
             raise BackendUnreachable(f"no backend answers at {self.base_url}: {reason}") from None
-        if raw:
-            return body
-        return json.loads(body) if body else None
 
     # -- service --------------------------------------------------------------------------------
     def health(self, timeout: float | None = None) -> dict[str, Any]:
@@ -192,6 +210,39 @@ class Client:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} still {job['status']} after {timeout:.0f} s")
             time.sleep(poll)
+
+    def mesh(
+        self,
+        model_id: str,
+        shapes: list[str],
+        weights: list[float] | None = None,
+        timeout: float | None = None,
+        **options: Any,
+    ) -> LiveMesh:
+        """One mesh now (no job): a shape's reconstruction, or the blend of ``shapes`` by ``weights``.
+
+        ``options``: resolution, mode, join_gap (the server's defaults otherwise). The body is read
+        with ``array.frombytes``: float32 vertices then int32 faces, little-endian.
+        """
+        body = {"shapes": list(shapes), "weights": weights, "format": "raw", **options}
+        headers = {"Content-Type": "application/json", "Accept": "application/octet-stream"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        url = f"{self.base_url}{API}/models/{_seg(model_id)}/mesh"
+        req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers=headers)
+        data, head = self._exchange(req, timeout)
+        n_verts = int(head.get("X-Mesh-Vertices", "0"))
+        verts, faces = array("f"), array("i")
+        verts.frombytes(data[: 12 * n_verts])
+        faces.frombytes(data[12 * n_verts :])
+        if sys.byteorder == "big":
+            verts.byteswap()
+            faces.byteswap()
+        seconds = float(head.get("X-Mesh-Seconds", "0"))
+        return LiveMesh(verts, faces, seconds, head.get("X-Model-Loaded") == "1")
+
+    def resident(self) -> dict[str, Any]:
+        return self.request("GET", f"{API}/resident")
 
     def list_results(self, job_id: str) -> list[dict[str, Any]]:
         return self.request("GET", f"{API}/jobs/{_seg(job_id)}/results")

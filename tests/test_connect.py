@@ -114,9 +114,15 @@ def _lookup(field: np.ndarray, x: torch.Tensor, cells: int) -> np.ndarray:
     return field[tuple(ijk.T)]
 
 
-def test_join_is_for_the_generalization_branch_alone() -> None:
-    with pytest.raises(InputError, match="generalization branch alone"):
-        extract_field(balls(0.05), balls(0.05), CFG, band_width=0.02, join_gap=0.1)
+def test_a_fused_field_joins_as_its_generalization_field_does() -> None:
+    """With s_o = s_g the fused field is s_g everywhere, so the blend's join (the fused path) must
+    give exactly the s_g path's joined mesh: one body from two balls 0.05 apart."""
+    alone = extract_field(balls(0.05), None, CFG, join_gap=0.1)
+    fused = extract_field(balls(0.05), balls(0.05), CFG, band_width=0.02, join_gap=0.1)
+    assert parts(alone) == parts(fused) == 1
+    assert len(fused.faces) == len(alone.faces)
+    np.testing.assert_allclose(np.sort(fused.vertices, axis=0), np.sort(alone.vertices, axis=0), atol=1e-5)
+    assert parts(extract_field(balls(0.05), balls(0.05), CFG, band_width=0.02)) == 2  # no join asked
 
 
 def test_the_interpolate_request_bounds_the_gap() -> None:

@@ -93,6 +93,7 @@ REQUEST: dict[str, Bound] = {
     "interpolate.shapes": Bound(2, 16),  # how many shapes a path visits
     "interpolate.weights": Bound(1, 64),  # rows
     "interpolate.join_gap": Bound(0, 0.5),  # normalised units; 0 = parts stay as decoded
+    "mesh.shapes": Bound(1, 16),  # live mesh: one shape, or the shapes of a blend
     "fit.iterations": Bound(1, 100_000),
     "fit.extra_steps": Bound(1, 1_000_000),
     "samples": Bound(1_000, 2_000_000),

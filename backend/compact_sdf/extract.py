@@ -32,13 +32,14 @@ result exactly whenever the search's bound holds where cells were dropped.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
 
 from compact_sdf.config import ExtractConfig
-from compact_sdf.connect import join_parts
+from compact_sdf.connect import join_parts, needs_join
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.errors import CompactSDFError, InputError
 from compact_sdf.extract_dense import dense_mesh, drop_band_artifacts, speck_volume
@@ -46,7 +47,7 @@ from compact_sdf.handles import close_shallow_handles, quarter_cell
 from compact_sdf.lattice import FieldFn, Lattice, cell_corners, dilate, evaluate, march, merge
 from compact_sdf.mesh import MeshArrays
 from compact_sdf.progress import Progress
-from compact_sdf.search import find_surface
+from compact_sdf.search import Memo, Surface, find_surface
 
 if TYPE_CHECKING:
     from compact_sdf.checkpoint import LoadedModel
@@ -106,19 +107,19 @@ def extract_field(
     ``band_width`` is the training band half-width the distance fusion is measured in;
     ``min_volume`` the smallest closed part it keeps (``extract_dense.drop_band_artifacts``);
     ``handle_depth > 0`` closes the handles shallower than that (``handles.py``, distance fusion).
-    ``join_gap > 0`` (``s_g`` alone only) joins parts that ``s_g`` brings closer than that level
-    (``connect.join_parts``; the search then keeps exact values out to it).
+    ``join_gap > 0`` joins parts that the field brings closer than that level
+    (``connect.join_parts``; the search then keeps exact ``s_g`` values out to it, and the band
+    holds the fused values).
     """
     _check_config(cfg)
-    if join_gap > 0 and ovf_fn is not None:
-        raise InputError("joining parts is defined for the generalization branch alone")
     width = fusion_width(cfg, band_width) if ovf_fn is not None else 0.0
     if ovf_fn is not None and cfg.fusion == "distance" and width <= 0.0:
         raise InputError("the distance fusion needs the model's band width (band_width > 0)")
     report = progress or (lambda stage, fraction: None)
     lat = Lattice(cfg.resolution)
     report("coarse surface", 0.0)
-    surface = find_surface(gen_fn, cfg, device, max(width, join_gap))
+    memo = Memo(gen_fn, cfg, device)
+    surface = find_surface(memo, cfg, device, width)
     report("band", 0.4)
     field = surface.field
     band = cell_corners(surface.crossed) if ovf_fn is None else band_of(surface.crossed, field, cfg, width)
@@ -129,8 +130,7 @@ def extract_field(
         field[band] = band_values
     else:
         _evaluate_at(gen_fn, lat, field, near & np.isnan(field), cfg, device)
-    # the join needs every exact value the search kept (out to join_gap), the sign elsewhere
-    joinable = np.where(np.isnan(field), surface.sign, field) if join_gap > 0 else None
+    joinable = _joinable(memo, surface, field, join_gap) if join_gap > 0 else None
     np.copyto(field, surface.sign, where=~near)  # only the sign matters off the band's cells
     if joinable is not None:
         joined = join_parts(joinable, join_gap)
@@ -147,6 +147,16 @@ def extract_field(
         mesh = drop_band_artifacts(mesh, gen_fn, width, cfg.batch_points, device, min_volume)
     report("done", 1.0)
     return mesh
+
+
+def _joinable(memo: Memo, surface: Surface, field: np.ndarray, gap: float) -> np.ndarray | None:
+    """What ``join_parts`` needs (exact values out to ``gap``, the sign elsewhere), or None when the
+    field is one body without voids and there is nothing to join: only then is the search widened
+    to ``gap`` (reusing every value it already has)."""
+    if not needs_join(np.where(np.isnan(field), surface.sign, field)):
+        return None
+    wide = find_surface(memo, memo.cfg, memo.device, gap, surface.lipschitz)
+    return np.where(np.isnan(field), np.where(np.isnan(wide.field), wide.sign, wide.field), field)
 
 
 def _march_blocks(field: np.ndarray, band: np.ndarray, block: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -235,4 +245,73 @@ def extract_shape(
             f"no surface found for mode '{mode}' at resolution {cfg.resolution}: the model's field does not "
             "cross zero there (is it trained? its last losses are in model.json)"
         )
+    return mesh.transformed(normalization) if normalization is not None else mesh
+
+
+def blend_fields(
+    model: torch.nn.Module, z: torch.Tensor, ends: torch.Tensor, weights: torch.Tensor, width: float
+) -> tuple[FieldFn, FieldFn]:
+    """``(s_g, fused)`` fields of a blend of codes ``ends`` (K, d) with ``weights`` (K,) at code ``z``.
+
+    The fused field carries each end's overfitting residual, faded by that end's weight:
+    ``s_g(z, x) + sum_i w_i * [|s_g(z_i, x)| <= width] * (s_o(z_i, x) - s_g(z_i, x))``. At an end
+    (one weight of 1) it is exactly that end's fused field (``extract_shape``), and it moves
+    continuously with the weights everywhere, so the first step away from an end keeps almost all
+    of its detail instead of dropping to ``s_g`` alone (docs/benchmarks/interactive.md measures it).
+    Each residual is masked by its own end's band, where its ``s_o`` was trained.
+    """
+    k = ends.shape[0]
+
+    def gen_fn(x: torch.Tensor) -> torch.Tensor:
+        return model.sdf_gen(z, x)
+
+    def fused_fn(x: torch.Tensor) -> torch.Tensor:
+        xs = x.unsqueeze(0).expand(k, *x.shape)
+        g = model.sdf_gen(ends, xs)
+        feats = model.features(x)
+        o = model.sdf_ovf(ends, xs, feats=feats.unsqueeze(0).expand(k, *feats.shape))
+        residual = torch.where(g.abs() <= width, o - g, torch.zeros_like(g))
+        return model.sdf_gen(z, x) + weights.to(residual.dtype) @ residual
+
+    return gen_fn, fused_fn
+
+
+def extract_blend(
+    loaded: LoadedModel,
+    names: list[str],
+    z: torch.Tensor,
+    weights: np.ndarray,
+    cfg: ExtractConfig,
+    normalization: Normalization | None = None,
+    *,
+    join_gap: float = 0.0,
+    progress: Progress | None = None,
+) -> MeshArrays:
+    """Mesh of the blend of the named shapes at code ``z`` with ``weights`` (``blend_fields``).
+
+    A weight of 1 on one shape is that shape's fused reconstruction exactly (and no join).
+    """
+    live = [i for i, w in enumerate(weights) if w > 0.0]
+    if len(live) == 1:
+        return extract_shape(loaded, names[live[0]], cfg, "fused", normalization, progress=progress)
+    model = loaded.model
+    device = next(model.parameters()).device
+    model.eval()
+    ends = torch.stack([loaded.code(names[i]) for i in live]).to(device)
+    w = torch.tensor([float(weights[i]) for i in live], device=device)
+    sampling = loaded.config.sampling
+    width = fusion_width(replace(cfg, fusion="distance"), sampling.band_width)
+    gen_fn, fused_fn = blend_fields(model, z.to(device), ends, w, width)
+    mesh = extract_field(
+        gen_fn,
+        fused_fn,
+        replace(cfg, fusion="distance"),
+        device,
+        band_width=sampling.band_width,
+        min_volume=speck_volume(sampling.fine_cells, cfg.resolution),
+        join_gap=join_gap,
+        progress=progress,
+    )
+    if len(mesh.faces) == 0:
+        raise CompactSDFError(f"no surface found for the blend at resolution {cfg.resolution}")
     return mesh.transformed(normalization) if normalization is not None else mesh

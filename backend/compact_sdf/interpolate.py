@@ -23,7 +23,7 @@ from compact_sdf.config import ExtractConfig
 from compact_sdf.connect import JOIN_GAP
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.errors import InputError
-from compact_sdf.extract import MODES, extract_shape
+from compact_sdf.extract import MODES, extract_blend, extract_shape
 from compact_sdf.mesh import MeshArrays
 from compact_sdf.mesh_quality import keep_large_components
 from compact_sdf.progress import Progress
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from compact_sdf.checkpoint import LoadedModel
 
 INTERPOLATION_MODES = ("linear", "slerp")
+# how an in-between is meshed: "blend" (default, extract_blend), any extract mode, or "same" as the ends
+BETWEEN_MODES = ("blend", *MODES, "same")
 
 
 def path_weights(shapes: int, steps: int) -> np.ndarray:
@@ -144,7 +146,7 @@ def interpolate_shapes(
     cfg: ExtractConfig | None = None,
     *,
     extract_mode: str = "fused",
-    between_mode: str = "generalization",
+    between_mode: str = "blend",
     keep_fraction: float = 0.0,
     join_gap: float = JOIN_GAP,
     progress: Progress | None = None,
@@ -152,11 +154,13 @@ def interpolate_shapes(
     """One mesh per step between the named shapes, each in its blended own coordinates.
 
     A step that *is* one of the shapes (a weight of 1) is meshed with ``extract_mode``; a step
-    between shapes with ``between_mode`` (``"same"`` = ``extract_mode``). The default meshes
-    in-betweens with the generalization branch alone: the overfitting branch was trained only at
-    the shapes' own codes, and at a blended code its band holds floating specks
-    (docs/benchmarks/interpolation.md measures both). There a fading feature pinches off before
-    it is gone, so parts that s_g joins below ``join_gap`` are joined by a thin tube
+    between shapes with ``between_mode`` (``"same"`` = ``extract_mode``). The default, ``blend``,
+    is ``extract.extract_blend``: s_g at the blended code plus each end's overfitting residual
+    faded by its weight, so the mesh changes continuously from a fused end into the in-betweens
+    (s_o itself is never evaluated at a blended code: it was trained only at the shapes' own
+    codes, and there its band holds floating specks; docs/benchmarks/interpolation.md).
+    ``generalization`` meshes in-betweens with s_g alone. A fading feature pinches off before it
+    is gone, so parts that the field joins below ``join_gap`` are joined by a thin tube
     (``connect.join_parts``; 0 turns it off). ``keep_fraction > 0`` is an opt-in clean-up:
     components with less than that fraction of the largest one's area are dropped (off by default).
     """
@@ -164,8 +168,8 @@ def interpolate_shapes(
         bounds.check("join_gap", join_gap, float, bounds.request_bound("interpolate", "join_gap"))
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    if between_mode not in (*MODES, "same"):
-        raise InputError(f"unknown between_mode '{between_mode}'; choose one of: {', '.join(MODES)}, same")
+    if between_mode not in BETWEEN_MODES:
+        raise InputError(f"unknown between_mode '{between_mode}'; choose one of: {', '.join(BETWEEN_MODES)}")
     cfg = cfg or loaded.config.extract
     names = list(names)
     indices = [loaded.shape_index(n) for n in names]
@@ -177,10 +181,13 @@ def interpolate_shapes(
     for i, (z, norm, row) in enumerate(zip(blended, placements, weights, strict=True)):
         if progress is not None:
             progress(f"step {i + 1}/{len(blended)}", i / len(blended))
-        end = row.max() >= 1.0 - 1e-9 or between_mode == "same"
-        how = extract_mode if end else between_mode
-        gap = join_gap if how == "generalization" else 0.0
-        mesh = extract_shape(loaded, z, cfg, how, normalization=norm, join_gap=gap)
+        end = row.max() >= 1.0 - 1e-9
+        how = extract_mode if end or between_mode == "same" else between_mode
+        if how == "blend":
+            mesh = extract_blend(loaded, names, z, row, cfg, norm, join_gap=join_gap)
+        else:
+            gap = join_gap if how == "generalization" and not end else 0.0
+            mesh = extract_shape(loaded, z, cfg, how, normalization=norm, join_gap=gap)
         meshes.append(drop_small_parts(mesh, keep_fraction))
     if progress is not None:
         progress("done", 1.0)

@@ -24,6 +24,7 @@ MERGE_TOL = 1e-4  # lattice units: block-boundary duplicates differ by float32 r
 # Field values closer to 0 than this many voxels are pushed to it (sign kept, 0 counts as outside),
 # so every marching-cubes vertex lies strictly inside its lattice edge (see ``march``).
 ZERO_GAP = 1e-2
+CPU_BATCH = 8192  # points per network call on the CPU (``evaluate``)
 
 # The 8 corners of a cell, as offsets from its lowest vertex.
 CORNERS = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)], dtype=np.int64)
@@ -69,9 +70,15 @@ def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
 
 
 def evaluate(fn: FieldFn, points: np.ndarray, batch: int, device: torch.device | str) -> np.ndarray:
-    """Evaluate a field on (N, 3) float32 points in batches on ``device``; float32 result."""
+    """Evaluate a field on (N, 3) float32 points in batches on ``device``; float32 result.
+
+    On the CPU a batch is at most ``CPU_BATCH`` points: the MLPs' activations then stay in cache,
+    measured 2.3x faster per point than 262,144-point batches (docs/benchmarks/interactive.md).
+    """
+    if torch.device(device).type == "cpu":
+        batch = min(batch, CPU_BATCH)
     out = np.empty(len(points), dtype=np.float32)
-    with torch.no_grad():
+    with torch.inference_mode():
         for start in range(0, len(points), batch):
             x = torch.from_numpy(np.ascontiguousarray(points[start : start + batch])).to(device)
             out[start : start + batch] = fn(x).reshape(-1).float().cpu().numpy()

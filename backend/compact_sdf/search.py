@@ -114,14 +114,32 @@ def steepest_slope(field: np.ndarray, cells: int) -> float:
     return steepest * cells / 2.0
 
 
-def _search(
-    gen_fn: FieldFn, cfg: ExtractConfig, device: torch.device | str, width: float, lipschitz: float
-) -> tuple[Surface, float]:
+class Memo:
+    """s_g values already evaluated on the output lattice, so a search that starts again with a
+    wider bound (or a wider width) re-evaluates no vertex: coarse levels are sub-lattices of it."""
+
+    def __init__(self, gen_fn: FieldFn, cfg: ExtractConfig, device: torch.device | str) -> None:
+        self.gen_fn, self.cfg, self.device = gen_fn, cfg, device
+        self.values = np.full((cfg.resolution + 1,) * 3, np.nan, dtype=np.float32)
+
+    def __call__(self, lat: Lattice, ijk: np.ndarray) -> np.ndarray:
+        """s_g at integer coordinates ``ijk`` of ``lat`` (whose cells divide the output lattice's)."""
+        at = tuple((ijk * (self.cfg.resolution // lat.cells)).T)
+        values = self.values[at]
+        todo = np.isnan(values)
+        if todo.any():
+            values[todo] = evaluate(self.gen_fn, lat.points(ijk[todo]), self.cfg.batch_points, self.device)
+            self.values[tuple(a[todo] for a in at)] = values[todo]
+        return values
+
+
+def _search(memo: Memo, width: float, lipschitz: float) -> tuple[Surface, float]:
     """One pass with bound ``lipschitz``; also the steepest slope seen (stops early past the bound)."""
+    cfg = memo.cfg
     sizes = level_sizes(cfg.resolution, cfg.coarse_cells)
     lat = Lattice(sizes[0])
     grid = np.indices((lat.side,) * 3).reshape(3, -1).T
-    field = evaluate(gen_fn, lat.points(grid), cfg.batch_points, device).reshape((lat.side,) * 3)
+    field = memo(lat, grid).reshape((lat.side,) * 3)
     sign = _sign(field)
     cells = _keep_cells(field, lat.cell_diagonal() * lipschitz + width)
     slope = steepest_slope(field, lat.cells)
@@ -135,7 +153,7 @@ def _search(
         cells = _children_kept(field[::2, ::2, ::2], cells, fine, lipschitz, width)
         missing = cell_corners(cells) & np.isnan(field)
         sign = _refine(sign, fine.side)
-        values = evaluate(gen_fn, fine.points(np.argwhere(missing)), cfg.batch_points, device)
+        values = memo(fine, np.argwhere(missing))
         field[missing] = values
         sign[missing] = _sign(values)
         cells &= _keep_cells(field, fine.cell_diagonal() * lipschitz + width)
@@ -145,17 +163,24 @@ def _search(
 
 
 def find_surface(
-    gen_fn: FieldFn, cfg: ExtractConfig, device: torch.device | str, width: float = 0.0
+    gen_fn: FieldFn | Memo,
+    cfg: ExtractConfig,
+    device: torch.device | str,
+    width: float = 0.0,
+    lipschitz: float | None = None,
 ) -> Surface:
     """The cells of the module docstring, with the Lipschitz bound checked and widened as needed.
 
     At the output level a cell is kept when it may hold ``|s| <= width`` within one cell diagonal
     times ``L``; callers select from ``cells`` with exact corner values (``crossed``, ``|s| <= width``).
+    Pass a ``Memo`` (and the bound an earlier search ended with) to search again without
+    re-evaluating what that search evaluated.
     """
-    lipschitz = cfg.lipschitz
+    memo = gen_fn if isinstance(gen_fn, Memo) else Memo(gen_fn, cfg, device)
+    bound = cfg.lipschitz if lipschitz is None else lipschitz
     for _ in range(MAX_WIDENINGS):
-        surface, slope = _search(gen_fn, cfg, device, width, lipschitz)
-        if slope <= lipschitz:
+        surface, slope = _search(memo, width, bound)
+        if slope <= bound:
             return surface
-        lipschitz = SLOPE_MARGIN * slope
-    return _search(gen_fn, cfg, device, width, float("inf"))[0]
+        bound = SLOPE_MARGIN * slope
+    return _search(memo, width, float("inf"))[0]

@@ -309,8 +309,13 @@ def train(
 
 
 def _load(model_dir: str, device: str) -> LoadedModel:
+    """The model, from this process's model cache when one is installed (``model_cache.install``)."""
+    from compact_sdf import model_cache
     from compact_sdf.checkpoint import load_model
 
+    cache = model_cache.active()
+    if cache is not None:
+        return cache.get(model_dir, resolve_device(device))
     return load_model(model_dir, device=resolve_device(device))
 
 

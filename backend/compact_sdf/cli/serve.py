@@ -53,6 +53,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="cap each job's process at this much memory beyond its libraries (default: no cap); "
         "a job over it fails alone",
     )
+    p.add_argument(
+        "--resident-mb",
+        type=float,
+        default=2048.0,
+        help="parameters of the trained models kept loaded for immediate meshing (least recently used "
+        "out; default 2048)",
+    )
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     p.set_defaults(func=run)
 
@@ -131,7 +138,14 @@ def run(args: argparse.Namespace) -> int:
         memory_bytes=None if args.job_memory_mb is None else int(args.job_memory_mb * 1024 * 1024),
         torch_threads=max(args.torch_threads, 0),
     )
-    limits = Limits(max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_faces=args.max_faces, job=job)
+    if not 0 <= args.resident_mb <= 1 << 24:
+        raise InputError("--resident-mb must be between 0 and 16777216")
+    limits = Limits(
+        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+        max_faces=args.max_faces,
+        job=job,
+        resident_bytes=int(args.resident_mb * 1024 * 1024),
+    )
     app = create_app(str(data.root), token, limits=limits, workers=args.workers, device=args.device)
     info = {"url": url, "host": args.host, "port": port, "pid": os.getpid(), "started": time.time()}
     atomic_write_json(data.server_info_path, info, mode=0o600)

@@ -48,6 +48,7 @@ class Limits:
     max_upload_bytes: int = 256 * 1024 * 1024
     max_faces: int = 2_000_000
     job: ChildLimits = field(default_factory=ChildLimits)  # per-job process limits
+    resident_bytes: int = 2 << 30  # parameters of the models the resident process keeps loaded
 
 
 @dataclass(frozen=True)

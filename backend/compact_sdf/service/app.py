@@ -26,7 +26,7 @@ from compact_sdf.service import schemas
 from compact_sdf.service.api import API, ApiError, Limits, Service, error_response, too_large
 from compact_sdf.service.meshes import MeshIntake
 from compact_sdf.service.paths import DataDir
-from compact_sdf.service.routes import codes, health, jobs, meshes, models, results
+from compact_sdf.service.routes import codes, health, jobs, live, meshes, models, results
 from compact_sdf.service.store import Store
 from compact_sdf.service.worker import Worker
 
@@ -42,7 +42,9 @@ def create_app(
     data = DataDir(data_dir)
     store = Store(data.db_path)
     limits = limits or Limits()
-    worker = Worker(store, data, threads=workers, device=device, limits=limits.job)
+    worker = Worker(
+        store, data, threads=workers, device=device, limits=limits.job, resident_bytes=limits.resident_bytes
+    )
     svc = Service(data, store, worker, MeshIntake(data, store, max_faces=limits.max_faces), limits)
 
     @asynccontextmanager
@@ -71,7 +73,7 @@ def create_app(
         return app.openapi()
 
     api = APIRouter(prefix=API, dependencies=auth)
-    for module in (meshes, models, codes, jobs, results):
+    for module in (meshes, models, live, codes, jobs, results):
         api.include_router(module.router)
     app.include_router(api)
     app.add_middleware(BodyLimit, limits=limits)

@@ -130,6 +130,21 @@ def _child_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C on the server reaches the parent only
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with_server(alive)
+    try:
+        _apply_limits(limits)
+    except BaseException as exc:
+        outcome = Outcome("failed", error=_failure(exc))
+    else:
+        outcome = run_job(job, data_root, device, cancel, stop)
+    try:
+        conn.send(outcome)
+    finally:
+        conn.close()
+
+
+def run_job(job: dict[str, Any], data_root: str, device: str, cancel: Any, stop: Any) -> Outcome:
+    """Run one job's handler in this process (a job's own child, or the resident process) and say how
+    it ended; progress goes to the store, ``cancel`` / ``stop`` are the parent's events."""
     from compact_sdf.errors import Cancelled
     from compact_sdf.service.jobs import HANDLERS, JobContext
     from compact_sdf.service.paths import DataDir
@@ -152,23 +167,16 @@ def _child_main(
         return bool(cancel.is_set() or stop.is_set())
 
     try:
-        _apply_limits(limits)
         result = HANDLERS[job["kind"]](JobContext(job, data, store, report, should_stop, device))
     except Cancelled as exc:
-        outcome = Outcome(
+        return Outcome(
             "cancelled" if cancel.is_set() else "stopped", error={"code": "cancelled", "message": str(exc)}
         )
-    except BaseException as exc:  # the child's last word: anything else is this job's failure
-        outcome = Outcome("failed", error=_failure(exc))
-    else:
-        if cancel.is_set():
-            outcome = Outcome("cancelled", error={"code": "cancelled", "message": "cancelled"})
-        else:
-            outcome = Outcome("succeeded", result={"result": result, "progress": dict(latest)})
-    try:
-        conn.send(outcome)
-    finally:
-        conn.close()
+    except BaseException as exc:  # the handler's last word: anything else is this job's failure
+        return Outcome("failed", error=_failure(exc))
+    if cancel.is_set():
+        return Outcome("cancelled", error={"code": "cancelled", "message": "cancelled"})
+    return Outcome("succeeded", result={"result": result, "progress": dict(latest)})
 
 
 def _death(exitcode: int | None) -> dict[str, str]:

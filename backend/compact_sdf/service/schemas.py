@@ -195,6 +195,35 @@ class InterpolateJob(Strict):
     format: MeshFormat = default_of(tasks.InterpolateRequest, "format")
 
 
+class MeshIn(Strict):
+    """One mesh now, in the response: a shape's fused reconstruction, or a blend of shapes by weight."""
+
+    shapes: list[Name] = Field(**_count("mesh", "shapes"))
+    weights: list[Annotated[float, Field(ge=0, allow_inf_nan=False)]] | None = Field(
+        None,
+        description="one weight per shape (scaled to sum to 1); required for two shapes or more",
+        **_count("mesh", "shapes"),
+    )
+    mode: Literal["linear", "slerp"] = default_of(tasks.InterpolateRequest, "mode")
+    join_gap: float = _field(
+        tasks.InterpolateRequest, "join_gap", "blends: join parts closer than this (normalised units; 0: off)"
+    )
+    resolution: int = _field(tasks.ExtractRequest, "resolution", "marching-cubes cells per side")
+    format: Literal["raw", "ply"] = Field(
+        "raw", description="raw: float32 vertices then int32 faces, little-endian; ply: binary PLY"
+    )
+
+
+class ResidentOut(Strict):
+    pid: int | None = Field(None, description="the resident model process; None until the first request")
+    starts: int
+    models: list[dict[str, Any]] = Field(default_factory=list)
+    bytes: int = 0
+    budget_bytes: int
+    loads: int = 0
+    evictions: list[dict[str, Any]] = Field(default_factory=list)
+
+
 class FitJob(Strict):
     """Add a new shape to a trained model (``mesh_id`` is an uploaded mesh; ``name`` defaults to its name)."""
 

@@ -16,6 +16,7 @@ from typing import Any
 from compact_sdf.device import resolve_device
 from compact_sdf.service.isolation import ChildLimits, JobProcess
 from compact_sdf.service.paths import DataDir
+from compact_sdf.service.resident import RESIDENT_KINDS, Resident
 from compact_sdf.service.store import Store
 
 log = logging.getLogger("compact_sdf.service")
@@ -31,11 +32,13 @@ class Worker:
         threads: int = 1,
         device: str = "auto",
         limits: ChildLimits | None = None,
+        resident_bytes: int = 2 << 30,
     ) -> None:
         self.store = store
         self.data = data
         self.limits = limits or ChildLimits()
         self.device = str(resolve_device(device))
+        self.resident = Resident(data, self.device, self.limits, resident_bytes)
         self._threads = [
             threading.Thread(target=self._loop, name=f"job-worker-{i}", daemon=True) for i in range(threads)
         ]
@@ -74,6 +77,7 @@ class Worker:
         for t in self._threads:
             if t.is_alive():
                 t.join(max(deadline - time.monotonic(), 0.0))
+        self.resident.stop()
 
     def notify(self) -> None:
         """A job was queued: wake an idle worker now instead of at its next poll."""
@@ -103,8 +107,11 @@ class Worker:
         job_id = job["id"]
         log.info("job %s (%s) started (attempt %d)", job_id, job["kind"], job["attempts"])
         try:
-            child = JobProcess(job, self.data.root, self.device, self.limits)
-            outcome = child.wait(lambda: self._cancelled(job_id), self._stopping.is_set)
+            if job["kind"] in RESIDENT_KINDS:  # reads a trained model: where models stay loaded
+                outcome = self.resident.run_job(job, lambda: self._cancelled(job_id), self._stopping.is_set)
+            else:
+                child = JobProcess(job, self.data.root, self.device, self.limits)
+                outcome = child.wait(lambda: self._cancelled(job_id), self._stopping.is_set)
         finally:
             with self._lock:
                 self._cancel.discard(job_id)

@@ -29,6 +29,8 @@ def delete_model(svc: ServiceDep, model_id: str) -> dict[str, Any]:
     if svc.store.active_jobs_for_model(model_id):
         raise ApiError(409, "conflict", f"model {model_id} has queued or running jobs; cancel them first")
     svc.store.delete_model(model_id)
+    if svc.worker.resident.pid is not None:
+        svc.worker.resident.call("evict", model_id=model_id)
     remove_model_dir(svc.data, model_id)
     return {"deleted": model_id}
 
