@@ -40,3 +40,5 @@ FIT_DEFAULTS = {"iterations": 800, "full": False}  # "Add Selected to Model" fit
 
 PREVIEW_RESOLUTION = 48  # live interpolation while dragging (add-on only)
 ROW_OFFSET = 3.0  # clearance between the sources and an interpolation row (add-on only)
+MIX_SLOTS = 8  # shapes a live object can blend with one weight each (add-on only)
+REFINE_DELAY_S = 0.4  # a live object's weights rest this long, then it is meshed at full resolution

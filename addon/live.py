@@ -1,24 +1,50 @@
-"""Live interpolation: re-extracting a live object whenever its Blend slider moves.
+"""Live blending: a live object's mesh follows its Blend slider (or its per-shape weights) as they move.
 
-Its own module (not an operator module) because both the slider's update callback in ``properties``
-and the live operators need it; requests coalesce so only the latest slider position is extracted.
+Each update is one request that answers with the mesh (``Client.mesh``: the model stays loaded in
+the backend's resident process), sent from a worker thread so Blender never waits on it, and
+applied in the main thread by a timer. While the user drags, updates go out at the preview
+resolution and coalesce (one in flight per object; when it lands, the latest position goes next);
+once the weights have rested for ``REFINE_DELAY_S`` the object is meshed again at the scene's
+resolution, as a viewport refines when the user lets go. In background mode (scripts, tests) an
+update is done at once, in the calling thread.
+
+Its own module (not an operator module) because the properties' update callbacks and the live
+operators both need it.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import bpy
 
-from . import connection, jobs, mesh_bridge
-from .bodies import interpolate_body
-from .constants import LINK_MODEL, LINK_ROLE, LINK_SOURCES
-from .runtime import state
-from .scene import download_meshes
+from . import connection, mesh_bridge
+from .constants import LINK_MODEL, LINK_ROLE, LINK_SOURCES, MIX_SLOTS, REFINE_DELAY_S
+from .runtime import state, tag_redraw
 
-# Live objects whose slider moved while their previous preview was still being made: name -> resolution.
-_pending: dict[str, int] = {}
-_in_flight: set[str] = set()
+TICK_S = 0.02  # how often the timer looks for answers
+
+
+@dataclass
+class _Flight:
+    """What one live object has going: a request out, a newer position waiting, a refine due."""
+
+    busy: bool = False
+    waiting: int = 0  # resolution of the position that moved while a request was out (0: none)
+    refine_at: float = 0.0  # monotonic time of the full-resolution update (0: none due)
+
+
+@dataclass
+class _Answers:
+    flights: dict[str, _Flight] = field(default_factory=dict)
+    done: queue.Queue = field(default_factory=queue.Queue)  # (name, resolution, LiveMesh | Exception)
+
+
+_answers = _Answers()
 
 
 def live_weights(t: float, count: int) -> list[list[float]]:
@@ -31,48 +57,122 @@ def live_weights(t: float, count: int) -> list[list[float]]:
     return [row]
 
 
+def sources(obj: bpy.types.Object) -> list[str]:
+    return [s for s in str(obj.get(LINK_SOURCES, "")).split(",") if s]
+
+
+def weights_of(obj: bpy.types.Object) -> list[float]:
+    """The object's blend weights now: its slider's position on the path, or its per-shape mix."""
+    names = sources(obj)
+    settings = obj.compact_sdf
+    if settings.live_mode == "MIX":
+        return [float(w) for w in settings.mix_weights[: len(names)]]
+    return live_weights(settings.live_factor, len(names))[0]
+
+
 def request_update(obj: bpy.types.Object, resolution: int | None = None) -> str | None:
-    """Queue a re-extraction of a live object at its slider position; returns an error sentence or None."""
+    """Re-mesh a live object at its current weights; returns an error sentence or None.
+
+    ``resolution=None`` is a drag tick: the preview resolution now, the scene's once it rests.
+    """
     if obj.get(LINK_ROLE) != "live":
         return f"'{obj.name}' is not a live interpolation object"
+    names = sources(obj)
+    if len(names) > MIX_SLOTS:
+        return f"'{obj.name}' blends {len(names)} shapes; a live object takes at most {MIX_SLOTS}"
+    if not sum(weights_of(obj)) > 0:
+        return f"Set a weight above 0 on '{obj.name}'"
     settings = bpy.context.scene.compact_sdf
     res = resolution or settings.preview_resolution
-    if obj.name in _in_flight:  # coalesce: only the latest slider position matters
-        _pending[obj.name] = max(res, _pending.get(obj.name, 0))
+    flight = _answers.flights.setdefault(obj.name, _Flight())
+    if resolution is None and settings.preview_resolution < settings.resolution and not bpy.app.background:
+        flight.refine_at = time.monotonic() + REFINE_DELAY_S
+    if bpy.app.background:
+        return _apply(obj.name, res, _fetch(connection.client(), _body(obj, res, settings)))
+    if flight.busy:  # coalesce: when the answer lands, the latest position goes next
+        flight.waiting = max(flight.waiting, res)
         return None
-    shapes = [s for s in str(obj.get(LINK_SOURCES, "")).split(",") if s]
-    weights = live_weights(obj.compact_sdf.live_factor, len(shapes))
-    gap = round(settings.interp_join_gap, 6)
-    body = interpolate_body(obj[LINK_MODEL], shapes, res, settings.interp_mode, weights=weights, join_gap=gap)
+    _send(obj.name, res)
+    return None
+
+
+def _body(obj: bpy.types.Object, resolution: int, settings: Any) -> dict[str, Any]:
+    return {
+        "model_id": obj[LINK_MODEL],
+        "shapes": sources(obj),
+        "weights": weights_of(obj),
+        "resolution": resolution,
+        "mode": settings.interp_mode,
+        "join_gap": round(settings.interp_join_gap, 6),
+    }
+
+
+def _fetch(client: Any, body: dict[str, Any]) -> Any:
+    """The mesh, or the exception that stopped it (a thread must not raise into nowhere)."""
     try:
-        job = connection.submit(body)
+        return client.mesh(body.pop("model_id"), body.pop("shapes"), body.pop("weights"), **body)
     except Exception as exc:
-        state().job_message = f"Live update failed: {exc}"
-        return f"Live update failed: {exc}"
-    name = obj.name
-    _in_flight.add(name)
-
-    def after(_: dict[str, Any]) -> None:
-        _in_flight.discard(name)
-        again = _pending.pop(name, None)
-        target = bpy.data.objects.get(name)
-        if again and target is not None:
-            request_update(target, again)
-
-    outcome = jobs.follow(job, "Live update", lambda j: _update(j, name), after)
-    return None if outcome is None or outcome[0] else outcome[1]
+        return exc
 
 
-def _update(job: dict[str, Any], name: str) -> str:
+def _send(name: str, resolution: int) -> None:
     obj = bpy.data.objects.get(name)
     if obj is None:
-        return f"'{name}' was deleted; update dropped"
-    (tris,) = download_meshes(job)[:1]
-    mesh_bridge.replace_geometry(obj.data, tris, mesh_bridge.centre(tris))  # morph in place
-    obj["compact_sdf_resolution"] = int((job.get("params") or {}).get("resolution", 0))
-    return f"Updated '{name}' ({tris.face_count} triangles)"
+        _answers.flights.pop(name, None)
+        return
+    body = _body(obj, resolution, bpy.context.scene.compact_sdf)
+    client = connection.client()
+    _answers.flights[name].busy = True
+
+    def run() -> None:
+        _answers.done.put((name, resolution, _fetch(client, body)))
+
+    threading.Thread(target=run, name=f"live-{name}", daemon=True).start()
+    if not bpy.app.timers.is_registered(_tick):
+        bpy.app.timers.register(_tick, first_interval=TICK_S)
+
+
+def _tick() -> float | None:
+    """Apply the answers that landed, send the positions that waited, and the refines that are due."""
+    while not _answers.done.empty():
+        name, res, got = _answers.done.get()
+        flight = _answers.flights.get(name)
+        if flight is None:
+            continue
+        flight.busy = False
+        message = _apply(name, res, got)
+        if message:
+            state().job_message = message
+        if flight.waiting:
+            waiting, flight.waiting = flight.waiting, 0
+            _send(name, waiting)
+    now = time.monotonic()
+    for name, flight in list(_answers.flights.items()):
+        if flight.refine_at and now >= flight.refine_at and not flight.busy:
+            flight.refine_at = 0.0
+            _send(name, bpy.context.scene.compact_sdf.resolution)
+    if any(f.busy or f.refine_at for f in _answers.flights.values()):
+        return TICK_S
+    return None
+
+
+def _apply(name: str, resolution: int, got: Any) -> str | None:
+    """Swap the object's geometry for the answer (in place: the object keeps its identity)."""
+    if isinstance(got, Exception):
+        return f"Live update of '{name}' failed: {got}"
+    obj = bpy.data.objects.get(name)
+    if obj is None:
+        return None
+    tris = mesh_bridge.Triangles(got.vertices, got.faces)
+    mesh_bridge.replace_geometry(obj.data, tris, mesh_bridge.centre(tris))
+    obj["compact_sdf_resolution"] = int(resolution)
+    tag_redraw("VIEW_3D")
+    return None
 
 
 def reset() -> None:
-    _pending.clear()
-    _in_flight.clear()
+    if bpy.app.timers.is_registered(_tick):
+        bpy.app.timers.unregister(_tick)
+    _answers.flights.clear()
+    while not _answers.done.empty():
+        _answers.done.get()

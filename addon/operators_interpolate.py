@@ -88,7 +88,10 @@ class COMPACT_SDF_OT_live_create(_InterpolationMixin, Operator):
     resolution_setting = "preview_resolution"
 
     def shape_choice(self, settings: Any, count: int) -> dict[str, Any]:
-        return {"weights": live.live_weights(0.5, count)}
+        """Two sources: halfway along the slider; more: an equal mix (one weight per source)."""
+        if count == 2:
+            return {"weights": live.live_weights(0.5, count)}
+        return {"weights": [[1.0 / count] * count]}
 
     def label(self, names: list[str]) -> str:
         return "Live interpolation"

@@ -15,6 +15,7 @@ from bpy.props import (
     CollectionProperty,
     EnumProperty,
     FloatProperty,
+    FloatVectorProperty,
     IntProperty,
     PointerProperty,
     StringProperty,
@@ -27,12 +28,17 @@ from .constants import (
     EXTRACT_HANDLES,
     FIT_DEFAULTS,
     INTERPOLATE_DEFAULTS,
+    MIX_SLOTS,
     PRESETS,
     PREVIEW_RESOLUTION,
     ROW_OFFSET,
     TRAIN_DEFAULTS,
 )
 
+LIVE_MODES = [
+    ("PATH", "Path", "One slider walks from the first source to the last, through the others in order"),
+    ("MIX", "Mix", "One weight per source shape"),
+]
 INTERP_MODES = [
     ("linear", "Linear", "Straight line between codes"),
     ("slerp", "Spherical", "Great-circle path"),
@@ -45,16 +51,35 @@ def _ranged_int(name: str, default: int, bounds: tuple[int, int], description: s
 
 
 def _live_factor_changed(self: CompactSDFObjectSettings, context: bpy.types.Context) -> None:
-    live.request_update(self.id_data)
+    problem = live.request_update(self.id_data)
+    if problem:
+        context.window_manager.compact_sdf.job_message = problem
 
 
 class CompactSDFObjectSettings(PropertyGroup):
+    live_mode: EnumProperty(  # type: ignore[valid-type]
+        name="Blend by",
+        items=LIVE_MODES,
+        default="PATH",
+        update=_live_factor_changed,
+    )
     live_factor: FloatProperty(  # type: ignore[valid-type]
         name="Blend",
-        description="From the first (0) to the last (1) source; re-extracts at preview resolution",
+        description="From the first (0) to the last (1) source; meshes at preview resolution while it "
+        "moves, at full resolution once it rests",
         min=0.0,
         max=1.0,
         default=0.5,
+        subtype="FACTOR",
+        update=_live_factor_changed,
+    )
+    mix_weights: FloatVectorProperty(  # type: ignore[valid-type]
+        name="Weights",
+        description="How much of each source shape (scaled to sum to 1)",
+        size=MIX_SLOTS,
+        min=0.0,
+        max=1.0,
+        default=(0.5,) * MIX_SLOTS,
         subtype="FACTOR",
         update=_live_factor_changed,
     )

@@ -11,7 +11,7 @@ import bpy
 
 from . import mesh_bridge
 from .backend_state import refresh_models, select_model
-from .constants import FIDELITY, LINK_SOURCES
+from .constants import FIDELITY, LINK_SOURCES, MIX_SLOTS
 from .notes import training_note
 from .runtime import state
 from .scene import add_behind, add_object, add_row, download_meshes, link, target_collection
@@ -71,9 +71,14 @@ def place_live(job: dict[str, Any], names: list[str], spacing: float) -> str:
     link(obj, params.get("model_id", ""), "live")
     obj[LINK_SOURCES] = ",".join(params.get("shapes", []))
     obj["compact_sdf_resolution"] = int(params.get("resolution", 0))
-    # Set without triggering an update: the geometry already matches 0.5.
-    obj.compact_sdf["live_factor"] = 0.5
-    return f"Live interpolation object '{obj.name}': drag its Blend slider"
+    # Set without triggering an update: the geometry already matches these weights.
+    (row,) = params.get("weights") or [[0.5, 0.5]]
+    if len(row) == 2:
+        obj.compact_sdf["live_factor"] = 0.5
+        return f"Live interpolation object '{obj.name}': drag its Blend slider"
+    obj.compact_sdf["live_mode"] = 1  # MIX
+    obj.compact_sdf["mix_weights"] = [*row, *[0.0] * (MIX_SLOTS - len(row))][:MIX_SLOTS]
+    return f"Live blend object '{obj.name}': set the weight of each shape"
 
 
 def place_decoded(job: dict[str, Any], model_id: str, shape: str) -> str:

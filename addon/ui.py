@@ -7,7 +7,7 @@ from bpy.types import Panel, UIList
 
 from . import connection, jobs
 from .backend_state import start_log
-from .constants import LINK_CODE, LINK_MODEL, LINK_ROLE
+from .constants import LINK_CODE, LINK_MODEL, LINK_ROLE, LINK_SOURCES, MIX_SLOTS
 from .preferences import ADDON_PACKAGE, get_prefs
 
 INTERPOLATION_PROPS = ("interp_steps", "interp_mode", "interp_join_gap", "spacing", "preview_resolution")
@@ -164,14 +164,25 @@ class COMPACT_SDF_PT_results(_Base, Panel):
         row.operator("compact_sdf.live_create", icon="DRIVER")
         obj = context.active_object
         if obj is not None and obj.get(LINK_ROLE) == "live":
-            live = layout.box()
-            live.label(text=obj.name, icon="DRIVER")
-            live.prop(obj.compact_sdf, "live_factor", slider=True)
-            live.operator("compact_sdf.live_refine", icon="SHADING_SOLID")
+            _draw_live(layout.box(), obj)
         elif obj is not None and obj.get(LINK_MODEL):
             layout.label(
                 text=f"{obj.name}: code '{obj.get(LINK_CODE, '-')}' in model {str(obj[LINK_MODEL])[:8]}"
             )
+
+
+def _draw_live(box: bpy.types.UILayout, obj: bpy.types.Object) -> None:
+    """A live object's controls: one Blend slider along its sources, or one weight per source."""
+    box.label(text=obj.name, icon="DRIVER")
+    settings = obj.compact_sdf
+    box.row().prop(settings, "live_mode", expand=True)
+    if settings.live_mode == "MIX":
+        col = box.column(align=True)
+        for i, name in enumerate(str(obj.get(LINK_SOURCES, "")).split(",")[:MIX_SLOTS]):
+            col.prop(settings, "mix_weights", index=i, text=name, slider=True)
+    else:
+        box.prop(settings, "live_factor", slider=True)
+    box.operator("compact_sdf.live_refine", icon="SHADING_SOLID")
 
 
 classes = (

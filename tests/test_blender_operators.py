@@ -101,6 +101,17 @@ def test_live_object_re_extracts_on_slider_change_and_refines(story: dict[str, A
     assert live["refined_resolution"] == RESOLUTION and live["refined_faces"] > live["moved_faces"]
 
 
+def test_live_blend_of_three_shapes_follows_its_weights(story: dict[str, Any]) -> None:
+    blend = story["blend"]
+    assert blend["mode"] == "MIX" and len(blend["sources"].split(",")) == 3
+    assert blend["created_weights"] == pytest.approx([1 / 3] * 3, abs=1e-6)
+    assert blend["mixed"] != blend["created"]  # the weights changed the geometry
+    assert blend["end_faces"] == blend["reconstruct_faces"]  # all weight on one shape: its reconstruction
+    assert "Set a weight above 0" in blend["zero_message"]
+    # the UI path (worker thread + timer, coalesced) ends on the latest position, as the direct path does
+    assert blend["ui_idle"] and blend["ui_signature"] == blend["sync_signature"] != blend["before_ui"]
+
+
 def test_export_and_import_codes(story: dict[str, Any]) -> None:
     codes = story["codes"]
     assert codes["npz_bytes"] > 0 and codes["json_bytes"] > 0
@@ -247,6 +258,7 @@ def scenario_story(zip_path: str, knight: str, out_dir: str) -> dict[str, Any]:
     live["refined_resolution"] = live_obj["compact_sdf_resolution"]
     live["refined_faces"] = len(live_obj.data.polygons)
     story["live"] = live
+    story["blend"] = _blend_story(module, live_obj.name)
 
     _select(["knight_small"])
     codes = {}
@@ -278,12 +290,64 @@ def scenario_story(zip_path: str, knight: str, out_dir: str) -> dict[str, Any]:
     bpy.ops.wm.save_as_mainfile(filepath=str(blend))
     bpy.ops.wm.read_homefile(use_empty=True)
     bpy.ops.wm.open_mainfile(filepath=str(blend))
-    live_obj = next(o for o in bpy.data.objects if o.get("compact_sdf_role") == "live")
+    live_obj = next(
+        o
+        for o in bpy.data.objects
+        if o.get("compact_sdf_role") == "live" and o.compact_sdf.live_mode == "PATH"
+    )
     story["reopened"] = {"links": _links(), "live_factor": live_obj.compact_sdf.live_factor}
 
     assert ops.backend_stop() == {"FINISHED"}
     story["stopped"] = _expect_error(lambda: ops.reconstruct(), ["knight_small"])
     return story
+
+
+def _blend_story(module: str, path_live: str) -> dict[str, Any]:
+    """A live blend of three shapes: one weight each, set from the panel's properties; the UI path
+    (a worker thread, answers applied by the timer, positions coalesced) on the two-shape object."""
+    import time
+
+    import bpy
+
+    live = sys.modules[module + ".addon.live"]
+    ops = bpy.ops.compact_sdf
+    _select(["knight_small", "Ball", "Box"])
+    assert ops.live_create() == {"FINISHED"}
+    obj = next(o for o in bpy.data.objects if o.get("compact_sdf_role") == "live" and o.name != path_live)
+    out: dict[str, Any] = {"mode": obj.compact_sdf.live_mode, "sources": obj["compact_sdf_sources"]}
+    out["created_weights"] = list(obj.compact_sdf.mix_weights)[:3]
+    out["created"] = _signature(obj)
+    obj.compact_sdf.mix_weights = (0.6, 0.3, 0.1, 0, 0, 0, 0, 0)  # one update, synchronous in background
+    out["mixed"] = _signature(obj)
+    knight = next(i for i, n in enumerate(obj["compact_sdf_sources"].split(",")) if n == "knight_small")
+    weights = [0.0] * 8
+    weights[knight] = 1.0
+    obj.compact_sdf.mix_weights = weights
+    out["end_faces"] = len(obj.data.polygons)
+    client = sys.modules[module + ".addon.connection"].client()
+    res = bpy.context.scene.compact_sdf.preview_resolution
+    out["reconstruct_faces"] = (
+        len(client.mesh(obj["compact_sdf_model"], ["knight_small"], resolution=res).faces) // 3
+    )
+    bpy.context.window_manager.compact_sdf.job_message = ""
+    obj.compact_sdf.mix_weights = (0,) * 8
+    out["zero_message"] = bpy.context.window_manager.compact_sdf.job_message
+    # the UI path: two positions sent while the first is out; both answered, the last one shown
+    path = bpy.data.objects[path_live]
+    out["before_ui"] = _signature(path)
+    path.compact_sdf["live_factor"] = 0.2  # no update callback: the sends below are the UI's
+    live._send(path.name, 16)
+    path.compact_sdf["live_factor"] = 0.6
+    flight = live._answers.flights[path.name]
+    flight.waiting = 16
+    deadline = time.monotonic() + 120
+    while (live._tick() is not None) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    out["ui_signature"] = _signature(path)
+    path.compact_sdf.live_factor = 0.6  # the same position through the synchronous path
+    out["sync_signature"] = _signature(path)
+    out["ui_idle"] = not flight.busy and not flight.waiting
+    return out
 
 
 def _timer_story(module: str) -> dict[str, Any]:

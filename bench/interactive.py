@@ -1,0 +1,285 @@
+"""Using a trained model live: how long a reconstruct or a slider tick takes, and how smooth a slider is.
+
+``latency`` times, on one model of four shared meshes (trained once, reused by its directory):
+- in one warm process: the fused reconstruction at N = 64, 128, 256, 512, a two-shape slider update
+  and a four-shape blend at N = 64 and 128 (median of ``--repeat``), and the cold start (a fresh
+  Python process: imports, checkpoint read, first mesh);
+- end to end through a real service on loopback (``compact-sdf serve``, the add-on's client): the
+  same meshes as one ``POST /models/{id}/mesh`` each (first request: resident process start and
+  model read; then warm), and for comparison the queued-job path with 0.5 s polling (a
+  Reconstruct job, a one-step interpolate job), what the panel did before.
+``smoothness`` walks the slider between pairs of shapes, densely near the ends, and records area,
+mean dihedral angle (between adjacent face normals), genus and the Chamfer distance between
+neighbouring weights, for the in-betweens meshed by ``blend`` (the default) and by s_g alone
+(``generalization``, the earlier default); it plots both into docs/img/.
+
+    .venv/bin/python bench/interactive.py latency --out out/interactive_latency.json
+    .venv/bin/python bench/interactive.py smoothness --out out/interactive_smoothness.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+sys.path.insert(0, str(REPO / "tests"))
+from interpolation import MESHES, render_grid, train_model  # noqa: E402
+
+SHAPES = ("bunny", "spot", "cow", "fandisk")
+PAIRS = (("bunny", "spot"), ("spot", "cow"), ("cow", "fandisk"), ("bunny", "fandisk"))
+RESOLUTIONS = (64, 128, 256, 512)
+# slider positions: dense near both ends, where a pop would show
+WEIGHTS = (0.0, 0.001, 0.01, 0.03, 0.1, 0.2, 0.35, 0.5, 0.65, 0.8, 0.9, 0.97, 0.99, 0.999, 1.0)
+
+
+def machine() -> dict:
+    """What the figures were measured on (and how busy it was)."""
+    out = {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+    }
+    out["threads"] = torch.get_num_threads()
+    out["load_1min"] = os.getloadavg()[0]
+    if torch.cuda.is_available():
+        out["gpu"] = torch.cuda.get_device_name(0)
+    return out
+
+
+def model_dir(preset: str) -> Path:
+    return train_model(
+        list(SHAPES), REPO / "out" / f"interactive_{preset}", preset, [], torch.get_num_threads()
+    )
+
+
+def _median_s(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def in_process(path: Path, repeat: int, device: str) -> dict:
+    """Warm figures in this process (the model loaded once), and one cold start in a fresh process."""
+    from compact_sdf.checkpoint import load_model
+    from compact_sdf.extract import extract_shape
+    from compact_sdf.interpolate import interpolate_shapes
+
+    loaded = load_model(path, device=device)
+    cfg = loaded.config.extract
+    out: dict = {"fused": {}, "slider": {}, "blend4": {}}
+    for n in RESOLUTIONS:
+        c = replace(cfg, resolution=n)
+        out["fused"][n] = _median_s(lambda c=c: extract_shape(loaded, "bunny", c), 1 if n == 512 else repeat)
+    two, four = [[0.7, 0.3, 0.0, 0.0]], [[0.4, 0.3, 0.2, 0.1]]
+    for n in (64, 128):
+        c = replace(cfg, resolution=n)
+        out["slider"][n] = _median_s(lambda c=c: interpolate_shapes(loaded, SHAPES, two, cfg=c), repeat)
+        out["blend4"][n] = _median_s(lambda c=c: interpolate_shapes(loaded, SHAPES, four, cfg=c), repeat)
+    code = (
+        "import time; t=time.perf_counter(); from compact_sdf import tasks; "
+        f"tasks.extract(tasks.ExtractRequest({str(path)!r}, 'bunny', resolution=128, device={device!r})); "
+        "print(time.perf_counter()-t)"
+    )
+    out["cold_fused_128"] = float(
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    )
+    return out
+
+
+def through_service(repeat: int, preset: str) -> dict:
+    """The same requests end to end: a real server on loopback, the add-on's client."""
+    from _service_helpers import start_backend
+
+    out: dict = {"mesh": {}, "slider": {}, "blend4": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        backend = start_backend(Path(tmp) / "data")
+        try:
+            api = backend.client
+            ids = [api.upload_mesh(s, MESHES / f"{s}.ply")["id"] for s in SHAPES]
+            job = api.create_job("train", mesh_ids=ids, preset=preset)
+            model = api.wait_job(job["id"], timeout=3600)["result"]["model_id"]
+            t = time.perf_counter()
+            api.mesh(model, ["bunny"], resolution=128)
+            out["first_mesh_128"] = time.perf_counter() - t
+            for n in RESOLUTIONS:
+                reps = 1 if n == 512 else repeat
+                out["mesh"][n] = _median_s(lambda n=n: api.mesh(model, ["bunny"], resolution=n), reps)
+            for n in (64, 128):
+                two = lambda n=n: api.mesh(model, list(SHAPES[:2]), [0.7, 0.3], resolution=n)  # noqa: E731
+                four = lambda n=n: api.mesh(model, list(SHAPES), [0.4, 0.3, 0.2, 0.1], resolution=n)  # noqa: E731
+                out["slider"][n] = _median_s(two, repeat)
+                out["blend4"][n] = _median_s(four, repeat)
+            out["job_reconstruct_128"] = _median_s(lambda: _job(api, "extract", model, shape="bunny"), repeat)
+            weights = [[0.7, 0.3]]
+            out["job_slider_64"] = _median_s(
+                lambda: _job(
+                    api, "interpolate", model, shapes=list(SHAPES[:2]), weights=weights, resolution=64
+                ),
+                repeat,
+            )
+            out["resident"] = api.resident()
+        finally:
+            backend.stop()
+    return out
+
+
+def _job(api, kind: str, model: str, **params) -> None:
+    """A queued job followed as the panel follows it: polled every 0.5 s, then its file downloaded."""
+    params.setdefault("resolution", 128)
+    job = api.create_job(kind, model_id=model, **params)
+    done = api.wait_job(job["id"], timeout=600, poll=0.5)
+    assert done["status"] == "succeeded", done.get("error")
+    for name in done["result"]["files"]:
+        api.download_result(job["id"], name)
+
+
+def latency(args: argparse.Namespace) -> dict:
+    torch.set_num_threads(args.threads)
+    path = model_dir(args.preset)
+    return {
+        "machine": machine(),
+        "preset": args.preset,
+        "in_process": in_process(path, args.repeat, args.device),
+        "service": through_service(args.repeat, args.preset),
+    }
+
+
+def _figures(mesh, previous) -> dict:
+    """Area, mean dihedral angle, genus, and the Chamfer distance (unit frame) to the previous step."""
+    import trimesh
+    from compact_sdf.mesh_quality import mean_normal_angle
+    from compact_sdf.metrics import chamfer, nearest
+
+    tm = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
+    parts = len(tm.split(only_watertight=False))
+    out = {
+        "area": float(tm.area),
+        "dihedral": mean_normal_angle(tm),
+        "genus": round((2 * parts - tm.euler_number) / 2),
+        "parts": parts,
+    }
+    points = trimesh.sample.sample_surface(tm, 20_000, seed=0)[0]
+    if previous is not None:
+        a, b = nearest(points, previous)[0], nearest(previous, points)[0]
+        out["chamfer_prev"] = chamfer(a, b)
+    return out, points
+
+
+def smoothness(args: argparse.Namespace) -> dict:
+    from compact_sdf.checkpoint import load_model
+    from compact_sdf.interpolate import interpolate_shapes
+
+    torch.set_num_threads(args.threads)
+    loaded = load_model(model_dir(args.preset))
+    cfg = replace(loaded.config.extract, resolution=args.resolution)
+    runs: dict = {}
+    pictures: dict = {}
+    for mode in ("generalization", "blend"):
+        for a, b in PAIRS:
+            weights = [[1.0 - t, t] for t in WEIGHTS]
+            meshes = interpolate_shapes(loaded, [a, b], weights, cfg=cfg, between_mode=mode)
+            rows, previous = [], None
+            for t, mesh in zip(WEIGHTS, meshes, strict=True):
+                unit = mesh_in_unit(mesh, loaded, (a, b), t)
+                row, previous = _figures(unit, previous)
+                rows.append({"t": t, **row})
+            runs[f"{mode}:{a}-{b}"] = rows
+            pictures[(mode, a, b)] = [meshes[i] for i in (0, 1, 4, 7, 13, 14)]
+    return {
+        "machine": machine(),
+        "preset": args.preset,
+        "resolution": args.resolution,
+        "runs": runs,
+    }, pictures
+
+
+def mesh_in_unit(mesh, loaded, names: tuple[str, str], t: float):
+    """The mesh in the blended unit frame (so areas and distances compare along the path)."""
+    from compact_sdf.interpolate import interpolate_normalizations
+    from compact_sdf.mesh import MeshArrays
+
+    norms = [loaded.shapes[loaded.shape_index(n)].normalization for n in names]
+    (norm,) = interpolate_normalizations(norms, np.array([[1.0 - t, t]]))
+    return MeshArrays(norm.to_unit(mesh.vertices).astype(np.float32), mesh.faces, mesh.normals)
+
+
+def plot(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(PAIRS), 3, figsize=(12, 2.6 * len(PAIRS)), squeeze=False)
+    for row, (a, b) in enumerate(PAIRS):
+        for mode, style in (("generalization", "r--o"), ("blend", "b-o")):
+            rows = result["runs"][f"{mode}:{a}-{b}"]
+            t = [r["t"] for r in rows]
+            label = (
+                "before: in-betweens s_g alone"
+                if mode == "generalization"
+                else "after: residual fade (default)"
+            )
+            axes[row, 0].plot(t, [r["area"] for r in rows], style, ms=3, label=label)
+            axes[row, 1].plot(t, [r["dihedral"] for r in rows], style, ms=3, label=label)
+            steps = [(r["t"] + p["t"]) / 2 for p, r in itertools.pairwise(rows)]
+            axes[row, 2].semilogy(steps, [r["chamfer_prev"] for r in rows[1:]], style, ms=3, label=label)
+        axes[row, 0].set_ylabel(f"{a} -> {b}\narea (unit frame)")
+        axes[row, 1].set_ylabel("mean dihedral angle (deg)")
+        axes[row, 2].set_ylabel("Chamfer to previous step")
+    for ax in axes[-1]:
+        ax.set_xlabel("slider weight t")
+    axes[0, 2].legend(fontsize=7)
+    fig.suptitle(f"slider path, N = {result['resolution']}, preset {result['preset']}")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("what", choices=("latency", "smoothness"))
+    p.add_argument("--preset", default="preview")
+    p.add_argument("--threads", type=int, default=2, help="torch threads of this process")
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--resolution", type=int, default=128, help="smoothness: marching-cubes cells per side")
+    p.add_argument("--out", type=Path, required=True, help="JSON results")
+    args = p.parse_args()
+    if args.what == "latency":
+        result = latency(args)
+    else:
+        result, pictures = smoothness(args)
+        plot(result, REPO / "docs" / "img" / "interactive_smoothness.png")
+        rows = [pictures[(m, a, b)] for a, b in PAIRS[:2] for m in ("generalization", "blend")]
+        labels = [
+            f"{a}-{b} {'before' if m == 'generalization' else 'after'}"
+            for a, b in PAIRS[:2]
+            for m in ("generalization", "blend")
+        ]
+        title = "t = 0, 0.001, 0.1, 0.5, 0.999, 1"
+        render_grid(rows, labels, title, REPO / "docs" / "img" / "interactive_slider.png")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1, default=str))
+    print(json.dumps(result, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
