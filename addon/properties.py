@@ -80,7 +80,7 @@ class CompactSDFObjectSettings(PropertyGroup):
         min=0.0,
         max=1.0,
         default=(0.5,) * MIX_SLOTS,
-        subtype="FACTOR",
+        subtype="NONE",
         update=_live_factor_changed,
     )
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pickle
 import zipfile
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,9 @@ class LoadedModel:
     shapes: list[ShapeInfo]
     step: int
     model_dir: Path
+    # values derived from this model that a long-lived process keeps as long as the model itself
+    # (blend.py: each shape's fields on the lattice for live blends); dropped with the model
+    memo: OrderedDict[Any, Any] = field(default_factory=OrderedDict)
 
     @property
     def names(self) -> list[str]:

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
-from skimage.graph import MCP
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import dijkstra
 
 # Default gap (normalised units; the shape spans [-1, 1]) for in-betweens: the largest level at
 # which parts of the 40 measured in-betweens met (0.13) fits under it, docs/benchmarks/interpolation.md.
@@ -96,16 +97,41 @@ def _lowest_path(
     field: np.ndarray, allowed: np.ndarray, part: np.ndarray, body: np.ndarray, h: float
 ) -> np.ndarray:
     """(K, 3) lattice vertices of a 6-connected path from ``part`` to ``body`` inside ``allowed``,
-    preferring low field values (cost 1 per step plus the value in voxels above 0)."""
+    preferring low field values: a vertex costs 1 plus its value in voxels above 0, an edge the mean
+    of its two vertices' costs (minimum-cost path, Dijkstra over the allowed vertices' graph)."""
     where = np.argwhere(allowed)
     lo, hi = where.min(axis=0), where.max(axis=0) + 1
     box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
-    costs = np.where(allowed[box], 1.0 + np.maximum(field[box], 0.0) / h, np.inf)
-    mcp = MCP(costs, fully_connected=False)
-    ends = np.argwhere(body[box] & allowed[box])
-    cumulative, _ = mcp.find_costs(np.argwhere(part[box]), ends, find_all_ends=False)
-    reached = ends[np.argmin(cumulative[tuple(ends.T)])]
-    return np.asarray(mcp.traceback(tuple(reached)), dtype=np.int64) + lo
+    inside = allowed[box]
+    index = np.full(inside.shape, -1, dtype=np.int64)
+    index[inside] = np.arange(int(inside.sum()))
+    cost = (1.0 + np.maximum(field[box], 0.0) / h)[inside]
+    rows, cols = [], []
+    for axis in range(3):
+        a = np.moveaxis(index, axis, 0)
+        left, right = a[:-1].ravel(), a[1:].ravel()
+        both = (left >= 0) & (right >= 0)
+        rows.append(left[both])
+        cols.append(right[both])
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    graph = coo_matrix((0.5 * (cost[r] + cost[c]), (r, c)), shape=(len(cost),) * 2).tocsr()
+    starts = index[part[box] & inside]
+    dist, previous, _ = dijkstra(
+        graph, directed=False, indices=starts, min_only=True, return_predecessors=True
+    )
+    goals = index[body[box] & inside]
+    node = int(goals[np.argmin(dist[goals])])
+    path = [node]
+    while previous[node] >= 0:
+        node = int(previous[node])
+        path.append(node)
+    return where_of(index, np.asarray(path)) + lo
+
+
+def where_of(index: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+    """(K, 3) positions in ``index`` of the graph nodes ``nodes`` (index holds node numbers, -1 elsewhere)."""
+    positions = np.argwhere(index >= 0)
+    return positions[np.argsort(index[index >= 0])][nodes]
 
 
 def _tube(field: np.ndarray, touched: np.ndarray, path: np.ndarray, h: float) -> None:

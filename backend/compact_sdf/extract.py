@@ -32,7 +32,6 @@ result exactly whenever the search's bound holds where cells were dropped.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -245,73 +244,4 @@ def extract_shape(
             f"no surface found for mode '{mode}' at resolution {cfg.resolution}: the model's field does not "
             "cross zero there (is it trained? its last losses are in model.json)"
         )
-    return mesh.transformed(normalization) if normalization is not None else mesh
-
-
-def blend_fields(
-    model: torch.nn.Module, z: torch.Tensor, ends: torch.Tensor, weights: torch.Tensor, width: float
-) -> tuple[FieldFn, FieldFn]:
-    """``(s_g, fused)`` fields of a blend of codes ``ends`` (K, d) with ``weights`` (K,) at code ``z``.
-
-    The fused field carries each end's overfitting residual, faded by that end's weight:
-    ``s_g(z, x) + sum_i w_i * [|s_g(z_i, x)| <= width] * (s_o(z_i, x) - s_g(z_i, x))``. At an end
-    (one weight of 1) it is exactly that end's fused field (``extract_shape``), and it moves
-    continuously with the weights everywhere, so the first step away from an end keeps almost all
-    of its detail instead of dropping to ``s_g`` alone (docs/benchmarks/interactive.md measures it).
-    Each residual is masked by its own end's band, where its ``s_o`` was trained.
-    """
-    k = ends.shape[0]
-
-    def gen_fn(x: torch.Tensor) -> torch.Tensor:
-        return model.sdf_gen(z, x)
-
-    def fused_fn(x: torch.Tensor) -> torch.Tensor:
-        xs = x.unsqueeze(0).expand(k, *x.shape)
-        g = model.sdf_gen(ends, xs)
-        feats = model.features(x)
-        o = model.sdf_ovf(ends, xs, feats=feats.unsqueeze(0).expand(k, *feats.shape))
-        residual = torch.where(g.abs() <= width, o - g, torch.zeros_like(g))
-        return model.sdf_gen(z, x) + weights.to(residual.dtype) @ residual
-
-    return gen_fn, fused_fn
-
-
-def extract_blend(
-    loaded: LoadedModel,
-    names: list[str],
-    z: torch.Tensor,
-    weights: np.ndarray,
-    cfg: ExtractConfig,
-    normalization: Normalization | None = None,
-    *,
-    join_gap: float = 0.0,
-    progress: Progress | None = None,
-) -> MeshArrays:
-    """Mesh of the blend of the named shapes at code ``z`` with ``weights`` (``blend_fields``).
-
-    A weight of 1 on one shape is that shape's fused reconstruction exactly (and no join).
-    """
-    live = [i for i, w in enumerate(weights) if w > 0.0]
-    if len(live) == 1:
-        return extract_shape(loaded, names[live[0]], cfg, "fused", normalization, progress=progress)
-    model = loaded.model
-    device = next(model.parameters()).device
-    model.eval()
-    ends = torch.stack([loaded.code(names[i]) for i in live]).to(device)
-    w = torch.tensor([float(weights[i]) for i in live], device=device)
-    sampling = loaded.config.sampling
-    width = fusion_width(replace(cfg, fusion="distance"), sampling.band_width)
-    gen_fn, fused_fn = blend_fields(model, z.to(device), ends, w, width)
-    mesh = extract_field(
-        gen_fn,
-        fused_fn,
-        replace(cfg, fusion="distance"),
-        device,
-        band_width=sampling.band_width,
-        min_volume=speck_volume(sampling.fine_cells, cfg.resolution),
-        join_gap=join_gap,
-        progress=progress,
-    )
-    if len(mesh.faces) == 0:
-        raise CompactSDFError(f"no surface found for the blend at resolution {cfg.resolution}")
     return mesh.transformed(normalization) if normalization is not None else mesh
