@@ -110,6 +110,8 @@ def test_interpolation_endpoints_reproduce_the_shapes(trained: Trained) -> None:
 
 
 def test_in_betweens_use_the_between_mode_and_ends_the_extract_mode(trained: Trained) -> None:
+    from compact_sdf.blend import extract_blend
+    from compact_sdf.connect import JOIN_GAP
     from compact_sdf.interpolate import interpolate_codes, interpolate_normalizations
 
     loaded = load_model(trained.model_dir)
@@ -117,11 +119,14 @@ def test_in_betweens_use_the_between_mode_and_ends_the_extract_mode(trained: Tra
     names = ["sphere", "box"]
     mid = interpolate_codes(torch.stack([loaded.code(n) for n in names]), 3)[1]
     place = interpolate_normalizations([norm_of(loaded, n) for n in names], path_weights(2, 3))[1]
-    for between in ("generalization", "fused", "same"):
+    for between in ("blend", "generalization", "fused", "same"):
         path = interpolate_shapes(loaded, names, 3, "linear", cfg, between_mode=between)
-        want_mid = extract_shape(
-            loaded, mid, cfg, "fused" if between == "same" else between, normalization=place
-        )
+        if between == "blend":  # the default: s_g at the code plus each end's faded residual
+            want_mid = extract_blend(loaded, names, mid, path_weights(2, 3)[1], cfg, place, join_gap=JOIN_GAP)
+        else:
+            want_mid = extract_shape(
+                loaded, mid, cfg, "fused" if between == "same" else between, normalization=place
+            )
         assert np.allclose(path[1].vertices, want_mid.vertices, atol=1e-5)
         want_end = extract_shape(loaded, "box", cfg, "fused")
         assert np.allclose(path[2].vertices, want_end.vertices, atol=1e-5)
