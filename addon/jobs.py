@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import bpy
@@ -25,6 +25,10 @@ from .client import ApiError, BackendUnreachable
 from .runtime import state, tag_redraw
 
 POLL_S = 0.5
+# A new job is asked about this often for its first FAST_FOR_S seconds: a reconstruct of a model the
+# backend holds loaded ends in about a second, and a 0.5 s poll would add up to half of that again.
+FAST_POLL_S = 0.1
+FAST_FOR_S = 3.0
 LOST_POLL_S = 2.0  # while the backend does not answer: keep the jobs, ask less often
 FINISHED = ("succeeded", "failed", "cancelled")
 WAITING = "interrupted: continues when the backend runs again"
@@ -40,6 +44,7 @@ class Watch:
     on_finish: Callable[[dict[str, Any]], None] | None = None  # runs after any end (e.g. live re-queue)
     stage: str = "queued"
     fraction: float = 0.0
+    since: float = field(default_factory=time.monotonic)
 
 
 _watches: dict[str, Watch] = {}
@@ -152,7 +157,7 @@ def forget_all() -> None:
 
 def _start_timer() -> None:
     if not bpy.app.timers.is_registered(_tick):
-        bpy.app.timers.register(_tick, first_interval=POLL_S, persistent=True)
+        bpy.app.timers.register(_tick, first_interval=FAST_POLL_S, persistent=True)
 
 
 def _stop_timer() -> None:
@@ -179,7 +184,13 @@ def _tick() -> float | None:
             _watches.pop(watch.job_id, None)
             _complete(watch, job)
     tag_redraw("VIEW_3D", "STATUSBAR", "PREFERENCES")
-    return POLL_S if _watches else None
+    return _interval() if _watches else None
+
+
+def _interval() -> float:
+    """Quick polls while a followed job is young, the usual ones after."""
+    young = any(time.monotonic() - w.since < FAST_FOR_S for w in _watches.values())
+    return FAST_POLL_S if young else POLL_S
 
 
 def _lost(reason: str) -> float | None:
