@@ -8,9 +8,14 @@ process running.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
+import subprocess
+import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -176,3 +181,124 @@ def test_a_job_that_cannot_fit_is_refused_before_it_starts(serve: Callable[..., 
     assert error[0] == 422 and "memory" in error[1] and "grid" in error[1], error
     assert api.list_models() == []  # nothing half-created
     assert api.health()["status"] == "ok"
+
+
+def raw_request(url: str, head: str, body: bytes = b"", timeout: float = 30.0) -> tuple[int, float]:
+    """Send a request's head and the first part of its body on a bare socket; return the status line's
+    code and the seconds from the head to the answer. A server that reads the whole declared body
+    before it answers never answers here (the rest never comes), so the wait ends in a timeout."""
+    host, port = url.split("//", 1)[1].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        start = time.monotonic()
+        sock.sendall(head.encode() + b"\r\n\r\n")
+        with contextlib.suppress(OSError):  # the server may answer and close before this part is sent
+            sock.sendall(body)
+        status_line = sock.makefile("rb").readline()
+        took = time.monotonic() - start
+    return int(status_line.split()[1]), took
+
+
+def health_latency(url: str) -> float:
+    start = time.monotonic()
+    with urllib.request.urlopen(f"{url}/health", timeout=60) as resp:
+        assert resp.status == 200
+    return time.monotonic() - start
+
+
+def test_a_large_body_is_refused_before_it_is_read(serve: Callable[..., Any]) -> None:
+    """No token: 401 from the headers of a 100 MB body (only 1 MB of it is ever sent) while /health
+    answers; with the token, a JSON body over the small-body limit is 413 before it is read. The
+    bound is relative to the server's own /health latency, so a slow machine does not fail it, but a
+    server that waits for the body does (the rest of it never comes)."""
+    backend = serve()
+    url = backend.url
+    baseline = max(health_latency(url) for _ in range(3))
+    bound = max(0.5, 10 * baseline)
+    jobs = "POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+    head = f"{jobs}{100 << 20}"
+    answers: list[float] = []
+    poller = threading.Thread(target=lambda: answers.extend(health_latency(url) for _ in range(5)))
+    poller.start()
+    status, took = raw_request(url, head, b"[" * (1 << 20))
+    poller.join(60)
+    assert status == 401 and took < bound, (status, took, bound)
+    assert len(answers) == 5 and max(answers) < bound + 1.0, answers
+    status, took = raw_request(url, f"{jobs}1\r\nAuthorization: Bearer nope", b"{")
+    assert status == 401 and took < bound  # malformed JSON without the token: 401, not 422
+    authed = f"{head}\r\nAuthorization: Bearer {backend.token}"
+    status, took = raw_request(url, authed, b"[" * (1 << 20))
+    assert status == 413 and took < bound, (status, took)
+    assert backend.client.health()["status"] == "ok"
+
+
+def mount_small_disk(path: Path, size_mb: int) -> str | None:
+    """A tmpfs of ``size_mb`` at ``path`` (a real full disk: ENOSPC from the kernel); why not, if not."""
+    path.mkdir()
+    if os.geteuid() != 0:
+        return "mounting a small tmpfs needs root"
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(path)], capture_output=True, text=True
+    )
+    return None if done.returncode == 0 else f"cannot mount a tmpfs here: {done.stderr.strip()}"
+
+
+def fill(disk: Path) -> Path:
+    """Write zeros until the disk refuses even one byte; the file that holds them."""
+    filler = disk / "filler"
+    with open(filler, "wb", buffering=0) as f:
+        for chunk in (1 << 20, 4096, 1):
+            try:
+                while f.write(b"\0" * chunk):
+                    pass
+            except OSError:
+                continue
+    return filler
+
+
+def refusal(call: Callable[[], Any]) -> tuple[int, str, str]:
+    """(status, code, message) of a request the server refuses."""
+    with pytest.raises(Exception) as refused:
+        call()
+    err = refused.value
+    return getattr(err, "status", 0), getattr(err, "code", ""), getattr(err, "message", str(err))
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_said_in_words_and_the_queue_runs_again_once_space_is_back(tmp_path: Path) -> None:
+    disk = tmp_path / "disk"
+    why = mount_small_disk(disk, 96)
+    if why:
+        pytest.skip(why)
+    backend = None
+    try:
+        backend = start_backend(disk / "data")
+        api = backend.client
+        ball = api.upload_arrays("ball", *arrays(sphere()))
+        often = {**FAST_TRAIN, "train.steps": 100_000, "train.checkpoint_every": 5}
+        job = api.create_job("train", mesh_ids=[ball["id"]], preset="tiny", overrides=often)
+        wait_for(
+            lambda: (api.get_job(job["id"])["progress"] or {}).get("step", 0) >= 10, 300, what="training"
+        )
+        filler = fill(disk)
+        status, code, message = refusal(lambda: api.upload_arrays("ball2", *arrays(sphere())))
+        assert (status, code) == (507, "disk_full") and "disk full" in message and "free" in message, message
+        status, code, message = refusal(lambda: api.export_codes(job["model_id"], "npz"))
+        assert (status, code) == (507, "disk_full"), message
+        health = api.health()
+        assert health["status"] == "degraded" and not health["data_writable"], health
+        assert "cannot be written" in health["problems"][0]
+        wait_for(lambda: not job_processes(backend.pid), 120, what="the training's process to end")
+        assert list((disk / "data" / "tmp").iterdir()) == []  # no temporary file left behind
+        filler.unlink()
+        ended = api.wait_job(job["id"], timeout=120)
+        assert ended["status"] == "failed" and ended["error"]["code"] == "disk_full", ended["error"]
+        assert "disk full" in ended["error"]["message"]
+        model = api.get_model(job["model_id"])
+        assert model["status"] == "interrupted" and model["checkpoint"], model  # the last checkpoint is kept
+        after = api.create_job("extract", model_id=job["model_id"], shape="ball", resolution=24)
+        assert api.wait_job(after["id"], timeout=300)["status"] == "succeeded"  # the queue runs again
+        assert api.health()["status"] == "ok"
+    finally:
+        if backend is not None:
+            backend.stop()
+        subprocess.run(["umount", "-l", str(disk)], check=False)

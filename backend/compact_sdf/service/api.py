@@ -40,7 +40,9 @@ class ApiError(Exception):
 
 
 def not_found(what: str, ident: str) -> ApiError:
-    return ApiError(404, "not_found", f"no {what} with id {ident!r}")
+    """A 404 that echoes at most the first 40 characters of the id it was given."""
+    shown = ident if len(ident) <= 40 else f"{ident[:40]}... ({len(ident)} characters)"
+    return ApiError(404, "not_found", f"no {what} with id {shown!r}")
 
 
 @dataclass(frozen=True)
@@ -95,16 +97,16 @@ def error_response(
 
 
 async def read_body(request: Request) -> bytes:
-    """The raw request body (``BodyLimit`` has already refused it past the upload limit)."""
+    """The raw request body (``gate.BodyLimit`` has already refused it past the upload limit)."""
     body = await request.body()
     if not body:
         raise InputError("the request body is empty; send the file as the body")
     return body
 
 
-def too_large(size: int, limits: Limits) -> StarletteHTTPException:
+def too_large(size: int, limit: int) -> StarletteHTTPException:
     """An HTTPException (not ApiError) so FastAPI's body parsing passes it through to the handler."""
-    message = f"upload of {size} bytes exceeds the server limit of {limits.max_upload_bytes} bytes"
+    message = f"a request body of {size} bytes exceeds the server limit of {limit} bytes for this route"
     return StarletteHTTPException(413, detail=message)
 
 

@@ -100,9 +100,13 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, MemoryError) or "out of memory" in text or "can't allocate memory" in text
 
 
-def _failure(exc: BaseException) -> dict[str, str]:
+def failure(exc: BaseException, data_root: Path | None = None) -> dict[str, str]:
+    """A job's error in words and a code (``disk_full``, ``out_of_memory``, the error's own, ...)."""
     from compact_sdf.errors import CompactSDFError
+    from compact_sdf.service.disk import disk_full_message, is_disk_full
 
+    if is_disk_full(exc, data_root):
+        return {"code": "disk_full", "message": disk_full_message("the job's output")}
     if isinstance(exc, CompactSDFError):
         return {"code": exc.code, "message": str(exc)}
     if isinstance(exc, FloatingPointError):
@@ -159,7 +163,7 @@ def _child_main(
             "cancelled" if cancel.is_set() else "stopped", error={"code": "cancelled", "message": str(exc)}
         )
     except BaseException as exc:  # the child's last word: anything else is this job's failure
-        outcome = Outcome("failed", error=_failure(exc))
+        outcome = Outcome("failed", error=failure(exc, data.root))
     else:
         if cancel.is_set():
             outcome = Outcome("cancelled", error={"code": "cancelled", "message": "cancelled"})

@@ -247,8 +247,18 @@ HANDLERS: dict[str, Callable[[JobContext], dict[str, Any]]] = {
 def export_codes_file(data: DataDir, model_id: str, fmt: str, device: str = "cpu") -> Path:
     """Write the model's codes via ``codes.export_codes`` to a fresh temp file under DATA/tmp."""
     out = temp_path_like(data.tmp_dir / f"codes.{fmt}")
-    tasks.export_codes(tasks.CodesExportRequest(str(data.model_dir(model_id)), str(out), device=device))
+    try:
+        tasks.export_codes(tasks.CodesExportRequest(str(data.model_dir(model_id)), str(out), device=device))
+    except BaseException:  # a full disk leaves no half-written export behind
+        remove_export(out)
+        raise
     return out
+
+
+def remove_export(path: Path) -> None:
+    """A temporary export and, for .npz, the .json metadata written beside it."""
+    for leftover in (path, path.with_suffix(".json")):
+        leftover.unlink(missing_ok=True)
 
 
 def import_codes_file(data: DataDir, model_id: str, body: bytes, fmt: str) -> list[str]:

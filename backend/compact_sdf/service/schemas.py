@@ -87,7 +87,10 @@ class ErrorResponse(Strict):
 
 
 class Health(Strict):
-    status: str
+    status: Literal["ok", "degraded"]
+    problems: list[str] = Field(description="why the status is degraded, in words")
+    data_writable: bool = Field(description="a small file can be written in the data directory now")
+    disk_free_bytes: int | None = Field(description="free bytes on the data directory's disk")
     version: str
     device: Literal["cuda", "cpu"]
     torch: str
