@@ -9,6 +9,8 @@ process running.
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 import os
 import signal
 import socket
@@ -16,10 +18,12 @@ import subprocess
 import threading
 import time
 import urllib.request
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from _service_helpers import FAST_TRAIN, arrays, sphere, start_backend, trained_ball, wait_for
 
@@ -302,3 +306,72 @@ def test_a_full_disk_is_said_in_words_and_the_queue_runs_again_once_space_is_bac
         if backend is not None:
             backend.stop()
         subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def npz_bytes(arrays: dict[str, bytes]) -> bytes:
+    """A .npz whose members are the given raw .npy files (headers may lie about their sizes)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for key, raw in arrays.items():
+            zf.writestr(f"{key}.npy", raw)
+    return buf.getvalue()
+
+
+def npy(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()
+
+
+def bad_codes_files(export: dict[str, Any]) -> dict[str, tuple[str, bytes]]:
+    """Every malformed codes file of the attack list, as (format, body)."""
+    one = {**export, "names": ["n1"], "codes": export["codes"][:1]}
+    norm = export["shapes"]["ball"]["normalization"]
+    shape = export["shapes"]["ball"]
+    huge_header = io.BytesIO()  # 1.4 KB that declares a 16 GiB array
+    np.lib.format.write_array_header_1_0(
+        huge_header, {"descr": "<f4", "fortran_order": False, "shape": (4_194_304, 1024)}
+    )
+    bomb = io.BytesIO()  # 120 MB of zeros in about 120 KB
+    np.savez_compressed(bomb, codes=np.zeros((1, 30_000_000), np.float32), names=np.array(["ball"]))
+    as_json = {
+        "empty shape metadata": {**one, "shapes": {"n1": {}}},
+        "empty normalisation": {**one, "shapes": {"n1": {**shape, "normalization": {}}}},
+        "text centre": {**one, "shapes": {"n1": {**shape, "normalization": {**norm, "center": "abc"}}}},
+        "text shapes": {**one, "shapes": "abc"},
+        "NaN scale": {**one, "shapes": {"n1": {**shape, "normalization": {**norm, "scale": float("nan")}}}},
+        "zero scale": {**one, "shapes": {"n1": {**shape, "normalization": {**norm, "scale": 0.0}}}},
+        "codes of 1e38": {**export, "codes": [[1e38] * len(row) for row in export["codes"]]},
+    }
+    files = {what: ("json", json.dumps(body).encode()) for what, body in as_json.items()}
+    files["16 GiB header"] = (
+        "npz",
+        npz_bytes({"codes": huge_header.getvalue(), "names": npy(np.array(["x"]))}),
+    )
+    files["zip bomb"] = ("npz", bomb.getvalue())
+    return files
+
+
+@pytest.mark.slow
+def test_codes_and_overrides_from_outside_are_checked_before_anything_changes(
+    serve: Callable[..., Any],
+) -> None:
+    backend = serve("--job-memory-mb", "1000")
+    api = backend.client
+    _, model = trained_ball(api)
+    # The override is what runs, so it is what is estimated: 1024^3 cells are ~21 GiB, over 1000 MB.
+    bypass = {"resolution": 8, "overrides": {"extract.resolution": 1024}}
+    status, code, message = refusal(lambda: api.create_job("extract", model_id=model, shape="ball", **bypass))
+    assert (status, code) == (422, "too_large") and "--job-memory-mb 1000" in message, message
+    before = api.export_codes(model, "json")
+    export = json.loads(before)
+    for what, (fmt, body) in bad_codes_files(export).items():
+        start = time.monotonic()
+        status, _, message = refusal(lambda fmt=fmt, body=body: api.import_codes(model, body, fmt))
+        assert 400 <= status < 500, (what, status, message)
+        assert time.monotonic() - start < 30, what  # nothing big is unpacked
+    assert api.export_codes(model, "json") == before  # nothing was replaced
+    assert [s["name"] for s in api.get_model(model)["shapes"]] == ["ball"]
+    assert list((Path(backend.data_dir) / "tmp").iterdir()) == []
+    after = api.create_job("extract", model_id=model, shape="ball", resolution=24)
+    assert api.wait_job(after["id"], timeout=300)["status"] == "succeeded"

@@ -55,7 +55,8 @@ def _check_job(svc: Service, body: Any, params: dict[str, Any]) -> str | None:
             raise InputError(f"model already has a shape '{body.name or mesh['name']}'; pass another name")
     if isinstance(body, schemas.EvaluateJob) and body.mesh_id:
         svc.mesh(body.mesh_id)
-    _check_memory(svc, body, model_config(model), len(known))
+    cfg, resolution = _as_run(model, body)
+    _check_memory(svc, body, cfg, len(known), resolution)
     trained = (svc.data.model_dir(model["id"]) / CHECKPOINT).is_file()
     if not trained and not svc.store.active_jobs_for_model(model["id"]):
         raise ApiError(409, "not_trained", f"model {model['id']} has no checkpoint; train it first")
@@ -92,26 +93,38 @@ def _check_train(svc: Service, body: schemas.TrainJob, params: dict[str, Any]) -
     return model_id
 
 
-def _check_memory(svc: Service, body: Any, cfg: Config, shapes: int) -> None:
-    """Refuse a job now, saying what would fit, rather than let it grow until it is killed. The budget
-    is the machine's available memory; ``--job-memory-mb`` is enforced in the job's process."""
-    budget = footprint.available_bytes()
+def _check_memory(svc: Service, body: Any, cfg: Config, shapes: int, resolution: int | None = None) -> None:
+    """Refuse a job now, saying what would fit and which limit it would hit, rather than let it grow
+    until it is killed: the estimate is of the job as it will run (``cfg`` after its overrides), the
+    budget the tightest limit it will run under (``footprint.host_budgets``, the GPU on CUDA)."""
     device = svc.worker.device
+    budget = footprint.tightest(footprint.host_budgets(svc.limits.job.memory_bytes))
+    gpu = footprint.gpu_budget() if device.startswith("cuda") else None
     if isinstance(body, (schemas.TrainJob, schemas.FitJob)):
         estimate = footprint.train_estimate(cfg, shapes + isinstance(body, schemas.FitJob), device)
         smaller = "use fewer shapes, a smaller preset, or lower model.grid_res or train.samples_per_shape"
-        footprint.check_fits(estimate, budget, "this training", smaller)
+        footprint.check_fits(estimate, budget, "this training", smaller, gpu)
         return
-    resolution = getattr(body, "resolution", None)
     if resolution is None:
         return
     samples = getattr(body, "samples", 0) or 0
     join = isinstance(body, schemas.InterpolateJob) and body.join_gap > 0
     estimate = footprint.evaluate_estimate(cfg, resolution, samples, device, join=join)
-    if budget is not None and estimate.total > budget:
-        fits = footprint.largest_resolution(cfg, budget, samples, device, join=join)
-        smaller = f"resolution {fits} or less fits" if fits else "no resolution fits: free some memory"
-        footprint.check_fits(estimate, budget, f"a resolution of {resolution}", smaller)
+    fits = footprint.largest_resolution(cfg, budget.bytes, samples, device, join=join) if budget else 0
+    smaller = f"resolution {fits} or less fits" if fits else "no resolution fits: free some memory"
+    footprint.check_fits(estimate, budget, f"a resolution of {resolution}", smaller, gpu)
+
+
+def _as_run(model: dict[str, Any], body: Any) -> tuple[Config, int | None]:
+    """The config and resolution the job will run with: a fit's overrides apply, and an extraction's
+    ``extract.*`` overrides win over its fields, as in ``tasks._extract_config``."""
+    if isinstance(body, schemas.FitJob):
+        return model_config(model, schemas.overrides_of(body.overrides)), None
+    if not isinstance(body, schemas.ExtractJob):
+        return model_config(model), getattr(body, "resolution", None)
+    fields = {"extract.resolution": body.resolution, "extract.band": body.band}
+    cfg = model_config(model, {**fields, **schemas.overrides_of(body.overrides)})
+    return cfg, cfg.extract.resolution
 
 
 @router.get("/jobs", response_model=list[schemas.JobOut])
