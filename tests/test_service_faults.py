@@ -291,17 +291,25 @@ def test_a_full_disk_is_said_in_words_and_the_queue_runs_again_once_space_is_bac
         health = api.health()
         assert health["status"] == "degraded" and not health["data_writable"], health
         assert "cannot be written" in health["problems"][0]
-        wait_for(lambda: not job_processes(backend.pid), 120, what="the training's process to end")
-        assert list((disk / "data" / "tmp").iterdir()) == []  # no temporary file left behind
-        filler.unlink()
-        ended = api.wait_job(job["id"], timeout=120)
+        # The job fails in words at its next write, even while the database cannot record it yet.
+        wait_for(lambda: api.get_job(job["id"])["status"] != "running", 120, what="the training to end")
+        ended = api.get_job(job["id"])
         assert ended["status"] == "failed" and ended["error"]["code"] == "disk_full", ended["error"]
         assert "disk full" in ended["error"]["message"]
+        wait_for(lambda: not job_processes(backend.pid), 30, what="the training's process to end")
+        assert list((disk / "data" / "tmp").iterdir()) == []  # no temporary file left behind
+        filler.unlink()
+        settled = wait_for(
+            lambda: api.get_model(job["model_id"])["status"] != "training", 60, what="the model"
+        )
         model = api.get_model(job["model_id"])
-        assert model["status"] == "interrupted" and model["checkpoint"], model  # the last checkpoint is kept
+        assert settled and model["status"] == "interrupted" and model["checkpoint"], (
+            model
+        )  # last checkpoint kept
         after = api.create_job("extract", model_id=job["model_id"], shape="ball", resolution=24)
         assert api.wait_job(after["id"], timeout=300)["status"] == "succeeded"  # the queue runs again
         assert api.health()["status"] == "ok"
+        assert api.get_job(job["id"])["error"]["code"] == "disk_full"  # now in the database too
     finally:
         if backend is not None:
             backend.stop()

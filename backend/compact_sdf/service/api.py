@@ -69,7 +69,7 @@ class Service:
         return _found("model", model_id, self.store.get_model)
 
     def job(self, job_id: str) -> dict[str, Any]:
-        return _found("job", job_id, self.store.get_job)
+        return self.worker.as_known(_found("job", job_id, self.store.get_job))
 
 
 def _found(kind: str, row_id: str, get: Callable[[str], dict[str, Any] | None]) -> dict[str, Any]:

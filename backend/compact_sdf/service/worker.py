@@ -45,6 +45,7 @@ class Worker:
         self._stopping = threading.Event()
         self._cancel: set[str] = set()
         self._lock = threading.Lock()
+        self._ended: dict[str, dict[str, Any]] = {}  # how jobs ended, until the database has it
 
     # -- lifecycle ----------------------------------------------------------------------------
     def recover(self) -> None:
@@ -187,4 +188,16 @@ class Worker:
         self.store.update_model(job["model_id"], status="interrupted" if ckpt else "failed")
 
     def _finish(self, job_id: str, status: str, **values: Any) -> None:
-        self.store.update_job(job_id, status=status, finished=time.time(), **values)
+        ended = {"status": status, "finished": time.time(), **values}
+        with self._lock:
+            ended = self._ended.setdefault(job_id, ended)  # a retry keeps the first time
+        self.store.update_job(job_id, **ended)
+        with self._lock:
+            self._ended.pop(job_id, None)
+
+    def as_known(self, job: dict[str, Any]) -> dict[str, Any]:
+        """The job row with an end the database could not take yet (a full disk) laid over it, so
+        status reads say ``failed`` (and why) instead of ``running`` while no process runs it."""
+        with self._lock:
+            ended = self._ended.get(job["id"])
+        return job if ended is None else {**job, **ended}

@@ -133,7 +133,7 @@ def list_jobs(
     status: Annotated[schemas.JobStatus | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
-    return [job_out(j) for j in svc.store.list_jobs(status, limit)]
+    return [job_out(svc.worker.as_known(j)) for j in svc.store.list_jobs(status, limit)]
 
 
 @router.get("/jobs/{job_id}", response_model=schemas.JobOut)
