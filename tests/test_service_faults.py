@@ -17,6 +17,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import Callable, Iterator
@@ -233,6 +234,34 @@ def test_a_large_body_is_refused_before_it_is_read(serve: Callable[..., Any]) ->
     status, took = raw_request(url, authed, b"[" * (1 << 20))
     assert status == 413 and took < bound, (status, took)
     assert backend.client.health()["status"] == "ok"
+    status, _, message = refusal(lambda: backend.client.get_job("a" * 10_000))
+    assert status == 404 and len(message) < 200, message  # a long id is not echoed back whole
+    request = urllib.request.Request(f"{url}/api/v1/jobs", method="DELETE")
+    request.add_header("Authorization", f"Bearer {backend.token}")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=30)
+    assert info.value.code == 405 and info.value.headers["Allow"] == "GET, POST"
+
+
+@pytest.mark.slow
+def test_a_job_killed_from_outside_is_not_called_out_of_memory(serve: Callable[..., Any]) -> None:
+    """SIGKILL is the kernel's out-of-memory killer only when its kill count rose (/proc/vmstat)."""
+    from compact_sdf.service.isolation import oom_kills
+
+    if oom_kills() is None:
+        pytest.skip("no oom_kill count in /proc/vmstat here")
+    backend = serve()
+    api = backend.client
+    ball = api.upload_arrays("ball", *arrays(sphere()))
+    job = api.create_job(
+        "train", mesh_ids=[ball["id"]], preset="tiny", overrides={**FAST_TRAIN, "train.steps": 100_000}
+    )
+    wait_for(lambda: (api.get_job(job["id"])["progress"] or {}).get("step", 0) >= 2, 300, what="training")
+    for pid in job_processes(backend.pid):
+        os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: api.get_job(job["id"])["status"] != "running", 60, what="the job to end")
+    error = api.get_job(job["id"])["error"]
+    assert error["code"] == "killed" and "outside" in error["message"], error
 
 
 def mount_small_disk(path: Path, size_mb: int) -> str | None:
@@ -361,7 +390,7 @@ def bad_codes_files(export: dict[str, Any]) -> dict[str, tuple[str, bytes]]:
 
 
 @pytest.mark.slow
-def test_codes_and_overrides_from_outside_are_checked_before_anything_changes(
+def test_codes_overrides_and_weights_from_outside_are_checked_before_anything_changes(
     serve: Callable[..., Any],
 ) -> None:
     backend = serve("--job-memory-mb", "1000")
@@ -381,5 +410,8 @@ def test_codes_and_overrides_from_outside_are_checked_before_anything_changes(
     assert api.export_codes(model, "json") == before  # nothing was replaced
     assert [s["name"] for s in api.get_model(model)["shapes"]] == ["ball"]
     assert list((Path(backend.data_dir) / "tmp").iterdir()) == []
+    weights = {"shapes": ["ball", "ball"], "weights": [[1.0, 0.0, 0.0]]}  # three weights for two shapes
+    status, _, message = refusal(lambda: api.create_job("interpolate", model_id=model, **weights))
+    assert status == 422 and "weights" in message, message  # at submission, not when the job runs
     after = api.create_job("extract", model_id=model, shape="ball", resolution=24)
     assert api.wait_job(after["id"], timeout=300)["status"] == "succeeded"

@@ -63,8 +63,11 @@ def evaluate_shape(
     seed: int = 0,
     progress: Progress | None = None,
 ) -> tuple[dict[str, Any], MeshArrays]:
-    """Metrics (normalised with the model's stored placement of the shape) and the reconstruction."""
-    mesh = extract_shape(loaded, name, cfg, mode, progress=progress)
+    """Metrics (normalised with the model's stored placement of the shape) and the reconstruction.
+    ``progress`` sees the extraction in [0, 0.5], then "metrics" (the metrics take the rest)."""
+    mesh = extract_shape(loaded, name, cfg, mode, progress=_within(progress, "extract", 0.5))
+    if progress is not None:
+        progress("metrics", 0.5)
     norm = loaded.shapes[loaded.shape_index(name)].normalization
     out = evaluate_meshes(
         mesh.to_trimesh(),
@@ -78,6 +81,13 @@ def evaluate_shape(
     out.update({"shape": name, "mode": mode, "resolution": cfg.resolution, "band": cfg.band})
     out.update({"fusion": cfg.fusion, "width": cfg.width})
     return out, mesh
+
+
+def _within(progress: Progress | None, stage: str, share: float) -> Progress | None:
+    """``progress`` for a first stage that takes ``share`` of the whole."""
+    if progress is None:
+        return None
+    return lambda text, fraction: progress(f"{stage}: {text}" if text else stage, share * fraction)
 
 
 def ablate(

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from compact_sdf.errors import InputError
 from compact_sdf.service.isolation import ChildLimits
@@ -40,9 +41,8 @@ class ApiError(Exception):
 
 
 def not_found(what: str, ident: str) -> ApiError:
-    """A 404 that echoes at most the first 40 characters of the id it was given."""
-    shown = ident if len(ident) <= 40 else f"{ident[:40]}... ({len(ident)} characters)"
-    return ApiError(404, "not_found", f"no {what} with id {shown!r}")
+    """A 404 that echoes at most 40 characters of the id it was given."""
+    return ApiError(404, "not_found", f"no {what} with id {shorten(ident, 40)!r}")
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,23 @@ def too_large(size: int, limit: int) -> StarletteHTTPException:
     """An HTTPException (not ApiError) so FastAPI's body parsing passes it through to the handler."""
     message = f"a request body of {size} bytes exceeds the server limit of {limit} bytes for this route"
     return StarletteHTTPException(413, detail=message)
+
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(app: Any, scope: Any) -> list[str]:
+    """Every method some route serves at this path (Starlette's 405 names only the first route's)."""
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(route.matches({**scope, "method": method})[0] == Match.FULL for route in app.routes)
+    ]
+
+
+def shorten(text: str, keep: int = 80) -> str:
+    """A request's own text echoed back at most ``keep`` characters long."""
+    return text if len(text) <= keep else f"{text[:keep]}... ({len(text)} characters)"
 
 
 def mesh_out(mesh: dict[str, Any]) -> dict[str, Any]:

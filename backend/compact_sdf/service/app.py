@@ -12,6 +12,7 @@ import logging
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -24,11 +25,19 @@ from compact_sdf import __version__
 from compact_sdf.errors import CheckpointError, CompactSDFError
 from compact_sdf.names import NAME_RULE
 from compact_sdf.service import schemas
-from compact_sdf.service.api import API, ApiError, Limits, Service, error_response
+from compact_sdf.service.api import (
+    API,
+    ApiError,
+    Limits,
+    Service,
+    allowed_methods,
+    error_response,
+    shorten,
+)
 from compact_sdf.service.disk import disk_full_message, is_disk_full
 from compact_sdf.service.gate import BodyLimit, TokenGate
 from compact_sdf.service.meshes import MeshIntake
-from compact_sdf.service.paths import DataDir
+from compact_sdf.service.paths import DataDir, hide_root
 from compact_sdf.service.routes import codes, health, jobs, meshes, models, results
 from compact_sdf.service.store import Store
 from compact_sdf.service.worker import Worker
@@ -105,8 +114,11 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(CompactSDFError)
     async def _sdf_error(_: Request, exc: CompactSDFError) -> JSONResponse:
-        """A bad checkpoint conflicts with stored state (409); other user errors (bad input too) are 422."""
-        return error_response(409 if isinstance(exc, CheckpointError) else 422, exc.code, str(exc))
+        """A bad checkpoint conflicts with stored state (409); other user errors (bad input too) are 422.
+        Paths under the data directory are shown relative to it (``DATA/...``), never absolute."""
+        root = _data_root(app)
+        message = str(exc) if root is None else hide_root(str(exc), root)
+        return error_response(409 if isinstance(exc, CheckpointError) else 422, exc.code, message)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -119,17 +131,22 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
             exc.status_code, "http_error"
         )
-        message = str(exc.detail)
-        if exc.status_code in (404, 405):
-            message = f"no route {request.method} {request.url.path}" + (" (see /openapi.json)")
-        return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+        message, headers = str(exc.detail), getattr(exc, "headers", None)
+        path = shorten(request.url.path)
+        if exc.status_code == 404:
+            message = f"no route {request.method} {path} (see /openapi.json)"
+        if exc.status_code == 405:
+            allowed = allowed_methods(app, request.scope)
+            message = f"{request.method} is not allowed on {path}; allowed: {', '.join(allowed)}"
+            headers = {"Allow": ", ".join(allowed)}
+        return error_response(exc.status_code, code, message, headers=headers)
 
     async def _write_error(_: Request, exc: Exception) -> JSONResponse:
         """A full disk is the user's to fix (507, in words); any other such error is a bug (500)."""
-        if is_disk_full(exc, app.state.service.data.root):
+        if is_disk_full(exc, _data_root(app)):
             log.warning("disk full: %s", exc)
             return error_response(507, "disk_full", disk_full_message("this request"))
         log.exception("unhandled error")
@@ -141,6 +158,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
         return await _write_error(request, exc)
+
+
+def _data_root(app: FastAPI) -> Path | None:
+    service = getattr(app.state, "service", None)
+    return None if service is None else service.data.root
 
 
 NAME_FIELDS = {"name", "shape", "shapes"}

@@ -228,7 +228,7 @@ def run_evaluate(ctx: JobContext) -> dict[str, Any]:
     req: tasks.EvaluateRequest = _model_request(
         ctx, tasks.EvaluateRequest, mesh=str(ctx.data.mesh_path(mesh_id))
     )
-    metrics, pred = tasks.evaluate(req, ctx.stage("extract", 0, 0.5))
+    metrics, pred = tasks.evaluate(req, ctx.stage("evaluate"))
     name = f"{req.shape}_{req.mode}.ply"
     save_mesh_atomic(pred, ctx.result_path(name))
     return {"files": [name], "metrics": _jsonable(metrics), "mesh_id": mesh_id}

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Query
 from compact_sdf import footprint, tasks
 from compact_sdf.config import Config
 from compact_sdf.errors import InputError
+from compact_sdf.interpolate import check_weights
 from compact_sdf.service import schemas
 from compact_sdf.service.api import ApiError, Service, ServiceDep, job_out
 from compact_sdf.service.jobs import CHECKPOINT, model_config
@@ -49,6 +50,8 @@ def _check_job(svc: Service, body: Any, params: dict[str, Any]) -> str | None:
     for name in names:
         if name is not None and name not in known:
             raise InputError(f"model has no shape '{name}'; known: {', '.join(sorted(known))}")
+    if isinstance(body, schemas.InterpolateJob) and body.weights is not None:
+        check_weights(body.weights, len(body.shapes))  # refused now, not when the job runs
     if isinstance(body, schemas.FitJob):
         mesh = svc.mesh(body.mesh_id)
         if (body.name or mesh["name"]) in known:
