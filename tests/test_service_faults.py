@@ -413,5 +413,13 @@ def test_codes_overrides_and_weights_from_outside_are_checked_before_anything_ch
     weights = {"shapes": ["ball", "ball"], "weights": [[1.0, 0.0, 0.0]]}  # three weights for two shapes
     status, _, message = refusal(lambda: api.create_job("interpolate", model_id=model, **weights))
     assert status == 422 and "weights" in message, message  # at submission, not when the job runs
+    # The coarse-surface search evaluates the network in batches and polls the cancel between them:
+    # the job stops itself (message "cancelled"), it is not killed after the grace ("process ended").
+    slow = api.create_job("extract", model_id=model, shape="ball", resolution=320)
+    stage = lambda: (api.get_job(slow["id"])["progress"] or {}).get("stage", "")  # noqa: E731
+    wait_for(lambda: "coarse surface" in stage(), 300, poll=0.02, what="the coarse-surface search")
+    api.cancel_job(slow["id"])
+    stopped = api.wait_job(slow["id"], timeout=60)
+    assert stopped["status"] == "cancelled" and stopped["error"]["message"] == "cancelled", stopped["error"]
     after = api.create_job("extract", model_id=model, shape="ball", resolution=24)
     assert api.wait_job(after["id"], timeout=300)["status"] == "succeeded"

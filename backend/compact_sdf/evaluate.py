@@ -64,10 +64,8 @@ def evaluate_shape(
     progress: Progress | None = None,
 ) -> tuple[dict[str, Any], MeshArrays]:
     """Metrics (normalised with the model's stored placement of the shape) and the reconstruction.
-    ``progress`` sees the extraction in [0, 0.5], then "metrics" (the metrics take the rest)."""
-    mesh = extract_shape(loaded, name, cfg, mode, progress=_within(progress, "extract", 0.5))
-    if progress is not None:
-        progress("metrics", 0.5)
+    ``progress`` sees the extraction in [0, 0.5], then the metrics' stages."""
+    mesh = extract_shape(loaded, name, cfg, mode, progress=_within(progress, "extract", 0.0, 0.5))
     norm = loaded.shapes[loaded.shape_index(name)].normalization
     out = evaluate_meshes(
         mesh.to_trimesh(),
@@ -76,6 +74,7 @@ def evaluate_shape(
         samples=samples,
         release_samples=min(samples, 100_000),
         seed=seed,
+        progress=_within(progress, "metrics", 0.5, 1.0),
     )
     out.update(shape_stats(normalized(mesh.to_trimesh(), norm)))
     out.update({"shape": name, "mode": mode, "resolution": cfg.resolution, "band": cfg.band})
@@ -83,11 +82,11 @@ def evaluate_shape(
     return out, mesh
 
 
-def _within(progress: Progress | None, stage: str, share: float) -> Progress | None:
-    """``progress`` for a first stage that takes ``share`` of the whole."""
+def _within(progress: Progress | None, stage: str, lo: float, hi: float) -> Progress | None:
+    """``progress`` for one stage that takes [lo, hi] of the whole."""
     if progress is None:
         return None
-    return lambda text, fraction: progress(f"{stage}: {text}" if text else stage, share * fraction)
+    return lambda text, fraction: progress(f"{stage}: {text}" if text else stage, lo + (hi - lo) * fraction)
 
 
 def ablate(

@@ -32,6 +32,9 @@ PROGRESS_INTERVAL_S = 0.25
 # The forkserver imports these once; every job's child is then a cheap fork of a single-threaded
 # process (no re-import of torch per job, and no fork of the server's threads).
 _PRELOAD = ["torch", "compact_sdf.service.jobs"]
+# Kinds whose network evaluation and metric stages also stop on a cancel (progress.check_stop);
+# training and fitting stop through should_stop at a step, after saving.
+POLLED_KINDS = frozenset({"extract", "interpolate", "evaluate"})
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,7 @@ def _child_main(
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with_server(alive)
     from compact_sdf.errors import Cancelled
+    from compact_sdf.progress import stop_when
     from compact_sdf.service.jobs import HANDLERS, JobContext
     from compact_sdf.service.paths import DataDir
     from compact_sdf.service.store import Store
@@ -157,6 +161,8 @@ def _child_main(
     def should_stop() -> bool:
         return bool(cancel.is_set() or stop.is_set())
 
+    if job["kind"] in POLLED_KINDS:
+        stop_when(should_stop)
     try:
         _apply_limits(limits)
         result = HANDLERS[job["kind"]](JobContext(job, data, store, report, should_stop, device))
