@@ -102,9 +102,10 @@ def test_memory_fault_is_the_jobs_alone(serve: Callable[..., Any]) -> None:
     backend = serve("--workers", "2", "--job-memory-mb", "400")
     api = backend.client
     ball, model = trained_ball(api)
-    # A 129^3 x 128 grid is 1.1 GB of float32: over this job's 400 MB cap at construction.
-    big = {**FAST_TRAIN, "model.grid_res": 129, "model.grid_channels": 128}
-    hog = api.create_job("train", mesh_ids=[ball], preset="tiny", overrides=big)
+    # Admission refuses what its estimate says will not fit; preparation is not estimated, and 20
+    # million sample points (several hundred MB each in float64) pass this job's 400 MB cap at once.
+    many = {"sampling.surface_samples": 10_000_000, "sampling.uniform_samples": 10_000_000}
+    hog = api.create_job("prepare", mesh_id=ball, preset="tiny", overrides=many)
     small = api.create_job("extract", model_id=model, shape="ball", resolution=32)
     assert api.health()["status"] == "ok"
     failed = api.wait_job(hog["id"], timeout=300)

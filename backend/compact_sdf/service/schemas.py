@@ -152,6 +152,16 @@ class PrepareJob(Strict):
 class TrainJob(Strict):
     """New model from ``mesh_ids`` (shape names are the mesh names), or more training of ``model_id``."""
 
+    model_config = ConfigDict(  # the spec says "exactly one of", as the route checks it
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["mesh_ids"], "properties": {"mesh_ids": {"type": "array"}}},
+                {"required": ["model_id"], "properties": {"model_id": {"type": "string"}}},
+            ]
+        },
+    )
+
     kind: Literal["train"]
     mesh_ids: list[Id] | None = Field(None, **_count("train", "mesh_ids"))
     model_id: Id | None = None
