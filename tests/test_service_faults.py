@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -166,6 +167,36 @@ def test_memory_estimates_bound_what_fits() -> None:
     assert (
         "grid and optimiser state" not in gpu.parts and gpu.total < footprint.train_estimate(paper, 1).total
     )
+
+
+def test_admission_checks_the_tightest_limit_and_names_it() -> None:
+    """The per-job cap, an address-space limit and the GPU's memory each refuse a job, by name."""
+    from compact_sdf import footprint
+    from compact_sdf.config import get_preset
+    from compact_sdf.errors import InputError
+
+    budgets = footprint.host_budgets(256 * 1024**2)
+    tight = footprint.tightest(budgets)
+    assert tight is not None and tight.what == "the per-job memory limit (--job-memory-mb 256)"
+    estimate = footprint.evaluate_estimate(get_preset("preview"), 512)
+    with pytest.raises(InputError) as refused:
+        footprint.check_fits(estimate, tight, "a resolution of 512", "lower it")
+    assert "--job-memory-mb 256" in str(refused.value) and "extraction lattice" in str(refused.value)
+    paper = footprint.train_estimate(get_preset("paper"), 1, device="cuda")
+    assert paper.gpu_parts["grid and optimiser state"] > footprint.GIB  # the grid lives on the GPU
+    with pytest.raises(InputError) as refused:
+        footprint.check_fits(
+            paper, None, "this training", "smaller", footprint.Budget(footprint.GIB, "the GPU")
+        )
+    assert "the GPU allows about 1.0 GiB" in str(refused.value)
+    script = (  # ulimit -v in a child, so this process keeps its own limits
+        "import resource; from compact_sdf import footprint; from compact_sdf.procfs import proc_bytes; "
+        "held = proc_bytes('/proc/self/status', 'VmSize'); "
+        "resource.setrlimit(resource.RLIMIT_AS, (held + 2**30, resource.getrlimit(resource.RLIMIT_AS)[1])); "
+        "print(footprint.tightest(footprint.host_budgets(None)).what)"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.stdout.strip() == "the address-space limit (ulimit -v)", done.stderr
 
 
 @pytest.mark.slow
