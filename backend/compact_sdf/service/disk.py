@@ -65,10 +65,9 @@ def disk_full_message(what: str) -> str:
 def unwritable(root: Path) -> str | None:
     """Why the data directory cannot take a small write now, or None when it can (``/health``)."""
     try:
-        with tempfile.TemporaryFile(dir=root / "tmp") as f:
+        with tempfile.TemporaryFile(dir=root / "tmp") as f:  # a full disk refuses the write itself
             f.write(b"\0" * 4096)
             f.flush()
-            os.fsync(f.fileno())
     except OSError as exc:
         return f"the data directory cannot be written ({exc.strerror or exc}); {FREE}"
     free = free_bytes(root)

@@ -3,9 +3,10 @@
 A request without the token is answered 401 from its headers alone, so a stranger's large or
 malformed body is never read, buffered or parsed. A body past its route's limit is refused with 413
 from its declared length, or as soon as a streamed (chunked) body passes the limit. Only the upload
-routes accept large bodies; every other route takes at most ``JSON_BODY_BYTES``, small enough that
-FastAPI parsing it on the event loop does not stall other requests (large uploads are parsed in a
-worker thread by their routes).
+routes (``is_upload``) accept large bodies; every other route takes at most ``JSON_BODY_BYTES``,
+small enough that FastAPI parsing it on the event loop does not stall other requests (large uploads
+are parsed in a worker thread by their routes). A new route that takes large bodies belongs in
+``is_upload`` and must parse off the event loop too.
 """
 
 from __future__ import annotations
@@ -49,14 +50,14 @@ class TokenGate:
 
     def __init__(self, app: Any, token: str) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self.expected = token.encode()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope.get("path") in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
-        given = _header(scope, b"authorization")
-        if not hmac.compare_digest(given, self.expected):
+        scheme, _, given = _header(scope, b"authorization").partition(b" ")
+        if scheme.lower() != b"bearer" or not hmac.compare_digest(given.strip(), self.expected):
             await send_error(send, 401, "unauthorized", UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})
             return
         await self.app(scope, receive, send)
