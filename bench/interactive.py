@@ -88,6 +88,7 @@ def in_process(path: Path, repeat: int, device: str) -> dict:
     for n in RESOLUTIONS:
         c = replace(cfg, resolution=n)
         out["fused"][n] = _median_s(lambda c=c: extract_shape(loaded, "bunny", c), 1 if n == 512 else repeat)
+    out["stages"] = {n: stage_times(loaded, replace(cfg, resolution=n)) for n in (128, 256)}
     two, four = [[0.7, 0.3, 0.0, 0.0]], [[0.4, 0.3, 0.2, 0.1]]
     for n in (64, 128):
         c = replace(cfg, resolution=n)
@@ -102,6 +103,15 @@ def in_process(path: Path, repeat: int, device: str) -> dict:
         subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     )
     return out
+
+
+def stage_times(loaded, cfg) -> dict:
+    """Seconds between the extraction's progress reports: where a fused reconstruction's time goes."""
+    from compact_sdf.extract import extract_shape
+
+    marks: list[tuple[str, float]] = []
+    extract_shape(loaded, "bunny", cfg, progress=lambda stage, _: marks.append((stage, time.perf_counter())))
+    return {a[0]: round(b[1] - a[1], 4) for a, b in itertools.pairwise(marks)}
 
 
 def through_service(repeat: int, preset: str) -> dict:

@@ -8,13 +8,24 @@ process running.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import os
 import signal
+import socket
+import subprocess
+import sys
+import threading
 import time
+import urllib.error
+import urllib.request
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from _service_helpers import FAST_TRAIN, arrays, sphere, start_backend, trained_ball, wait_for
 
@@ -92,9 +103,10 @@ def test_memory_fault_is_the_jobs_alone(serve: Callable[..., Any]) -> None:
     backend = serve("--workers", "2", "--job-memory-mb", "400")
     api = backend.client
     ball, model = trained_ball(api)
-    # A 129^3 x 128 grid is 1.1 GB of float32: over this job's 400 MB cap at construction.
-    big = {**FAST_TRAIN, "model.grid_res": 129, "model.grid_channels": 128}
-    hog = api.create_job("train", mesh_ids=[ball], preset="tiny", overrides=big)
+    # Admission refuses what its estimate says will not fit; preparation is not estimated, and 20
+    # million sample points (several hundred MB each in float64) pass this job's 400 MB cap at once.
+    many = {"sampling.surface_samples": 10_000_000, "sampling.uniform_samples": 10_000_000}
+    hog = api.create_job("prepare", mesh_id=ball, preset="tiny", overrides=many)
     small = api.create_job("extract", model_id=model, shape="ball", resolution=32)
     assert api.health()["status"] == "ok"
     failed = api.wait_job(hog["id"], timeout=300)
@@ -157,6 +169,36 @@ def test_memory_estimates_bound_what_fits() -> None:
     )
 
 
+def test_admission_checks_the_tightest_limit_and_names_it() -> None:
+    """The per-job cap, an address-space limit and the GPU's memory each refuse a job, by name."""
+    from compact_sdf import footprint
+    from compact_sdf.config import get_preset
+    from compact_sdf.errors import InputError
+
+    budgets = footprint.host_budgets(256 * 1024**2)
+    tight = footprint.tightest(budgets)
+    assert tight is not None and tight.what == "the per-job memory limit (--job-memory-mb 256)"
+    estimate = footprint.evaluate_estimate(get_preset("preview"), 512)
+    with pytest.raises(InputError) as refused:
+        footprint.check_fits(estimate, tight, "a resolution of 512", "lower it")
+    assert "--job-memory-mb 256" in str(refused.value) and "extraction lattice" in str(refused.value)
+    paper = footprint.train_estimate(get_preset("paper"), 1, device="cuda")
+    assert paper.gpu_parts["grid and optimiser state"] > footprint.GIB  # the grid lives on the GPU
+    with pytest.raises(InputError) as refused:
+        footprint.check_fits(
+            paper, None, "this training", "smaller", footprint.Budget(footprint.GIB, "the GPU")
+        )
+    assert "the GPU allows about 1.0 GiB" in str(refused.value)
+    script = (  # ulimit -v in a child, so this process keeps its own limits
+        "import resource; from compact_sdf import footprint; from compact_sdf.procfs import proc_bytes; "
+        "held = proc_bytes('/proc/self/status', 'VmSize'); "
+        "resource.setrlimit(resource.RLIMIT_AS, (held + 2**30, resource.getrlimit(resource.RLIMIT_AS)[1])); "
+        "print(footprint.tightest(footprint.host_budgets(None)).what)"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.stdout.strip() == "the address-space limit (ulimit -v)", done.stderr
+
+
 @pytest.mark.slow
 def test_a_job_that_cannot_fit_is_refused_before_it_starts(serve: Callable[..., Any]) -> None:
     backend = serve()
@@ -176,3 +218,240 @@ def test_a_job_that_cannot_fit_is_refused_before_it_starts(serve: Callable[..., 
     assert error[0] == 422 and "memory" in error[1] and "grid" in error[1], error
     assert api.list_models() == []  # nothing half-created
     assert api.health()["status"] == "ok"
+
+
+def raw_request(url: str, head: str, body: bytes = b"", timeout: float = 30.0) -> tuple[int, float]:
+    """Send a request's head and the first part of its body on a bare socket; return the status line's
+    code and the seconds from the head to the answer. A server that reads the whole declared body
+    before it answers never answers here (the rest never comes), so the wait ends in a timeout."""
+    host, port = url.split("//", 1)[1].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        start = time.monotonic()
+        sock.sendall(head.encode() + b"\r\n\r\n")
+        with contextlib.suppress(OSError):  # the server may answer and close before this part is sent
+            sock.sendall(body)
+        status_line = sock.makefile("rb").readline()
+        took = time.monotonic() - start
+    return int(status_line.split()[1]), took
+
+
+def health_latency(url: str) -> float:
+    start = time.monotonic()
+    with urllib.request.urlopen(f"{url}/health", timeout=60) as resp:
+        assert resp.status == 200
+    return time.monotonic() - start
+
+
+def test_a_large_body_is_refused_before_it_is_read(serve: Callable[..., Any]) -> None:
+    """No token: 401 from the headers of a 100 MB body (only 1 MB of it is ever sent) while /health
+    answers; with the token, a JSON body over the small-body limit is 413 before it is read. The
+    bound is relative to the server's own /health latency, so a slow machine does not fail it, but a
+    server that waits for the body does (the rest of it never comes)."""
+    backend = serve()
+    url = backend.url
+    baseline = max(health_latency(url) for _ in range(3))
+    bound = max(0.5, 10 * baseline)
+    jobs = "POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+    head = f"{jobs}{100 << 20}"
+    answers: list[float] = []
+    poller = threading.Thread(target=lambda: answers.extend(health_latency(url) for _ in range(5)))
+    poller.start()
+    status, took = raw_request(url, head, b"[" * (1 << 20))
+    poller.join(60)
+    assert status == 401 and took < bound, (status, took, bound)
+    assert len(answers) == 5 and max(answers) < bound + 1.0, answers
+    status, took = raw_request(url, f"{jobs}1\r\nAuthorization: Bearer nope", b"{")
+    assert status == 401 and took < bound  # malformed JSON without the token: 401, not 422
+    authed = f"{head}\r\nAuthorization: Bearer {backend.token}"
+    status, took = raw_request(url, authed, b"[" * (1 << 20))
+    assert status == 413 and took < bound, (status, took)
+    assert backend.client.health()["status"] == "ok"
+    status, _, message = refusal(lambda: backend.client.get_job("a" * 10_000))
+    assert status == 404 and len(message) < 200, message  # a long id is not echoed back whole
+    request = urllib.request.Request(f"{url}/api/v1/jobs", method="DELETE")
+    request.add_header("Authorization", f"Bearer {backend.token}")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=30)
+    assert info.value.code == 405 and info.value.headers["Allow"] == "GET, POST"
+
+
+@pytest.mark.slow
+def test_a_job_killed_from_outside_is_not_called_out_of_memory(serve: Callable[..., Any]) -> None:
+    """SIGKILL is the kernel's out-of-memory killer only when its kill count rose (/proc/vmstat)."""
+    from compact_sdf.service.isolation import oom_kills
+
+    if oom_kills() is None:
+        pytest.skip("no oom_kill count in /proc/vmstat here")
+    backend = serve()
+    api = backend.client
+    ball = api.upload_arrays("ball", *arrays(sphere()))
+    job = api.create_job(
+        "train", mesh_ids=[ball["id"]], preset="tiny", overrides={**FAST_TRAIN, "train.steps": 100_000}
+    )
+    wait_for(lambda: (api.get_job(job["id"])["progress"] or {}).get("step", 0) >= 2, 300, what="training")
+    for pid in job_processes(backend.pid):
+        os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: api.get_job(job["id"])["status"] != "running", 60, what="the job to end")
+    error = api.get_job(job["id"])["error"]
+    assert error["code"] == "killed" and "outside" in error["message"], error
+
+
+def mount_small_disk(path: Path, size_mb: int) -> str | None:
+    """A tmpfs of ``size_mb`` at ``path`` (a real full disk: ENOSPC from the kernel); why not, if not."""
+    path.mkdir()
+    if os.geteuid() != 0:
+        return "mounting a small tmpfs needs root"
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(path)], capture_output=True, text=True
+    )
+    return None if done.returncode == 0 else f"cannot mount a tmpfs here: {done.stderr.strip()}"
+
+
+def fill(disk: Path) -> Path:
+    """Write zeros until the disk refuses even one byte; the file that holds them."""
+    filler = disk / "filler"
+    with open(filler, "wb", buffering=0) as f:
+        for chunk in (1 << 20, 4096, 1):
+            try:
+                while f.write(b"\0" * chunk):
+                    pass
+            except OSError:
+                continue
+    return filler
+
+
+def refusal(call: Callable[[], Any]) -> tuple[int, str, str]:
+    """(status, code, message) of a request the server refuses."""
+    with pytest.raises(Exception) as refused:
+        call()
+    err = refused.value
+    return getattr(err, "status", 0), getattr(err, "code", ""), getattr(err, "message", str(err))
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_said_in_words_and_the_queue_runs_again_once_space_is_back(tmp_path: Path) -> None:
+    disk = tmp_path / "disk"
+    why = mount_small_disk(disk, 96)
+    if why:
+        pytest.skip(why)
+    backend = None
+    try:
+        backend = start_backend(disk / "data")
+        api = backend.client
+        ball = api.upload_arrays("ball", *arrays(sphere()))
+        often = {**FAST_TRAIN, "train.steps": 100_000, "train.checkpoint_every": 5}
+        job = api.create_job("train", mesh_ids=[ball["id"]], preset="tiny", overrides=often)
+        wait_for(
+            lambda: (api.get_job(job["id"])["progress"] or {}).get("step", 0) >= 10, 300, what="training"
+        )
+        filler = fill(disk)
+        status, code, message = refusal(lambda: api.upload_arrays("ball2", *arrays(sphere())))
+        assert (status, code) == (507, "disk_full") and "disk full" in message and "free" in message, message
+        status, code, message = refusal(lambda: api.export_codes(job["model_id"], "npz"))
+        assert (status, code) == (507, "disk_full"), message
+        health = api.health()
+        assert health["status"] == "degraded" and not health["data_writable"], health
+        assert "cannot be written" in health["problems"][0]
+        # The job fails in words at its next write, even while the database cannot record it yet.
+        wait_for(lambda: api.get_job(job["id"])["status"] != "running", 120, what="the training to end")
+        ended = api.get_job(job["id"])
+        assert ended["status"] == "failed" and ended["error"]["code"] == "disk_full", ended["error"]
+        assert "disk full" in ended["error"]["message"]
+        wait_for(lambda: not job_processes(backend.pid), 30, what="the training's process to end")
+        assert list((disk / "data" / "tmp").iterdir()) == []  # no temporary file left behind
+        filler.unlink()
+        settled = wait_for(
+            lambda: api.get_model(job["model_id"])["status"] != "training", 60, what="the model"
+        )
+        model = api.get_model(job["model_id"])
+        assert settled and model["status"] == "interrupted" and model["checkpoint"], (
+            model
+        )  # last checkpoint kept
+        after = api.create_job("extract", model_id=job["model_id"], shape="ball", resolution=24)
+        assert api.wait_job(after["id"], timeout=300)["status"] == "succeeded"  # the queue runs again
+        assert api.health()["status"] == "ok"
+        assert api.get_job(job["id"])["error"]["code"] == "disk_full"  # now in the database too
+    finally:
+        if backend is not None:
+            backend.stop()
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def npz_bytes(arrays: dict[str, bytes]) -> bytes:
+    """A .npz whose members are the given raw .npy files (headers may lie about their sizes)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for key, raw in arrays.items():
+            zf.writestr(f"{key}.npy", raw)
+    return buf.getvalue()
+
+
+def npy(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()
+
+
+def bad_codes_files(export: dict[str, Any]) -> dict[str, tuple[str, bytes]]:
+    """Every malformed codes file of the attack list, as (format, body)."""
+    one = {**export, "names": ["n1"], "codes": export["codes"][:1]}
+    norm = export["shapes"]["ball"]["normalization"]
+    shape = export["shapes"]["ball"]
+    huge_header = io.BytesIO()  # 1.4 KB that declares a 16 GiB array
+    np.lib.format.write_array_header_1_0(
+        huge_header, {"descr": "<f4", "fortran_order": False, "shape": (4_194_304, 1024)}
+    )
+    bomb = io.BytesIO()  # 120 MB of zeros in about 120 KB
+    np.savez_compressed(bomb, codes=np.zeros((1, 30_000_000), np.float32), names=np.array(["ball"]))
+    as_json = {
+        "empty shape metadata": {**one, "shapes": {"n1": {}}},
+        "empty normalisation": {**one, "shapes": {"n1": {**shape, "normalization": {}}}},
+        "text centre": {**one, "shapes": {"n1": {**shape, "normalization": {**norm, "center": "abc"}}}},
+        "text shapes": {**one, "shapes": "abc"},
+        "NaN scale": {**one, "shapes": {"n1": {**shape, "normalization": {**norm, "scale": float("nan")}}}},
+        "zero scale": {**one, "shapes": {"n1": {**shape, "normalization": {**norm, "scale": 0.0}}}},
+        "codes of 1e38": {**export, "codes": [[1e38] * len(row) for row in export["codes"]]},
+    }
+    files = {what: ("json", json.dumps(body).encode()) for what, body in as_json.items()}
+    files["16 GiB header"] = (
+        "npz",
+        npz_bytes({"codes": huge_header.getvalue(), "names": npy(np.array(["x"]))}),
+    )
+    files["zip bomb"] = ("npz", bomb.getvalue())
+    return files
+
+
+@pytest.mark.slow
+def test_codes_overrides_and_weights_from_outside_are_checked_before_anything_changes(
+    serve: Callable[..., Any],
+) -> None:
+    backend = serve("--job-memory-mb", "1000")
+    api = backend.client
+    _, model = trained_ball(api)
+    # The override is what runs, so it is what is estimated: 1024^3 cells are ~21 GiB, over 1000 MB.
+    bypass = {"resolution": 8, "overrides": {"extract.resolution": 1024}}
+    status, code, message = refusal(lambda: api.create_job("extract", model_id=model, shape="ball", **bypass))
+    assert (status, code) == (422, "too_large") and "--job-memory-mb 1000" in message, message
+    before = api.export_codes(model, "json")
+    export = json.loads(before)
+    for what, (fmt, body) in bad_codes_files(export).items():
+        start = time.monotonic()
+        status, _, message = refusal(lambda fmt=fmt, body=body: api.import_codes(model, body, fmt))
+        assert 400 <= status < 500, (what, status, message)
+        assert time.monotonic() - start < 30, what  # nothing big is unpacked
+    assert api.export_codes(model, "json") == before  # nothing was replaced
+    assert [s["name"] for s in api.get_model(model)["shapes"]] == ["ball"]
+    assert list((Path(backend.data_dir) / "tmp").iterdir()) == []
+    weights = {"shapes": ["ball", "ball"], "weights": [[1.0, 0.0, 0.0]]}  # three weights for two shapes
+    status, _, message = refusal(lambda: api.create_job("interpolate", model_id=model, **weights))
+    assert status == 422 and "weights" in message, message  # at submission, not when the job runs
+    # The coarse-surface search evaluates the network in batches and polls the cancel between them:
+    # the job stops itself (message "cancelled"), it is not killed after the grace ("process ended").
+    slow = api.create_job("extract", model_id=model, shape="ball", resolution=320)
+    stage = lambda: (api.get_job(slow["id"])["progress"] or {}).get("stage", "")  # noqa: E731
+    wait_for(lambda: "coarse surface" in stage(), 300, poll=0.02, what="the coarse-surface search")
+    api.cancel_job(slow["id"])
+    stopped = api.wait_job(slow["id"], timeout=60)
+    assert stopped["status"] == "cancelled" and stopped["error"]["message"] == "cancelled", stopped["error"]
+    after = api.create_job("extract", model_id=model, shape="ball", resolution=24)
+    assert api.wait_job(after["id"], timeout=300)["status"] == "succeeded"

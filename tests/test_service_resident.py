@@ -104,6 +104,7 @@ def test_killing_the_resident_process_fails_only_the_request_in_flight(served: A
     thread = threading.Thread(target=request)
     thread.start()
     try:
+        wait_for(lambda: api.resident()["busy"], 60, what="the request to reach the resident process")
         assert api.health()["status"] == "ok"  # the API answers while the request waits
         assert thread.is_alive()
     finally:

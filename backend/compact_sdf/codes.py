@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -83,23 +84,69 @@ def _json_bytes(obj: Any) -> np.ndarray:
     return np.frombuffer(json.dumps(obj).encode(), dtype=np.uint8)
 
 
+MAX_ARRAY_BYTES = 64 * 1024**2  # one array of a .npz unpacked: far above any real export
+NPZ_ARRAYS = {"codes": "fiu", "names": "US", "meta": "u"}  # the arrays read, with their dtype kinds
+
+
+def _npz_array(zf: zipfile.ZipFile, key: str, kinds: str, where: str) -> np.ndarray | None:
+    """One array of a .npz, its declared sizes checked before anything is unpacked: a small file
+    that claims gigabytes (a zip bomb, or an .npy header that declares a huge array) is refused."""
+    try:
+        info = zf.getinfo(f"{key}.npy")
+    except KeyError:
+        return None
+    if info.file_size > MAX_ARRAY_BYTES:
+        raise InputError(
+            f"{where}: '{key}' unpacks to {info.file_size} bytes; at most {MAX_ARRAY_BYTES} are read"
+        )
+    with zf.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        read_header = (
+            np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        )
+        shape, _, dtype = read_header(f)
+    declared = math.prod(shape) * dtype.itemsize
+    if dtype.hasobject or dtype.kind not in kinds or declared > info.file_size:
+        raise InputError(f"{where}: '{key}' declares {dtype} {shape}, which its file cannot hold")
+    with zf.open(info) as f:
+        return np.lib.format.read_array(f, allow_pickle=False)
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray, list[str], Any]:
+    with zipfile.ZipFile(path) as zf:
+        arrays = {key: _npz_array(zf, key, kinds, path.name) for key, kinds in NPZ_ARRAYS.items()}
+    codes, names, inside = arrays["codes"], arrays["names"], arrays["meta"]
+    if codes is None or names is None:
+        raise InputError(f"{path.name} is not a codes export: it needs the arrays 'codes' and 'names'")
+    meta = None if inside is None else json.loads(inside.tobytes())
+    side = path.with_suffix(".json")
+    if meta is None:
+        meta = json.loads(side.read_text()) if side.is_file() else {}
+    return codes, [str(n) for n in names.reshape(-1)], meta
+
+
+def _read_json(path: Path) -> tuple[np.ndarray, list[str], Any]:
+    meta = json.loads(path.read_text())
+    if not isinstance(meta, dict) or not isinstance(meta.get("names"), list):
+        raise InputError(f"{path.name}: a JSON export is an object with a 'names' list and 'codes'")
+    names = meta["names"]
+    if not all(isinstance(n, str) for n in names):
+        raise InputError(f"{path.name}: 'names' must be a list of shape names")
+    return np.asarray(meta.pop("codes"), dtype=np.float32), list(names), meta
+
+
 def read_codes(path: str | Path) -> tuple[list[str], np.ndarray, dict[str, Any]]:
-    """(names, codes (S, d) float32, metadata) from an export; metadata is {} for a bare .npz."""
+    """(names, codes (S, d) float32, metadata) from an export; metadata is {} for a bare .npz.
+
+    Everything is checked here (arrays, names, the metadata of every shape), before a caller changes
+    anything."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"no codes file at {path}")
+    if path.suffix not in (".npz", ".json"):
+        raise InputError(f"cannot read codes from '{path.name}': use .npz or .json")
     try:
-        if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as f:
-                codes, names = f["codes"], [str(n) for n in f["names"]]
-                inside = json.loads(f["meta"].tobytes()) if "meta" in f.files else None
-            side = path.with_suffix(".json")
-            meta = inside if inside is not None else json.loads(side.read_text()) if side.is_file() else {}
-        elif path.suffix == ".json":
-            meta = json.loads(path.read_text())
-            codes, names = np.asarray(meta.pop("codes"), dtype=np.float32), list(meta["names"])
-        else:
-            raise InputError(f"cannot read codes from '{path.name}': use .npz or .json")
+        codes, names, meta = _read_npz(path) if path.suffix == ".npz" else _read_json(path)
     except (KeyError, ValueError, TypeError, AttributeError, OSError, EOFError, zipfile.BadZipFile) as exc:
         first = str(exc).splitlines()[0][:120] if str(exc) else ""
         raise InputError(f"{path.name} is not a codes export ({type(exc).__name__}: {first})") from None
@@ -107,11 +154,45 @@ def read_codes(path: str | Path) -> tuple[list[str], np.ndarray, dict[str, Any]]
         raise InputError(f"{path.name}: the metadata must be a JSON object")
     if codes.ndim != 2 or len(codes) != len(names) or not len(codes):
         raise InputError(f"{path.name}: codes must be (shapes x code size) with one name per row")
-    if not np.isfinite(codes).all():
+    if not np.isfinite(codes).all() or not np.isfinite(codes.astype(np.float32)).all():
         raise InputError(f"{path.name}: the codes hold NaN or infinite values")
     for name in names:
         check_name(name, "shape name")
+    if len(set(names)) != len(names):
+        raise InputError(f"{path.name}: a shape name appears twice")
+    shape_metadata(meta, path.name)
     return names, codes.astype(np.float32), meta
+
+
+def shape_metadata(meta: dict[str, Any], where: str) -> dict[str, tuple[str, Normalization]]:
+    """Each shape's (mesh hash, normalisation) from an export's metadata, every entry checked."""
+    shapes = meta.get("shapes", {})
+    if not isinstance(shapes, dict):
+        raise InputError(f"{where}: 'shapes' must map shape names to their metadata")
+    if not isinstance(meta.get("model_hash", ""), str):
+        raise InputError(f"{where}: 'model_hash' must be a string")
+    out = {}
+    for name, extra in shapes.items():
+        check_name(name, "shape name")
+        if not isinstance(extra, dict) or not isinstance(extra.get("mesh_hash"), str):
+            raise InputError(f"{where}: shape '{name}' needs a 'mesh_hash' string and a 'normalization'")
+        try:
+            out[name] = (extra["mesh_hash"], Normalization.from_dict(extra.get("normalization")))
+        except ValueError as exc:
+            raise InputError(f"{where}: shape '{name}': {exc}") from None
+    return out
+
+
+def _check_range(names: list[str], codes: np.ndarray, limit: float, where: str) -> None:
+    """Codes past the norm the model's codes are held to in training (``model.code_max_norm``) put
+    the decoder where it never learned anything; they would overwrite a trained shape with garbage."""
+    norms = np.linalg.norm(codes.astype(np.float64), axis=1)
+    worst = int(np.argmax(norms))
+    if norms[worst] > limit * (1 + 1e-4):
+        raise InputError(
+            f"{where}: the code of '{names[worst]}' has norm {norms[worst]:.4g}; this model's codes have "
+            f"norm at most {limit:g} (model.code_max_norm)"
+        )
 
 
 def update_codes(
@@ -181,17 +262,14 @@ def import_codes(model_dir: str | Path, path: str | Path, *, force: bool = False
             f"{Path(path).name} was exported from another model (decoder hash differs)",
             hint="codes only mean something to their own decoder; pass --force to import anyway",
         )
+    _check_range(names, codes, cfg.model.code_max_norm, Path(path).name)
+    extras = shape_metadata(meta, Path(path).name)
     entries = []
     for name, code in zip(names, codes, strict=True):
         info = known.get(name)
-        extra = meta.get("shapes", {}).get(name)
-        if extra is not None:
-            norm = Normalization.from_dict(extra["normalization"])
-            info = (
-                ShapeInfo(name, str(extra["mesh_hash"]), norm)
-                if info is None
-                else replace(info, normalization=norm)
-            )
+        if name in extras:
+            mesh_hash, norm = extras[name]
+            info = ShapeInfo(name, mesh_hash, norm) if info is None else replace(info, normalization=norm)
         if info is None:
             raise InputError(
                 f"shape '{name}' is new to this model and {Path(path).name} has no metadata for it"

@@ -63,8 +63,9 @@ def evaluate_shape(
     seed: int = 0,
     progress: Progress | None = None,
 ) -> tuple[dict[str, Any], MeshArrays]:
-    """Metrics (normalised with the model's stored placement of the shape) and the reconstruction."""
-    mesh = extract_shape(loaded, name, cfg, mode, progress=progress)
+    """Metrics (normalised with the model's stored placement of the shape) and the reconstruction.
+    ``progress`` sees the extraction in [0, 0.5], then the metrics' stages."""
+    mesh = extract_shape(loaded, name, cfg, mode, progress=_within(progress, "extract", 0.0, 0.5))
     norm = loaded.shapes[loaded.shape_index(name)].normalization
     out = evaluate_meshes(
         mesh.to_trimesh(),
@@ -73,11 +74,19 @@ def evaluate_shape(
         samples=samples,
         release_samples=min(samples, 100_000),
         seed=seed,
+        progress=_within(progress, "metrics", 0.5, 1.0),
     )
     out.update(shape_stats(normalized(mesh.to_trimesh(), norm)))
     out.update({"shape": name, "mode": mode, "resolution": cfg.resolution, "band": cfg.band})
     out.update({"fusion": cfg.fusion, "width": cfg.width})
     return out, mesh
+
+
+def _within(progress: Progress | None, stage: str, lo: float, hi: float) -> Progress | None:
+    """``progress`` for one stage that takes [lo, hi] of the whole."""
+    if progress is None:
+        return None
+    return lambda text, fraction: progress(f"{stage}: {text}" if text else stage, lo + (hi - lo) * fraction)
 
 
 def ablate(

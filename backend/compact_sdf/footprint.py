@@ -5,12 +5,17 @@ that says what would fit, instead of letting it grow until the kernel kills it (
 own processes that would end only the job, but late and with less to say). The estimates are
 generous upper bounds of the big arrays (the grid and its optimiser state, the training samples,
 the extraction lattices, the metric samples); the interpreter and small objects are a fixed
-allowance. ``--job-memory-mb`` is a separate, hard cap enforced inside each job's process.
+allowance. The budget is the tightest limit the job will run under (``host_budgets``: the machine's
+available memory, ``--job-memory-mb``, the address-space limit, the cgroup's), and on CUDA the GPU's
+free memory for the parts that live there; ``--job-memory-mb`` is also enforced inside each job's
+process.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import resource
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from compact_sdf.config import Config
 from compact_sdf.errors import InputError
@@ -31,12 +36,24 @@ METRIC_BYTES_PER_SAMPLE = 160  # float64 points, normals, KD-tree and distances,
 
 @dataclass(frozen=True)
 class Estimate:
+    """Host bytes (``total``, ``parts``) and, on CUDA, the parts that live in GPU memory."""
+
     total: int
     parts: dict[str, int]
+    gpu_total: int = 0
+    gpu_parts: dict[str, int] = field(default_factory=dict)
 
-    def describe(self) -> str:
-        big = sorted(self.parts.items(), key=lambda kv: -kv[1])[:3]
+    def describe(self, parts: dict[str, int] | None = None) -> str:
+        big = sorted((self.parts if parts is None else parts).items(), key=lambda kv: -kv[1])[:3]
         return ", ".join(f"{name} {gib(size)}" for name, size in big)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A memory limit a job runs under, and its name in words (the refusal says which one it was)."""
+
+    bytes: int
+    what: str
 
 
 def gib(size: float) -> str:
@@ -69,7 +86,8 @@ DEVICE_PARTS = frozenset(
 
 def _estimate(parts: dict[str, int], device: str) -> Estimate:
     host = {k: v for k, v in parts.items() if device == "cpu" or k not in DEVICE_PARTS}
-    return Estimate(BASE_BYTES + sum(host.values()), host)
+    gpu = {k: v for k, v in parts.items() if k not in host}
+    return Estimate(BASE_BYTES + sum(host.values()), host, sum(gpu.values()), gpu)
 
 
 def train_estimate(cfg: Config, shapes: int, device: str = "cpu") -> Estimate:
@@ -130,12 +148,64 @@ def available_bytes() -> int | None:
     return proc_bytes("/proc/meminfo", "MemAvailable")
 
 
-def check_fits(estimate: Estimate, budget: int | None, what: str, smaller: str) -> None:
-    """Refuse a job whose estimate exceeds ``budget``, naming the biggest parts and what to lower."""
-    if budget is not None and estimate.total > budget:
-        raise InputError(
-            f"{what} would need about {gib(estimate.total)} of memory ({estimate.describe()}); "
-            f"{gib(budget)} is available",
-            code="too_large",
-            hint=smaller,
-        )
+def host_budgets(job_memory_bytes: int | None) -> list[Budget]:
+    """Every limit that would stop a job's process on the host: the machine's available memory,
+    ``--job-memory-mb`` (extra data memory above the fresh process, which holds ``BASE_BYTES``), the
+    address-space limit job processes inherit, and the container's cgroup limit."""
+    out = []
+    available = available_bytes()
+    if available is not None:
+        out.append(Budget(available, "the machine's available memory"))
+    if job_memory_bytes is not None:
+        mb = job_memory_bytes // 1024**2
+        out.append(Budget(job_memory_bytes + BASE_BYTES, f"the per-job memory limit (--job-memory-mb {mb})"))
+    soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if soft != resource.RLIM_INFINITY:
+        held = proc_bytes("/proc/self/status", "VmSize") or 0
+        out.append(Budget(max(soft - held, 0) + BASE_BYTES, "the address-space limit (ulimit -v)"))
+    cgroup = _cgroup_room()
+    if cgroup is not None:
+        out.append(Budget(cgroup, "the container's memory limit (cgroup memory.max)"))
+    return out
+
+
+def _cgroup_room() -> int | None:
+    """memory.max less memory.current of this process's cgroup (v2), None without a limit."""
+    root = Path("/sys/fs/cgroup")
+    try:
+        limit = (root / "memory.max").read_text().strip()
+        used = int((root / "memory.current").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return None if not limit.isdigit() else max(int(limit) - used, 0)
+
+
+def gpu_budget() -> Budget | None:
+    """The GPU's free memory (CUDA), what the device-side parts of a job must fit in."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    free, _ = torch.cuda.mem_get_info()
+    return Budget(int(free), "the GPU's free memory")
+
+
+def tightest(budgets: list[Budget]) -> Budget | None:
+    return min(budgets, key=lambda b: b.bytes) if budgets else None
+
+
+def check_fits(
+    estimate: Estimate, budget: Budget | None, what: str, smaller: str, gpu: Budget | None = None
+) -> None:
+    """Refuse a job whose estimate exceeds a limit, naming the limit, the biggest parts and what to lower."""
+    for need, parts, limit in (
+        (estimate.total, estimate.parts, budget),
+        (estimate.gpu_total, estimate.gpu_parts, gpu),
+    ):
+        if limit is not None and need > limit.bytes:
+            raise InputError(
+                f"{what} would need about {gib(need)} of memory ({estimate.describe(parts)}); "
+                f"{limit.what} allows about {gib(limit.bytes)}",
+                code="too_large",
+                hint=smaller,
+            )

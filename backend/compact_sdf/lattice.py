@@ -19,6 +19,8 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 from skimage.measure import marching_cubes
 
+from compact_sdf.progress import check_stop
+
 FieldFn = Callable[[torch.Tensor], torch.Tensor]
 MERGE_TOL = 1e-4  # lattice units: block-boundary duplicates differ by float32 rounding only
 # Field values closer to 0 than this many voxels are pushed to it (sign kept, 0 counts as outside),
@@ -80,6 +82,7 @@ def evaluate(fn: FieldFn, points: np.ndarray, batch: int, device: torch.device |
     out = np.empty(len(points), dtype=np.float32)
     with torch.inference_mode():
         for start in range(0, len(points), batch):
+            check_stop()  # a service job's cancel, between batches
             x = torch.from_numpy(np.ascontiguousarray(points[start : start + batch])).to(device)
             out[start : start + batch] = fn(x).reshape(-1).float().cpu().numpy()
     return out

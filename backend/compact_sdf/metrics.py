@@ -23,6 +23,7 @@ from scipy.spatial import cKDTree
 
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.errors import CompactSDFError
+from compact_sdf.progress import Progress, check_stop
 
 TAUS = (0.005, 0.01)
 
@@ -94,16 +95,23 @@ def evaluate_meshes(
     release_samples: int = 100_000,
     taus: tuple[float, ...] = TAUS,
     seed: int = 0,
+    progress: Progress | None = None,
 ) -> dict[str, float]:
     """Compare a reconstruction with its ground truth, both given in the object's own coordinates.
 
     ``normalization`` defaults to the one fitted to ``gt`` (what training uses).
     """
+    report = progress or (lambda text, fraction: None)
     norm = normalization or Normalization.fit(gt.vertices)
     pred_u, gt_u = normalized(pred, norm), normalized(gt, norm)
+    report("sampling", 0.0)
     pred_pts, pred_n = sample_surface(pred_u, samples, seed)
     gt_pts, gt_n = sample_surface(gt_u, samples, seed + 1)
+    check_stop()
+    report("distances", 0.3)
     out = point_metrics(pred_pts, gt_pts, pred_n, gt_n, taus)
+    check_stop()
+    report("release Chamfer", 0.9)
     release_pts = sample_surface(pred_u, release_samples, seed + 2)[0]
     out["chamfer_release"] = chamfer(
         nearest(release_pts, gt_u.vertices)[0], nearest(gt_u.vertices, release_pts)[0]

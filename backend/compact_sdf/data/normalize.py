@@ -43,6 +43,24 @@ class Normalization:
         return {"center": list(self.center), "scale": self.scale}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Normalization:
-        c = data["center"]
-        return cls(center=(float(c[0]), float(c[1]), float(c[2])), scale=float(data["scale"]))
+    def from_dict(cls, data: Any) -> Normalization:
+        """Read one back; refuses (ValueError) anything but three finite centre numbers and a finite,
+        positive scale, since a NaN or zero scale would turn every reconstructed vertex into NaN."""
+        if not isinstance(data, dict) or not {"center", "scale"} <= set(data):
+            raise ValueError("a normalisation must be an object with 'center' and 'scale'")
+        c, scale = data["center"], data["scale"]
+        if not isinstance(c, list | tuple) or len(c) != 3 or not all(_finite(x) for x in c):
+            raise ValueError(f"a normalisation's center must be three finite numbers, not {str(c)[:40]!r}")
+        if not _finite(scale) or scale <= 0:
+            raise ValueError(
+                f"a normalisation's scale must be a finite number above 0, not {str(scale)[:40]!r}"
+            )
+        return cls(center=(float(c[0]), float(c[1]), float(c[2])), scale=float(scale))
+
+
+def _finite(value: Any) -> bool:
+    return (
+        isinstance(value, int | float | np.floating | np.integer)
+        and not isinstance(value, bool)
+        and bool(np.isfinite(value))
+    )

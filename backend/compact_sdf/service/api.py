@@ -15,7 +15,9 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
+from compact_sdf import footprint
 from compact_sdf.errors import InputError
 from compact_sdf.service.isolation import ChildLimits
 from compact_sdf.service.meshes import MeshIntake
@@ -40,7 +42,8 @@ class ApiError(Exception):
 
 
 def not_found(what: str, ident: str) -> ApiError:
-    return ApiError(404, "not_found", f"no {what} with id {ident!r}")
+    """A 404 that echoes at most 40 characters of the id it was given."""
+    return ApiError(404, "not_found", f"no {what} with id {shorten(ident, 40)!r}")
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ class Service:
         return _found("model", model_id, self.store.get_model)
 
     def job(self, job_id: str) -> dict[str, Any]:
-        return _found("job", job_id, self.store.get_job)
+        return self.worker.as_known(_found("job", job_id, self.store.get_job))
 
 
 def _found(kind: str, row_id: str, get: Callable[[str], dict[str, Any] | None]) -> dict[str, Any]:
@@ -96,17 +99,34 @@ def error_response(
 
 
 async def read_body(request: Request) -> bytes:
-    """The raw request body (``BodyLimit`` has already refused it past the upload limit)."""
+    """The raw request body (``gate.BodyLimit`` has already refused it past the upload limit)."""
     body = await request.body()
     if not body:
         raise InputError("the request body is empty; send the file as the body")
     return body
 
 
-def too_large(size: int, limits: Limits) -> StarletteHTTPException:
+def too_large(size: int, limit: int) -> StarletteHTTPException:
     """An HTTPException (not ApiError) so FastAPI's body parsing passes it through to the handler."""
-    message = f"upload of {size} bytes exceeds the server limit of {limits.max_upload_bytes} bytes"
+    message = f"a request body of {size} bytes exceeds the server limit of {limit} bytes for this route"
     return StarletteHTTPException(413, detail=message)
+
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(app: Any, scope: Any) -> list[str]:
+    """Every method some route serves at this path (Starlette's 405 names only the first route's)."""
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(route.matches({**scope, "method": method})[0] == Match.FULL for route in app.routes)
+    ]
+
+
+def shorten(text: str, keep: int = 80) -> str:
+    """A request's own text echoed back at most ``keep`` characters long."""
+    return text if len(text) <= keep else f"{text[:keep]}... ({len(text)} characters)"
 
 
 def mesh_out(mesh: dict[str, Any]) -> dict[str, Any]:
@@ -125,3 +145,17 @@ def read_json(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return value if isinstance(value, dict) else None
+
+
+def check_extraction_memory(
+    svc: Service, cfg: Any, resolution: int, samples: int = 0, *, join: bool = False
+) -> None:
+    """Refuse an extraction (a job or a live mesh) that would not fit the tightest limit it runs under,
+    naming the limit and the largest resolution that fits."""
+    device = svc.worker.device
+    budget = footprint.tightest(footprint.host_budgets(svc.limits.job.memory_bytes))
+    gpu = footprint.gpu_budget() if device.startswith("cuda") else None
+    estimate = footprint.evaluate_estimate(cfg, resolution, samples, device, join=join)
+    fits = footprint.largest_resolution(cfg, budget.bytes, samples, device, join=join) if budget else 0
+    smaller = f"resolution {fits} or less fits" if fits else "no resolution fits: free some memory"
+    footprint.check_fits(estimate, budget, f"a resolution of {resolution}", smaller, gpu)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hmac
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -23,9 +25,19 @@ from compact_sdf import __version__
 from compact_sdf.errors import CheckpointError, CompactSDFError
 from compact_sdf.names import NAME_RULE
 from compact_sdf.service import schemas
-from compact_sdf.service.api import API, ApiError, Limits, Service, error_response, too_large
+from compact_sdf.service.api import (
+    API,
+    ApiError,
+    Limits,
+    Service,
+    allowed_methods,
+    error_response,
+    shorten,
+)
+from compact_sdf.service.disk import disk_full_message, is_disk_full
+from compact_sdf.service.gate import BodyLimit, TokenGate
 from compact_sdf.service.meshes import MeshIntake
-from compact_sdf.service.paths import DataDir
+from compact_sdf.service.paths import DataDir, hide_root
 from compact_sdf.service.routes import codes, health, jobs, live, meshes, models, results
 from compact_sdf.service.store import Store
 from compact_sdf.service.worker import Worker
@@ -62,7 +74,7 @@ def create_app(
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
-        responses={401: {"model": schemas.ErrorResponse}, 404: {"model": schemas.ErrorResponse}},
+        responses={code: {"model": schemas.ErrorResponse} for code in (401, 404, 507)},
     )
     _install_error_handlers(app)
     auth = [Depends(_token_check(token))]
@@ -77,6 +89,7 @@ def create_app(
         api.include_router(module.router)
     app.include_router(api)
     app.add_middleware(BodyLimit, limits=limits)
+    app.add_middleware(TokenGate, token=token)  # outermost: no body is read before the token
     app.state.service = svc
     return app
 
@@ -103,8 +116,11 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(CompactSDFError)
     async def _sdf_error(_: Request, exc: CompactSDFError) -> JSONResponse:
-        """A bad checkpoint conflicts with stored state (409); other user errors (bad input too) are 422."""
-        return error_response(409 if isinstance(exc, CheckpointError) else 422, exc.code, str(exc))
+        """A bad checkpoint conflicts with stored state (409); other user errors (bad input too) are 422.
+        Paths under the data directory are shown relative to it (``DATA/...``), never absolute."""
+        root = _data_root(app)
+        message = str(exc) if root is None else hide_root(str(exc), root)
+        return error_response(409 if isinstance(exc, CheckpointError) else 422, exc.code, message)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -117,18 +133,38 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
             exc.status_code, "http_error"
         )
-        message = str(exc.detail)
-        if exc.status_code in (404, 405):
-            message = f"no route {request.method} {request.url.path}" + (" (see /openapi.json)")
-        return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+        message, headers = str(exc.detail), getattr(exc, "headers", None)
+        path = shorten(request.url.path)
+        if exc.status_code == 404:
+            message = f"no route {request.method} {path} (see /openapi.json)"
+        if exc.status_code == 405:
+            allowed = allowed_methods(app, request.scope)
+            message = f"{request.method} is not allowed on {path}; allowed: {', '.join(allowed)}"
+            headers = {"Allow": ", ".join(allowed)}
+        return error_response(exc.status_code, code, message, headers=headers)
 
-    @app.exception_handler(Exception)
-    async def _crash(_: Request, exc: Exception) -> JSONResponse:
+    async def _write_error(_: Request, exc: Exception) -> JSONResponse:
+        """A full disk is the user's to fix (507, in words); any other such error is a bug (500)."""
+        if is_disk_full(exc, _data_root(app)):
+            log.warning("disk full: %s", exc)
+            return error_response(507, "disk_full", disk_full_message("this request"))
         log.exception("unhandled error")
         return error_response(500, "internal", f"internal error: {type(exc).__name__}")
+
+    for kind in (OSError, sqlite3.Error, RuntimeError):
+        app.add_exception_handler(kind, _write_error)
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        return await _write_error(request, exc)
+
+
+def _data_root(app: FastAPI) -> Path | None:
+    service = getattr(app.state, "service", None)
+    return None if service is None else service.data.root
 
 
 NAME_FIELDS = {"name", "shape", "shapes"}
@@ -142,35 +178,6 @@ def _name_message(errors: Sequence[Any]) -> str | None:
             what = "mesh name" if loc == ("query", "name") else "name"
             return f"invalid {what} {e.get('input')!r}: use {NAME_RULE}"
     return None
-
-
-class BodyLimit:
-    """ASGI middleware: a request body past the upload limit is refused with 413 (declared or streamed,
-    chunked included) before it is buffered; raised inside the route, so the JSON error handler answers."""
-
-    def __init__(self, app: Any, limits: Limits) -> None:
-        self.app = app
-        self.limits = limits
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = self.limits.max_upload_bytes
-        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
-        seen = 0
-
-        async def limited_receive() -> Any:
-            nonlocal seen
-            if declared.isdigit() and int(declared) > limit:
-                raise too_large(int(declared), self.limits)
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise too_large(seen, self.limits)
-            return message
-
-        await self.app(scope, limited_receive, send)
 
 
 __all__ = ["API", "ApiError", "Limits", "create_app"]

@@ -32,6 +32,9 @@ PROGRESS_INTERVAL_S = 0.25
 # The forkserver imports these once; every job's child is then a cheap fork of a single-threaded
 # process (no re-import of torch per job, and no fork of the server's threads).
 _PRELOAD = ["torch", "compact_sdf.service.jobs"]
+# Kinds whose network evaluation and metric stages also stop on a cancel (progress.check_stop);
+# training and fitting stop through should_stop at a step, after saving.
+POLLED_KINDS = frozenset({"extract", "interpolate", "evaluate"})
 
 
 @dataclass(frozen=True)
@@ -100,20 +103,26 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, MemoryError) or "out of memory" in text or "can't allocate memory" in text
 
 
-def _failure(exc: BaseException) -> dict[str, str]:
+def failure(exc: BaseException, data_root: Path | None = None) -> dict[str, str]:
+    """A job's error in words and a code (``disk_full``, ``out_of_memory``, the error's own, ...);
+    paths under the data directory read ``DATA/...``."""
     from compact_sdf.errors import CompactSDFError
+    from compact_sdf.service.disk import disk_full_message, is_disk_full
+    from compact_sdf.service.paths import hide_root
 
+    if is_disk_full(exc, data_root):
+        return {"code": "disk_full", "message": disk_full_message("the job's output")}
     if isinstance(exc, CompactSDFError):
-        return {"code": exc.code, "message": str(exc)}
-    if isinstance(exc, FloatingPointError):
-        return {"code": "diverged", "message": str(exc)}
-    if _is_out_of_memory(exc):
-        return {
-            "code": "out_of_memory",
-            "message": "the job ran out of memory; try a smaller resolution, preset or sample count",
-        }
-    log.error("job crashed:\n%s", traceback.format_exc())
-    return {"code": "internal", "message": f"internal error: {type(exc).__name__}: {exc}"}
+        code, message = exc.code, str(exc)
+    elif isinstance(exc, FloatingPointError):
+        code, message = "diverged", str(exc)
+    elif _is_out_of_memory(exc):
+        code = "out_of_memory"
+        message = "the job ran out of memory; try a smaller resolution, preset or sample count"
+    else:
+        log.error("job crashed:\n%s", traceback.format_exc())
+        code, message = "internal", f"internal error: {type(exc).__name__}: {exc}"
+    return {"code": code, "message": message if data_root is None else hide_root(message, data_root)}
 
 
 def _child_main(
@@ -133,7 +142,7 @@ def _child_main(
     try:
         _apply_limits(limits)
     except BaseException as exc:
-        outcome = Outcome("failed", error=_failure(exc))
+        outcome = Outcome("failed", error=failure(exc))
     else:
         outcome = run_job(job, data_root, device, cancel, stop)
     try:
@@ -146,6 +155,7 @@ def run_job(job: dict[str, Any], data_root: str, device: str, cancel: Any, stop:
     """Run one job's handler in this process (a job's own child, or the resident process) and say how
     it ended; progress goes to the store, ``cancel`` / ``stop`` are the parent's events."""
     from compact_sdf.errors import Cancelled
+    from compact_sdf.progress import stop_when
     from compact_sdf.service.jobs import HANDLERS, JobContext
     from compact_sdf.service.paths import DataDir
     from compact_sdf.service.store import Store
@@ -166,6 +176,8 @@ def run_job(job: dict[str, Any], data_root: str, device: str, cancel: Any, stop:
     def should_stop() -> bool:
         return bool(cancel.is_set() or stop.is_set())
 
+    if job["kind"] in POLLED_KINDS:
+        stop_when(should_stop)
     try:
         result = HANDLERS[job["kind"]](JobContext(job, data, store, report, should_stop, device))
     except Cancelled as exc:
@@ -173,19 +185,37 @@ def run_job(job: dict[str, Any], data_root: str, device: str, cancel: Any, stop:
             "cancelled" if cancel.is_set() else "stopped", error={"code": "cancelled", "message": str(exc)}
         )
     except BaseException as exc:  # the handler's last word: anything else is this job's failure
-        return Outcome("failed", error=_failure(exc))
+        return Outcome("failed", error=failure(exc, data.root))
     if cancel.is_set():
         return Outcome("cancelled", error={"code": "cancelled", "message": "cancelled"})
     return Outcome("succeeded", result={"result": result, "progress": dict(latest)})
 
 
-def _death(exitcode: int | None) -> dict[str, str]:
-    """Words for a child that died without an outcome (the signal tells OOM kills apart)."""
+def oom_kills() -> int | None:
+    """The kernel's count of out-of-memory kills since boot (``/proc/vmstat``), None without it."""
+    try:
+        for line in Path("/proc/vmstat").read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                return int(value)
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _death(exitcode: int | None, oom_before: int | None = None) -> dict[str, str]:
+    """Words for a child that died without an outcome. A SIGKILL is the kernel's out-of-memory killer
+    only when its kill count rose while the job ran; otherwise something outside killed it."""
     if exitcode is not None and exitcode < 0:
         name = signal.Signals(-exitcode).name
-        why = " (most likely the machine ran out of memory)" if -exitcode == signal.SIGKILL else ""
-        code = "out_of_memory" if -exitcode == signal.SIGKILL else "crashed"
-        return {"code": code, "message": f"the job's process was killed by {name}{why}"}
+        if -exitcode != signal.SIGKILL:
+            return {"code": "crashed", "message": f"the job's process was killed by {name}"}
+        after = oom_kills()
+        if oom_before is not None and after is not None and after == oom_before:
+            message = "the job's process was killed by SIGKILL from outside the server (not for memory)"
+            return {"code": "killed", "message": message}
+        message = "the job's process was killed by SIGKILL (the machine ran out of memory)"
+        return {"code": "out_of_memory", "message": message}
     return {"code": "crashed", "message": f"the job's process exited with status {exitcode}"}
 
 
@@ -201,6 +231,7 @@ class JobProcess:
         alive, self._alive = ctx.Pipe(duplex=False)
         args = (send, job, str(data_root), device, limits, self._cancel, self._stop, alive)
         self._proc = ctx.Process(target=_child_main, args=args, name=f"job-{job['id'][:8]}", daemon=True)
+        self._oom_before = oom_kills()
         self._proc.start()
         send.close()
         alive.close()
@@ -243,4 +274,4 @@ class JobProcess:
             return Outcome(
                 killed_for, error={"code": "cancelled", "message": f"{killed_for} (process ended)"}
             )
-        return Outcome("failed", error=_death(self._proc.exitcode))
+        return Outcome("failed", error=_death(self._proc.exitcode, self._oom_before))

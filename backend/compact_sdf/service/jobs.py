@@ -228,7 +228,7 @@ def run_evaluate(ctx: JobContext) -> dict[str, Any]:
     req: tasks.EvaluateRequest = _model_request(
         ctx, tasks.EvaluateRequest, mesh=str(ctx.data.mesh_path(mesh_id))
     )
-    metrics, pred = tasks.evaluate(req, ctx.stage("extract", 0, 0.5))
+    metrics, pred = tasks.evaluate(req, ctx.stage("evaluate"))
     name = f"{req.shape}_{req.mode}.ply"
     save_mesh_atomic(pred, ctx.result_path(name))
     return {"files": [name], "metrics": _jsonable(metrics), "mesh_id": mesh_id}
@@ -247,8 +247,18 @@ HANDLERS: dict[str, Callable[[JobContext], dict[str, Any]]] = {
 def export_codes_file(data: DataDir, model_id: str, fmt: str, device: str = "cpu") -> Path:
     """Write the model's codes via ``codes.export_codes`` to a fresh temp file under DATA/tmp."""
     out = temp_path_like(data.tmp_dir / f"codes.{fmt}")
-    tasks.export_codes(tasks.CodesExportRequest(str(data.model_dir(model_id)), str(out), device=device))
+    try:
+        tasks.export_codes(tasks.CodesExportRequest(str(data.model_dir(model_id)), str(out), device=device))
+    except BaseException:  # a full disk leaves no half-written export behind
+        remove_export(out)
+        raise
     return out
+
+
+def remove_export(path: Path) -> None:
+    """A temporary export and, for .npz, the .json metadata written beside it."""
+    for leftover in (path, path.with_suffix(".json")):
+        leftover.unlink(missing_ok=True)
 
 
 def import_codes_file(data: DataDir, model_id: str, body: bytes, fmt: str) -> list[str]:

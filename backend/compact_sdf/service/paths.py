@@ -75,3 +75,8 @@ def _require_id(value: str) -> str:
 def temp_path_like(path: Path) -> Path:
     """A not-yet-existing sibling of ``path`` with the same suffix (writers that pick a format by suffix)."""
     return path.with_name(f".{path.stem}.{secrets.token_hex(6)}.tmp{path.suffix}")
+
+
+def hide_root(message: str, root: Path) -> str:
+    """A message for the user with paths under the data directory shown as ``DATA/...``."""
+    return message.replace(str(root), "DATA")

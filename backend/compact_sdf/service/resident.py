@@ -23,6 +23,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from compact_sdf.service.isolation import (
@@ -32,7 +33,8 @@ from compact_sdf.service.isolation import (
     _context,
     _death,
     _die_with_server,
-    _failure,
+    failure,
+    oom_kills,
     run_job,
 )
 from compact_sdf.service.paths import DataDir
@@ -56,7 +58,8 @@ def _child_main(
     cancel: Any,
     alive: multiprocessing.connection.Connection,
 ) -> None:
-    """Serve ``(op, params)`` requests until the pipe closes; every reply is ``(ok, value)``."""
+    """Serve ``(op, params)`` requests until the pipe closes; every reply is ``(ok, value, held)``,
+    ``held`` the model cache's status after the request (what ``GET /resident`` shows)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with_server(alive)
@@ -70,10 +73,11 @@ def _child_main(
         except (EOFError, OSError):
             return
         try:
-            reply: tuple[bool, Any] = (True, _OPS[op](params, data_root, device, cancel))
+            ok, value = True, _OPS[op](params, data_root, device, cancel)
         except BaseException as exc:  # a request's failure is that request's alone
-            reply = (False, _failure(exc))
-        conn.send(reply)
+            ok, value = False, failure(exc, DataDir(data_root).root)
+        cache = model_cache.active()
+        conn.send((ok, value, cache.status() if cache is not None else {}))
 
 
 def _mesh(params: dict[str, Any], data_root: str, device: str, cancel: Any) -> dict[str, Any]:
@@ -87,13 +91,6 @@ def _job(params: dict[str, Any], data_root: str, device: str, cancel: Any) -> Ou
     return run_job(params["job"], data_root, device, cancel, cancel)
 
 
-def _status(params: dict[str, Any], data_root: str, device: str, cancel: Any) -> dict[str, Any]:
-    from compact_sdf import model_cache
-
-    cache = model_cache.active()
-    return cache.status() if cache is not None else {}
-
-
 def _evict(params: dict[str, Any], data_root: str, device: str, cancel: Any) -> int:
     from compact_sdf import model_cache
 
@@ -104,7 +101,6 @@ def _evict(params: dict[str, Any], data_root: str, device: str, cancel: Any) -> 
 _OPS: dict[str, Callable[[dict[str, Any], str, str, Any], Any]] = {
     "mesh": _mesh,
     "job": _job,
-    "status": _status,
     "evict": _evict,
 }
 
@@ -113,18 +109,28 @@ class Resident:
     """The server's handle on the resident process: starts it on demand, one request at a time."""
 
     def __init__(self, data: DataDir, device: str, limits: ChildLimits, budget_bytes: int) -> None:
-        self.data, self.device, self.limits, self.budget_bytes = data, device, limits, budget_bytes
+        self.data, self.device, self.budget_bytes = data, device, budget_bytes
+        # the job cap, plus the models it may hold on top of one job's work
+        extra = None if limits.memory_bytes is None else limits.memory_bytes + budget_bytes
+        self.limits = replace(limits, memory_bytes=extra)
         self._lock = threading.Lock()
         self._proc: Any = None
         self._conn: multiprocessing.connection.Connection | None = None
         self._alive: multiprocessing.connection.Connection | None = None
         self._cancel: Any = None
+        self._oom_kills: int | None = None  # the kernel's count when the process started
         self.starts = 0
+        self.held: dict[str, Any] = {}  # the model cache's status after the last request
 
     @property
     def pid(self) -> int | None:
         proc = self._proc
         return proc.pid if proc is not None and proc.is_alive() else None
+
+    @property
+    def busy(self) -> bool:
+        """A request or job is in flight (the next one waits for it)."""
+        return self._lock.locked()
 
     def call(self, op: str, **params: Any) -> Any:
         """Run one request in the resident process; its own errors come back as ``(False, failure)``.
@@ -171,6 +177,7 @@ class Resident:
         alive, self._alive = ctx.Pipe(duplex=False)
         args = (child, str(self.data.root), self.device, self.limits, self.budget_bytes, self._cancel, alive)
         self._proc = ctx.Process(target=_child_main, args=args, name="resident-models", daemon=True)
+        self._oom_kills = oom_kills()
         self._proc.start()
         child.close()
         alive.close()
@@ -184,7 +191,8 @@ class Resident:
         while True:
             if conn.poll(0.02):
                 try:
-                    return conn.recv()
+                    ok, value, self.held = conn.recv()
+                    return ok, value
                 except (EOFError, OSError):
                     break
             if not self._proc.is_alive():
@@ -197,7 +205,7 @@ class Resident:
                 self._proc.kill()
                 deadline = float("inf")
         self._proc.join(10.0)
-        death = _death(self._proc.exitcode)["message"].replace("job's", "resident model")
+        death = _death(self._proc.exitcode, self._oom_kills)["message"].replace("job's", "resident model")
         self._shutdown()
         raise ResidentDied(f"{death}; it starts again with the next request")
 
@@ -210,3 +218,4 @@ class Resident:
                 self._proc.kill()
             self._proc.join(10.0)
         self._proc = self._conn = self._alive = None
+        self.held = {}

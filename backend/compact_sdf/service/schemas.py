@@ -87,7 +87,10 @@ class ErrorResponse(Strict):
 
 
 class Health(Strict):
-    status: str
+    status: Literal["ok", "degraded"]
+    problems: list[str] = Field(description="why the status is degraded, in words")
+    data_writable: bool = Field(description="a small file can be written in the data directory now")
+    disk_free_bytes: int | None = Field(description="free bytes on the data directory's disk")
     version: str
     device: Literal["cuda", "cpu"]
     torch: str
@@ -148,6 +151,16 @@ class PrepareJob(Strict):
 
 class TrainJob(Strict):
     """New model from ``mesh_ids`` (shape names are the mesh names), or more training of ``model_id``."""
+
+    model_config = ConfigDict(  # the spec says "exactly one of", as the route checks it
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["mesh_ids"], "properties": {"mesh_ids": {"type": "array"}}},
+                {"required": ["model_id"], "properties": {"model_id": {"type": "string"}}},
+            ]
+        },
+    )
 
     kind: Literal["train"]
     mesh_ids: list[Id] | None = Field(None, **_count("train", "mesh_ids"))
@@ -217,6 +230,7 @@ class MeshIn(Strict):
 class ResidentOut(Strict):
     pid: int | None = Field(None, description="the resident model process; None until the first request")
     starts: int
+    busy: bool = Field(False, description="a request or job is in flight")
     models: list[dict[str, Any]] = Field(default_factory=list)
     bytes: int = 0
     budget_bytes: int

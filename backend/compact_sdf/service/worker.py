@@ -9,12 +9,13 @@ does the same for jobs left ``running``, up to ``MAX_ATTEMPTS`` starts per job.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from typing import Any
 
 from compact_sdf.device import resolve_device
-from compact_sdf.service.isolation import ChildLimits, JobProcess
+from compact_sdf.service.isolation import ChildLimits, JobProcess, Outcome, failure
 from compact_sdf.service.paths import DataDir
 from compact_sdf.service.resident import RESIDENT_KINDS, Resident
 from compact_sdf.service.store import Store
@@ -22,6 +23,7 @@ from compact_sdf.service.store import Store
 log = logging.getLogger("compact_sdf.service")
 
 MAX_ATTEMPTS = 3
+RETRY_S = 2.0  # how often a worker retries the database after a write failed (a full disk)
 
 
 class Worker:
@@ -46,6 +48,7 @@ class Worker:
         self._stopping = threading.Event()
         self._cancel: set[str] = set()
         self._lock = threading.Lock()
+        self._ended: dict[str, dict[str, Any]] = {}  # how jobs ended, until the database has it
 
     # -- lifecycle ----------------------------------------------------------------------------
     def recover(self) -> None:
@@ -94,8 +97,15 @@ class Worker:
 
     # -- the loop -----------------------------------------------------------------------------
     def _loop(self) -> None:
+        """Take jobs until the server stops; an error of the worker's own (the database or the disk
+        failing under it) costs at most the job in hand, never the thread."""
         while not self._stopping.is_set():
-            job = self.store.claim_next()
+            try:
+                job = self.store.claim_next()
+            except (sqlite3.Error, OSError) as exc:  # e.g. a full disk: wait for space, then go on
+                log.warning("cannot take the next job (%s); retrying in %.0f s", exc, RETRY_S)
+                self._stopping.wait(RETRY_S)
+                continue
             if job is None:
                 self._wake.wait(1.0)
                 self._wake.clear()
@@ -112,9 +122,42 @@ class Worker:
             else:
                 child = JobProcess(job, self.data.root, self.device, self.limits)
                 outcome = child.wait(lambda: self._cancelled(job_id), self._stopping.is_set)
+        except Exception as exc:  # the process could not start or be watched: this job's failure
+            log.exception("job %s could not run", job_id)
+            outcome = Outcome("failed", error=failure(exc, self.data.root))
         finally:
             with self._lock:
                 self._cancel.discard(job_id)
+        self._persist(job, outcome)
+
+    def _persist(self, job: dict[str, Any], outcome: Outcome) -> None:
+        """Record how the job ended, whatever happens: a database or disk error (a full disk) is
+        retried until it lands, so the job's end is recorded once space is back (meanwhile this thread
+        takes no new job); any other error marks the job failed. A server stop gives up (the next
+        start requeues what is left ``running``)."""
+        while True:
+            try:
+                self._record(job, outcome)
+                return
+            except (sqlite3.Error, OSError) as exc:
+                if self._stopping.is_set():
+                    log.error(
+                        "could not record how job %s ended before the server stopped: %s", job["id"], exc
+                    )
+                    return
+                log.warning(
+                    "cannot record how job %s ended (%s); retrying in %.0f s", job["id"], exc, RETRY_S
+                )
+                self._stopping.wait(RETRY_S)
+            except Exception as exc:
+                log.exception("recording how job %s ended failed", job["id"])
+                if outcome.error.get("code") == "internal":
+                    return
+                message = f"internal error while recording the job's end: {type(exc).__name__}"
+                outcome = Outcome("failed", error={"code": "internal", "message": message})
+
+    def _record(self, job: dict[str, Any], outcome: Outcome) -> None:
+        job_id = job["id"]
         if outcome.status == "succeeded":
             assert outcome.result is not None
             done = {**outcome.result["progress"], "stage": "done", "fraction": 1.0}
@@ -152,4 +195,16 @@ class Worker:
         self.store.update_model(job["model_id"], status="interrupted" if ckpt else "failed")
 
     def _finish(self, job_id: str, status: str, **values: Any) -> None:
-        self.store.update_job(job_id, status=status, finished=time.time(), **values)
+        ended = {"status": status, "finished": time.time(), **values}
+        with self._lock:
+            ended = self._ended.setdefault(job_id, ended)  # a retry keeps the first time
+        self.store.update_job(job_id, **ended)
+        with self._lock:
+            self._ended.pop(job_id, None)
+
+    def as_known(self, job: dict[str, Any]) -> dict[str, Any]:
+        """The job row with an end the database could not take yet (a full disk) laid over it, so
+        status reads say ``failed`` (and why) instead of ``running`` while no process runs it."""
+        with self._lock:
+            ended = self._ended.get(job["id"])
+        return job if ended is None else {**job, **ended}

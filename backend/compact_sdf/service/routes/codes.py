@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -12,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from compact_sdf.errors import InputError
 from compact_sdf.service import schemas
 from compact_sdf.service.api import BINARY_BODY, ApiError, Service, ServiceDep, read_body
-from compact_sdf.service.jobs import CHECKPOINT, export_codes_file, import_codes_file
+from compact_sdf.service.jobs import CHECKPOINT, export_codes_file, import_codes_file, remove_export
 from compact_sdf.service.routes.models import model_out
 
 router = APIRouter(tags=["models"])
@@ -36,7 +35,7 @@ def export_codes(svc: ServiceDep, model_id: str, format: FORMAT = "npz") -> Resp
     try:
         content = path.read_bytes()
     finally:
-        _remove(path)
+        remove_export(path)
     return Response(
         content,
         media_type="application/json" if format == "json" else "application/octet-stream",
@@ -75,9 +74,3 @@ def _check_format(format: str) -> None:
 def _require_trained(svc: Service, model_id: str) -> None:
     if not (svc.data.model_dir(model_id) / CHECKPOINT).is_file():
         raise ApiError(409, "not_trained", f"model {model_id} has no checkpoint yet; train it first")
-
-
-def _remove(path: Path) -> None:
-    """The temporary export and, for .npz, the .json metadata written beside it."""
-    for leftover in (path, path.with_suffix(".json")):
-        leftover.unlink(missing_ok=True)

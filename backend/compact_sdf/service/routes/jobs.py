@@ -9,8 +9,9 @@ from fastapi import APIRouter, Body, Query
 from compact_sdf import footprint, tasks
 from compact_sdf.config import Config
 from compact_sdf.errors import InputError
+from compact_sdf.interpolate import check_weights
 from compact_sdf.service import schemas
-from compact_sdf.service.api import ApiError, Service, ServiceDep, job_out
+from compact_sdf.service.api import ApiError, Service, ServiceDep, check_extraction_memory, job_out
 from compact_sdf.service.jobs import CHECKPOINT, model_config
 from compact_sdf.service.paths import new_id
 from compact_sdf.tasks import build_config, preset_for
@@ -49,13 +50,16 @@ def _check_job(svc: Service, body: Any, params: dict[str, Any]) -> str | None:
     for name in names:
         if name is not None and name not in known:
             raise InputError(f"model has no shape '{name}'; known: {', '.join(sorted(known))}")
+    if isinstance(body, schemas.InterpolateJob) and body.weights is not None:
+        check_weights(body.weights, len(body.shapes))  # refused now, not when the job runs
     if isinstance(body, schemas.FitJob):
         mesh = svc.mesh(body.mesh_id)
         if (body.name or mesh["name"]) in known:
             raise InputError(f"model already has a shape '{body.name or mesh['name']}'; pass another name")
     if isinstance(body, schemas.EvaluateJob) and body.mesh_id:
         svc.mesh(body.mesh_id)
-    _check_memory(svc, body, model_config(model), len(known))
+    cfg, resolution = _as_run(model, body)
+    _check_memory(svc, body, cfg, len(known), resolution)
     trained = (svc.data.model_dir(model["id"]) / CHECKPOINT).is_file()
     if not trained and not svc.store.active_jobs_for_model(model["id"]):
         raise ApiError(409, "not_trained", f"model {model['id']} has no checkpoint; train it first")
@@ -92,26 +96,35 @@ def _check_train(svc: Service, body: schemas.TrainJob, params: dict[str, Any]) -
     return model_id
 
 
-def _check_memory(svc: Service, body: Any, cfg: Config, shapes: int) -> None:
-    """Refuse a job now, saying what would fit, rather than let it grow until it is killed. The budget
-    is the machine's available memory; ``--job-memory-mb`` is enforced in the job's process."""
-    budget = footprint.available_bytes()
+def _check_memory(svc: Service, body: Any, cfg: Config, shapes: int, resolution: int | None = None) -> None:
+    """Refuse a job now, saying what would fit and which limit it would hit, rather than let it grow
+    until it is killed: the estimate is of the job as it will run (``cfg`` after its overrides), the
+    budget the tightest limit it will run under (``footprint.host_budgets``, the GPU on CUDA)."""
     device = svc.worker.device
+    budget = footprint.tightest(footprint.host_budgets(svc.limits.job.memory_bytes))
+    gpu = footprint.gpu_budget() if device.startswith("cuda") else None
     if isinstance(body, (schemas.TrainJob, schemas.FitJob)):
         estimate = footprint.train_estimate(cfg, shapes + isinstance(body, schemas.FitJob), device)
         smaller = "use fewer shapes, a smaller preset, or lower model.grid_res or train.samples_per_shape"
-        footprint.check_fits(estimate, budget, "this training", smaller)
+        footprint.check_fits(estimate, budget, "this training", smaller, gpu)
         return
-    resolution = getattr(body, "resolution", None)
     if resolution is None:
         return
     samples = getattr(body, "samples", 0) or 0
     join = isinstance(body, schemas.InterpolateJob) and body.join_gap > 0
-    estimate = footprint.evaluate_estimate(cfg, resolution, samples, device, join=join)
-    if budget is not None and estimate.total > budget:
-        fits = footprint.largest_resolution(cfg, budget, samples, device, join=join)
-        smaller = f"resolution {fits} or less fits" if fits else "no resolution fits: free some memory"
-        footprint.check_fits(estimate, budget, f"a resolution of {resolution}", smaller)
+    check_extraction_memory(svc, cfg, resolution, samples, join=join)
+
+
+def _as_run(model: dict[str, Any], body: Any) -> tuple[Config, int | None]:
+    """The config and resolution the job will run with: a fit's overrides apply, and an extraction's
+    ``extract.*`` overrides win over its fields, as in ``tasks._extract_config``."""
+    if isinstance(body, schemas.FitJob):
+        return model_config(model, schemas.overrides_of(body.overrides)), None
+    if not isinstance(body, schemas.ExtractJob):
+        return model_config(model), getattr(body, "resolution", None)
+    fields = {"extract.resolution": body.resolution, "extract.band": body.band}
+    cfg = model_config(model, {**fields, **schemas.overrides_of(body.overrides)})
+    return cfg, cfg.extract.resolution
 
 
 @router.get("/jobs", response_model=list[schemas.JobOut])
@@ -120,7 +133,7 @@ def list_jobs(
     status: Annotated[schemas.JobStatus | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
-    return [job_out(j) for j in svc.store.list_jobs(status, limit)]
+    return [job_out(svc.worker.as_known(j)) for j in svc.store.list_jobs(status, limit)]
 
 
 @router.get("/jobs/{job_id}", response_model=schemas.JobOut)

@@ -11,10 +11,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body
 from fastapi.responses import Response
 
-from compact_sdf import footprint
 from compact_sdf.errors import InputError
 from compact_sdf.service import schemas
-from compact_sdf.service.api import ApiError, Service, ServiceDep
+from compact_sdf.service.api import ApiError, Service, ServiceDep, check_extraction_memory
 from compact_sdf.service.jobs import CHECKPOINT, model_config
 from compact_sdf.service.resident import ResidentDied
 
@@ -56,16 +55,16 @@ def model_mesh(svc: ServiceDep, model_id: str, body: Annotated[schemas.MeshIn, B
 
 @router.get("/resident", response_model=schemas.ResidentOut, tags=["service"])
 def resident_status(svc: ServiceDep) -> dict[str, Any]:
-    """The models the resident process holds, its budget, checkpoint reads and evictions."""
+    """The models the resident process holds, its budget, checkpoint reads and evictions (as of its
+    last answer: this never waits for a request in flight)."""
     resident = svc.worker.resident
-    status: dict[str, Any] = {}
-    if resident.pid is not None:
-        try:
-            ok, value = resident.call("status")
-            status = value if ok else {}
-        except ResidentDied:
-            status = {}
-    return {"pid": resident.pid, "starts": resident.starts, "budget_bytes": resident.budget_bytes, **status}
+    return {
+        "pid": resident.pid,
+        "starts": resident.starts,
+        "busy": resident.busy,
+        "budget_bytes": resident.budget_bytes,
+        **{k: v for k, v in resident.held.items() if k != "budget_bytes"},
+    }
 
 
 def _checked(svc: Service, model_id: str, body: schemas.MeshIn) -> dict[str, Any]:
@@ -80,14 +79,8 @@ def _checked(svc: Service, model_id: str, body: schemas.MeshIn) -> dict[str, Any
     weights = None
     if len(body.shapes) > 1 or body.weights is not None:
         weights = _weights(body)
-    cfg = model_config(model)
     join = len(body.shapes) > 1 and body.join_gap > 0
-    estimate = footprint.extract_estimate(cfg, body.resolution, svc.worker.device, join=join)
-    budget = footprint.available_bytes()
-    if budget is not None and estimate.total > budget:
-        fits = footprint.largest_resolution(cfg, budget, 0, svc.worker.device, join=join)
-        smaller = f"resolution {fits} or less fits" if fits else "no resolution fits: free some memory"
-        footprint.check_fits(estimate, budget, f"a resolution of {body.resolution}", smaller)
+    check_extraction_memory(svc, model_config(model), body.resolution, join=join)
     return {
         "model_id": model["id"],
         "shapes": list(body.shapes),
