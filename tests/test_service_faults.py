@@ -455,3 +455,61 @@ def test_codes_overrides_and_weights_from_outside_are_checked_before_anything_ch
     assert stopped["status"] == "cancelled" and stopped["error"]["message"] == "cancelled", stopped["error"]
     after = api.create_job("extract", model_id=model, shape="ball", resolution=24)
     assert api.wait_job(after["id"], timeout=300)["status"] == "succeeded"
+
+
+def glb_with_buffer(uri: str) -> bytes:
+    """A GLB whose one buffer is an outside file (``uri``): the loader refuses it, naming paths."""
+    doc = {
+        "asset": {"version": "2.0"},
+        "buffers": [{"uri": uri, "byteLength": 36}],
+        "bufferViews": [{"buffer": 0, "byteLength": 36}],
+        "accessors": [{"bufferView": 0, "componentType": 5126, "count": 3, "type": "VEC3"}],
+        "meshes": [{"primitives": [{"attributes": {"POSITION": 0}}]}],
+        "nodes": [{"mesh": 0}],
+        "scenes": [{"nodes": [0]}],
+    }
+    text = json.dumps(doc).encode()
+    text += b" " * (-len(text) % 4)
+    chunk = len(text).to_bytes(4, "little") + b"JSON" + text
+    return b"glTF" + (2).to_bytes(4, "little") + (12 + len(chunk)).to_bytes(4, "little") + chunk
+
+
+def test_errors_show_the_data_directory_as_DATA(serve: Callable[..., Any]) -> None:
+    backend = serve()
+    status, _, message = refusal(
+        lambda: backend.client.upload_mesh("g", glb_with_buffer("/etc/hostname"), "glb")
+    )
+    assert status == 422 and "DATA/tmp/" in message, message
+    assert str(Path(backend.data_dir).resolve()) not in message
+
+
+def test_the_worker_outlives_a_database_that_refuses_writes(tmp_path: Path) -> None:
+    """A job's end that the database refuses (a full disk) is read from memory meanwhile and
+    recorded once a write succeeds; the worker thread never dies of it."""
+    import sqlite3
+
+    from compact_sdf.service.isolation import Outcome
+    from compact_sdf.service.paths import DataDir
+    from compact_sdf.service.store import Store
+    from compact_sdf.service.worker import Worker
+
+    data = DataDir(tmp_path / "data")
+    store = Store(data.db_path)
+    store.add_job("a" * 32, "extract", {}, None)
+    job = store.claim_next()
+    assert job is not None
+    worker = Worker(store, data, device="cpu")
+    real, refusals = store.update_job, [2]
+
+    def full(job_id: str, **values: Any) -> None:
+        if refusals[0]:
+            refusals[0] -= 1
+            assert worker.as_known(store.get_job(job_id) or {})["status"] == "failed"
+            raise sqlite3.OperationalError("database or disk is full")
+        real(job_id, **values)
+
+    store.update_job = full  # type: ignore[method-assign]
+    error = {"code": "disk_full", "message": "disk full"}
+    worker._persist(job, Outcome("failed", error=error))  # retries every RETRY_S until it lands
+    assert refusals == [0]
+    assert store.get_job(job["id"])["error"] == error  # type: ignore[index]
