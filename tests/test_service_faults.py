@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _service_helpers import FAST_TRAIN, arrays, sphere, start_backend, trained_ball, wait_for
+from _service_helpers import FAST_TRAIN, arrays, ply_bytes, sphere, start_backend, trained_ball, wait_for
 
 
 def descendants(pid: int) -> list[int]:
@@ -344,11 +344,16 @@ def test_a_full_disk_is_said_in_words_and_the_queue_runs_again_once_space_is_bac
         wait_for(
             lambda: (api.get_job(job["id"])["progress"] or {}).get("step", 0) >= 10, 300, what="training"
         )
+        wait_for(lambda: api.get_model(job["model_id"])["checkpoint"], 300, what="a checkpoint")
         filler = fill(disk)
         status, code, message = refusal(lambda: api.upload_arrays("ball2", *arrays(sphere())))
         assert (status, code) == (507, "disk_full") and "disk full" in message and "free" in message, message
-        status, code, message = refusal(lambda: api.export_codes(job["model_id"], "npz"))
-        assert (status, code) == (507, "disk_full"), message
+        for call in (
+            lambda: api.upload_mesh("ball3", ply_bytes(sphere()), "ply"),
+            lambda: api.export_codes(job["model_id"], "npz"),
+        ):
+            status, code, message = refusal(call)
+            assert (status, code) == (507, "disk_full"), message
         health = api.health()
         assert health["status"] == "degraded" and not health["data_writable"], health
         assert "cannot be written" in health["problems"][0]
