@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _service_helpers import FAST_TRAIN, arrays, sphere, start_backend, trained_ball, wait_for
+from _service_helpers import FAST_TRAIN, arrays, ply_bytes, sphere, start_backend, trained_ball, wait_for
 
 
 def descendants(pid: int) -> list[int]:
@@ -262,7 +262,10 @@ def test_a_large_body_is_refused_before_it_is_read(serve: Callable[..., Any]) ->
     assert len(answers) == 5 and max(answers) < bound + 1.0, answers
     status, took = raw_request(url, f"{jobs}1\r\nAuthorization: Bearer nope", b"{")
     assert status == 401 and took < bound  # malformed JSON without the token: 401, not 422
-    authed = f"{head}\r\nAuthorization: Bearer {backend.token}"
+    token = f"\r\nAuthorization: Bearer {backend.token}"
+    status, _ = raw_request(url, f"{jobs}1{token}", b"\xff")
+    assert status == 422  # not UTF-8: invalid input as the spec says, not an undocumented 400
+    authed = f"{head}{token}"
     status, took = raw_request(url, authed, b"[" * (1 << 20))
     assert status == 413 and took < bound, (status, took)
     assert backend.client.health()["status"] == "ok"
@@ -344,11 +347,16 @@ def test_a_full_disk_is_said_in_words_and_the_queue_runs_again_once_space_is_bac
         wait_for(
             lambda: (api.get_job(job["id"])["progress"] or {}).get("step", 0) >= 10, 300, what="training"
         )
+        wait_for(lambda: api.get_model(job["model_id"])["checkpoint"], 300, what="a checkpoint")
         filler = fill(disk)
         status, code, message = refusal(lambda: api.upload_arrays("ball2", *arrays(sphere())))
         assert (status, code) == (507, "disk_full") and "disk full" in message and "free" in message, message
-        status, code, message = refusal(lambda: api.export_codes(job["model_id"], "npz"))
-        assert (status, code) == (507, "disk_full"), message
+        for call in (
+            lambda: api.upload_mesh("ball3", ply_bytes(sphere()), "ply"),
+            lambda: api.export_codes(job["model_id"], "npz"),
+        ):
+            status, code, message = refusal(call)
+            assert (status, code) == (507, "disk_full"), message
         health = api.health()
         assert health["status"] == "degraded" and not health["data_writable"], health
         assert "cannot be written" in health["problems"][0]
@@ -455,3 +463,61 @@ def test_codes_overrides_and_weights_from_outside_are_checked_before_anything_ch
     assert stopped["status"] == "cancelled" and stopped["error"]["message"] == "cancelled", stopped["error"]
     after = api.create_job("extract", model_id=model, shape="ball", resolution=24)
     assert api.wait_job(after["id"], timeout=300)["status"] == "succeeded"
+
+
+def glb_with_buffer(uri: str) -> bytes:
+    """A GLB whose one buffer is an outside file (``uri``): the loader refuses it, naming paths."""
+    doc = {
+        "asset": {"version": "2.0"},
+        "buffers": [{"uri": uri, "byteLength": 36}],
+        "bufferViews": [{"buffer": 0, "byteLength": 36}],
+        "accessors": [{"bufferView": 0, "componentType": 5126, "count": 3, "type": "VEC3"}],
+        "meshes": [{"primitives": [{"attributes": {"POSITION": 0}}]}],
+        "nodes": [{"mesh": 0}],
+        "scenes": [{"nodes": [0]}],
+    }
+    text = json.dumps(doc).encode()
+    text += b" " * (-len(text) % 4)
+    chunk = len(text).to_bytes(4, "little") + b"JSON" + text
+    return b"glTF" + (2).to_bytes(4, "little") + (12 + len(chunk)).to_bytes(4, "little") + chunk
+
+
+def test_errors_show_the_data_directory_as_DATA(serve: Callable[..., Any]) -> None:
+    backend = serve()
+    status, _, message = refusal(
+        lambda: backend.client.upload_mesh("g", glb_with_buffer("/etc/hostname"), "glb")
+    )
+    assert status == 422 and "DATA/tmp/" in message, message
+    assert str(Path(backend.data_dir).resolve()) not in message
+
+
+def test_the_worker_outlives_a_database_that_refuses_writes(tmp_path: Path) -> None:
+    """A job's end that the database refuses (a full disk) is read from memory meanwhile and
+    recorded once a write succeeds; the worker thread never dies of it."""
+    import sqlite3
+
+    from compact_sdf.service.isolation import Outcome
+    from compact_sdf.service.paths import DataDir
+    from compact_sdf.service.store import Store
+    from compact_sdf.service.worker import Worker
+
+    data = DataDir(tmp_path / "data")
+    store = Store(data.db_path)
+    store.add_job("a" * 32, "extract", {}, None)
+    job = store.claim_next()
+    assert job is not None
+    worker = Worker(store, data, device="cpu")
+    real, refusals = store.update_job, [2]
+
+    def full(job_id: str, **values: Any) -> None:
+        if refusals[0]:
+            refusals[0] -= 1
+            assert worker.as_known(store.get_job(job_id) or {})["status"] == "failed"
+            raise sqlite3.OperationalError("database or disk is full")
+        real(job_id, **values)
+
+    store.update_job = full  # type: ignore[method-assign]
+    error = {"code": "disk_full", "message": "disk full"}
+    worker._persist(job, Outcome("failed", error=error))  # retries every RETRY_S until it lands
+    assert refusals == [0]
+    assert store.get_job(job["id"])["error"] == error  # type: ignore[index]

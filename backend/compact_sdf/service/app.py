@@ -133,7 +133,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+        if exc.status_code == 400:  # FastAPI's answer to a JSON body that is not UTF-8: invalid input
+            return error_response(422, "invalid_request", "invalid request: the body is not JSON in UTF-8")
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
             exc.status_code, "http_error"
         )
         message, headers = str(exc.detail), getattr(exc, "headers", None)
