@@ -154,7 +154,7 @@ def test_full_fit_works_for_a_model_trained_through_the_service(server: Any, tra
     """The service records each shape's mesh, so a full fit can rebuild the old shapes' samples."""
     api = server.client
     new = api.upload_arrays("small_ball", *arrays(sphere(2, radius=0.3)))
-    job = api.create_job("fit", model_id=trained["model_id"], mesh_id=new["id"], full=True, extra_steps=5)
+    job = api.create_job("fit", model_id=trained["model_id"], mesh_id=new["id"], mode="full", extra_steps=5)
     done = api.wait_job(job["id"], timeout=300)
     assert done["status"] == "succeeded", done["error"]
     assert done["result"]["fit"]["mode"] == "full"

@@ -22,7 +22,7 @@ from compact_sdf.config import Config, ExtractConfig, get_preset, parse_override
 from compact_sdf.connect import JOIN_GAP
 from compact_sdf.device import resolve_device
 from compact_sdf.errors import Cancelled, InputError
-from compact_sdf.progress import Progress
+from compact_sdf.progress import Progress, span
 from compact_sdf.scale import for_collection
 
 if TYPE_CHECKING:
@@ -157,13 +157,6 @@ def _part(progress: Progress | None, i: int, n: int) -> Progress | None:
     if progress is None:
         return None
     return lambda stage, f: progress(stage, (i + min(max(f, 0.0), 1.0)) / n)
-
-
-def _span(progress: Progress | None, lo: float, hi: float) -> Progress | None:
-    """``progress`` mapped into ``[lo, hi]``."""
-    if progress is None:
-        return None
-    return lambda stage, f: progress(stage, lo + (hi - lo) * min(max(f, 0.0), 1.0))
 
 
 def _guarded(progress: Progress | None, should_stop: StopFn | None) -> Progress | None:
@@ -446,16 +439,19 @@ def _ground_truth(path: str) -> trimesh.Trimesh:
 
 @dataclass(frozen=True)
 class FitRequest(_Bounded):
-    """Add a new mesh to a trained model: its code only (decoder frozen), or ``full`` retraining."""
+    """Add a new mesh to a trained model: its code only (decoder frozen), ``full`` retraining, or
+    ``auto``: the code, then the full fine-tune where the band check says the code does not hold it."""
 
     operation: ClassVar[str] = "fit"
 
     model_dir: str
     mesh: str
     name: str | None = None  # default: the file's stem
-    full: bool = False
+    mode: str = "auto"  # auto, code or full (fit.MODES)
     iterations: int = 800  # code-fit iterations
-    extra_steps: int | None = None  # full: further training steps; default: the preset's
+    extra_steps: int | None = (
+        None  # full (and auto's fine-tune): further training steps; default: the preset's
+    )
     overrides: Overrides = field(default_factory=dict)
     allow_open: bool = False
     cache_dir: str | None = None
@@ -474,18 +470,18 @@ def fit(req: FitRequest, progress: Progress | None = None, should_stop: StopFn |
 
     cfg = req.config()
     (samples,), sources = load_samples(
-        [(req.name, req.mesh)], cfg, req.cache_dir, _guarded(_span(progress, 0.0, 0.3), should_stop)
+        [(req.name, req.mesh)], cfg, req.cache_dir, _guarded(span(progress, 0.0, 0.3), should_stop)
     )
     return fit_shape(
         req.model_dir,
         samples,
         cfg,
-        full=req.full,
+        mode=req.mode,
         iterations=req.iterations,
         extra_steps=req.extra_steps,
         cache_dir=req.cache_dir,
         source=sources[samples.name],
-        progress=_span(progress, 0.3, 1.0),
+        progress=span(progress, 0.3, 1.0),
         should_stop=should_stop,
     )
 

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,11 +124,13 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     sources: dict[str, str] | None = None,
     warm_progress: Progress | None = None,
+    warm_codes: Mapping[str, torch.Tensor] | None = None,
 ) -> TrainResult:
     """Train (or continue training) a model in ``model_dir`` up to ``cfg.train.steps`` total steps.
 
     ``sources`` maps shape names to the mesh files they came from (kept in the checkpoint).
-    ``warm_progress`` hears the code fits of the shapes a resumed run adds (before its first step).
+    ``warm_progress`` hears the code fits of the shapes a resumed run adds (before its first step);
+    ``warm_codes`` are codes of added shapes already fitted that way (an auto fit's), not fitted again.
     """
     model_dir = Path(model_dir)
     _check_shapes(shapes)
@@ -136,12 +138,21 @@ def train(
     world = ddp.setup(cfg.train.device)
     try:
         if resume:
-            state = _restore(model_dir, shapes, cfg, world, sources or {}, warm_progress, should_stop)
+            warm = _Warm(warm_progress, dict(warm_codes or {}))
+            state = _restore(model_dir, shapes, cfg, world, sources or {}, warm, should_stop)
         else:
             state = _fresh(model_dir, shapes, cfg, world, sources or {})
         return _Trainer(state, cfg, world, progress, should_stop).run()
     finally:
         ddp.teardown(world)
+
+
+@dataclass(frozen=True)
+class _Warm:
+    """The warm start of the codes a resumed run adds: who hears the fits, and codes fitted before."""
+
+    progress: Progress | None = None
+    codes: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def _warm_stage(progress: Progress | None, name: str, k: int, count: int) -> Progress | None:
@@ -227,7 +238,7 @@ def _restore(
     cfg: Config,
     world: ddp.World,
     sources: dict[str, str],
-    warm_progress: Progress | None = None,
+    warm: _Warm | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> _State:
     """The checkpoint's model, optimiser and random streams, with codes appended for new shapes."""
@@ -245,8 +256,12 @@ def _restore(
     model.add_shapes(new, torch.Generator().manual_seed(tc.seed + first))
     infos += [ShapeInfo(s.name, s.mesh_hash, s.normalization, sources.get(s.name)) for s in shapes[first:]]
     model.to(world.device)
-    added = len(shapes) - first
+    added, warm = len(shapes) - first, warm or _Warm()
     for k, index in enumerate(range(first, len(shapes))):
+        if shapes[index].name in warm.codes:
+            with torch.no_grad():
+                model.codes.weight[index] = warm.codes[shapes[index].name].to(model.codes.weight)
+            continue
         # Warm start: from a random code a new shape's first losses are 20x the trained ones', and
         # their gradients shake the shared grid and MLPs (the old shapes' CD rose 1.5x over 600
         # steps, docs/benchmarks/collection.md); a code fitted to the frozen decoder starts close.
@@ -256,7 +271,7 @@ def _restore(
             index,
             shapes[index],
             cfg,
-            progress=_warm_stage(warm_progress, shapes[index].name, k, added),
+            progress=_warm_stage(warm.progress, shapes[index].name, k, added),
             should_stop=None if world.distributed else should_stop,
         )
     opts = Optimizers(model, tc)
