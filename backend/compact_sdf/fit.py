@@ -180,7 +180,8 @@ def _old_shapes(job: _Job, cache_dir: str | Path | None) -> list[ShapeSamples]:
     for i, info in enumerate(old):
         if not info.source or not Path(info.source).is_file():
             raise InputError(
-                f"the full fit retrains on every shape, but the mesh of '{info.name}' is not at {info.source!r}"
+                f"the full fit retrains on every shape, but the mesh of '{info.name}' "
+                f"is not at {info.source!r}"
             )
         if job.progress is not None:
             job.progress(f"samples of {info.name} ({i + 1}/{len(old)})", 0.1 * i / len(old))

@@ -147,8 +147,8 @@ def _register_fit(subparsers: Sub) -> None:
         "--mode",
         choices=FIT_MODES,
         default=mode,
-        help=f"code: fit the code only (decoder frozen); full: continue training the whole model; auto: the code, "
-        f"then full where the fusion band does not hold the shape (default {mode})",
+        help="code: fit the code only (decoder frozen); full: continue training the whole model; auto: the "
+        f"code, then full where the fusion band does not hold the shape (default {mode})",
     )
     p.add_argument("--full", action="store_const", const="full", dest="mode", help="the same as --mode full")
     iterations = default_of(tasks.FitRequest, "iterations")
