@@ -124,7 +124,7 @@ def stop_backend(context: bpy.types.Context) -> tuple[str, str]:
             "The backend keeps them; they continue when it is started again"
         )
     st.backend_status = message
-    st.job_message = message
+    jobs.say(message)
     return "INFO", message
 
 
@@ -139,7 +139,7 @@ def _started(context: bpy.types.Context) -> tuple[str, str]:
     if not followed:
         return "INFO", f"Backend running at {url}"
     again = f"Following {len(followed)} job(s) again: {', '.join(followed)}"
-    state(context).job_message = again
+    jobs.say(again)
     return "INFO", f"Backend running at {url}; {again}"
 
 

@@ -22,6 +22,7 @@ import bpy
 
 from . import connection
 from .client import ApiError, BackendUnreachable
+from .notes import level
 from .runtime import state, tag_redraw
 
 POLL_S = 0.5
@@ -108,6 +109,12 @@ def wait(job: dict[str, Any], label: str, timeout_s: float = 3600.0) -> dict[str
     return job
 
 
+def say(message: str, how: str = "INFO") -> None:
+    """The panel's line under the jobs, with its level (INFO, WARNING or ERROR: the icon)."""
+    st = state()
+    st.job_message, st.job_level = message, how
+
+
 def finish(job: dict[str, Any], label: str, on_done: Handler) -> tuple[bool, str]:
     """Run the handler of a finished job; (ok, message) for the caller's report."""
     if job.get("status") != "succeeded":
@@ -172,7 +179,7 @@ def _tick() -> float | None:
             return _lost(str(exc))
         except ApiError as exc:  # e.g. another data folder: the job is gone for good
             _watches.pop(watch.job_id, None)
-            state().job_message = f"{watch.label}: the backend no longer knows this job ({exc.message})"
+            say(f"{watch.label}: the backend no longer knows this job ({exc.message})", "ERROR")
             continue
         _show(job, watch.label)
         if job.get("status") in FINISHED:
@@ -187,7 +194,7 @@ def _lost(reason: str) -> float | None:
     for watch in active():
         watch.stage = WAITING
     if _watches:
-        state().job_message = f"{len(_watches)} job(s) waiting for the backend: {reason}"
+        say(f"{len(_watches)} job(s) waiting for the backend: {reason}", "WARNING")
     tag_redraw("VIEW_3D", "STATUSBAR")
     return LOST_POLL_S if _watches else None
 
@@ -200,8 +207,8 @@ def _complete(watch: Watch, job: dict[str, Any]) -> None:
         ok, message = False, f"{watch.label}: {exc}"
     if ok:  # objects made from a timer are not an operator's: give them their own undo step
         _undo_push(f"Compact SDF: {watch.label}")
-    state().job_message = message
-    print(f"Compact SDF: {message}")
+    say(message, level(ok, message))
+    print(f"Compact SDF: {level(ok, message).lower()}: {message}")
     if watch.on_finish is not None:
         watch.on_finish(job)
 
