@@ -8,6 +8,7 @@ import bpy
 
 from . import connection, jobs
 from .constants import FIDELITY, LINK_CODE, LINK_MODEL, LINK_ROLE
+from .notes import backend_line
 from .runtime import state, tag_redraw
 
 START_POLL_S = 0.25
@@ -79,13 +80,8 @@ def check_backend(context: bpy.types.Context) -> bool:
         st.backend_ok = False
         st.backend_status = f"Backend not available: {exc}"
         return False
-    gpu = f", {health['gpu']}" if health.get("gpu") else ""
     st.backend_ok = True
-    st.backend_status = (
-        f"Backend {health.get('version', '?')} on {health.get('device', '?')}{gpu}, "
-        f"torch {health.get('torch', '?')}, "
-        f"{health.get('running_jobs', 0)} running / {health.get('queued_jobs', 0)} queued"
-    )
+    st.backend_status = backend_line(health)
     jobs.reattach()
     return True
 

@@ -22,10 +22,11 @@ import bpy
 
 from . import connection
 from .client import ApiError, BackendUnreachable
-from .notes import level
+from .notes import backend_line, level
 from .runtime import state, tag_redraw
 
 POLL_S = 0.5
+HEALTH_S = 2.0  # the backend line (job counts) is asked for this often while jobs run, and when one ends
 LOST_POLL_S = 2.0  # while the backend does not answer: keep the jobs, ask less often
 FINISHED = ("succeeded", "failed", "cancelled")
 WAITING = "interrupted: continues when the backend runs again"
@@ -44,6 +45,7 @@ class Watch:
 
 
 _watches: dict[str, Watch] = {}
+_line_asked = 0.0  # monotonic time the backend line was last refreshed by the timer
 
 
 def active() -> list[Watch]:
@@ -172,6 +174,7 @@ def _tick() -> float | None:
         cl = connection.client()
     except connection.BackendUnavailable as exc:
         return _lost(str(exc))
+    ended = False
     for watch in active():
         try:
             job = cl.get_job(watch.job_id)
@@ -185,8 +188,23 @@ def _tick() -> float | None:
         if job.get("status") in FINISHED:
             _watches.pop(watch.job_id, None)
             _complete(watch, job)
+            ended = True
+    _refresh_line(cl, force=ended)
     tag_redraw("VIEW_3D", "STATUSBAR", "PREFERENCES")
     return POLL_S if _watches else None
+
+
+def _refresh_line(cl: Any, force: bool) -> None:
+    """Keep the panel's backend line (its running / queued counts) true while jobs run and after one
+    ends; the line is otherwise written only when the backend is started or checked."""
+    global _line_asked
+    if not force and time.monotonic() - _line_asked < HEALTH_S:
+        return
+    _line_asked = time.monotonic()
+    try:
+        state().backend_status = backend_line(cl.health())
+    except (BackendUnreachable, ApiError):  # the next get_job says so; the line keeps its last answer
+        return
 
 
 def _lost(reason: str) -> float | None:

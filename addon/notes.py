@@ -1,9 +1,19 @@
-"""What a finished training or fit job warns about, as the tail of the panel's one-line summary (no bpy,
-so the wording is tested without Blender)."""
+"""The panel's sentences made from backend answers: the backend line, and what a finished training or fit
+job warns about as the tail of its one-line summary (no bpy, so the wording is tested without Blender)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+
+def backend_line(health: dict[str, Any]) -> str:
+    """The panel's backend line from ``GET /health``: version, device, torch and the job counts."""
+    gpu = f", {health['gpu']}" if health.get("gpu") else ""
+    return (
+        f"Backend {health.get('version', '?')} on {health.get('device', '?')}{gpu}, "
+        f"torch {health.get('torch', '?')}, "
+        f"{health.get('running_jobs', 0)} running / {health.get('queued_jobs', 0)} queued"
+    )
 
 
 class Warn(str):

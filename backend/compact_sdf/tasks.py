@@ -22,7 +22,7 @@ from compact_sdf.config import Config, ExtractConfig, get_preset, parse_override
 from compact_sdf.connect import JOIN_GAP
 from compact_sdf.device import resolve_device
 from compact_sdf.errors import Cancelled, InputError
-from compact_sdf.progress import Progress, span
+from compact_sdf.progress import Progress, monotone, span
 from compact_sdf.scale import for_collection
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 DEFAULT_PRESET = "preview"
+WARM_SHARE = 0.8  # of train's preparation progress on resume: the samples; the rest, added codes' fits
 Overrides = Mapping[str, Any]
 StopFn = Callable[[], bool]
 
@@ -123,11 +124,12 @@ def load_samples(
     from compact_sdf.data import prepare_mesh
 
     shapes, sources = [], {}
+    progress = monotone(progress)
     for i, (name, path) in enumerate(meshes):
         if not Path(path).is_file():
             label = f"shape '{name}'" if name else "mesh"
             raise InputError(f"no such mesh file for {label}: {path}")
-        part = _part(progress, i, len(meshes))
+        part = _part(progress, i, len(meshes), name or Path(path).stem)
         s = prepare_mesh(path, name=name, cfg=cfg.sampling, cache_dir=cache_dir, progress=part)
         sources[s.name] = str(Path(path).resolve())
         shapes.append(s)
@@ -152,11 +154,11 @@ def recorded_sources(model_dir: str | Path, skip: Collection[str] = ()) -> list[
     return out
 
 
-def _part(progress: Progress | None, i: int, n: int) -> Progress | None:
-    """The ``i``-th of ``n`` equal parts of ``progress``."""
+def _part(progress: Progress | None, i: int, n: int, name: str) -> Progress | None:
+    """The ``i``-th of ``n`` equal parts of ``progress``, its stages named after shape ``name``."""
     if progress is None:
         return None
-    return lambda stage, f: progress(stage, (i + min(max(f, 0.0), 1.0)) / n)
+    return lambda stage, f: progress(f"{name} ({i + 1}/{n}): {stage}", (i + min(max(f, 0.0), 1.0)) / n)
 
 
 def _guarded(progress: Progress | None, should_stop: StopFn | None) -> Progress | None:
@@ -285,7 +287,10 @@ def train(
     meshes = req.sources()
     if not meshes:
         raise InputError("name at least one mesh to train on")
-    shapes, sources = load_samples(meshes, cfg, req.cache_dir, _guarded(progress, should_stop))
+    # a resumed run's added shapes get their code fits after the samples: the last fifth of the bar
+    share = WARM_SHARE if req.resume else 1.0
+    prepare = _guarded(span(progress, 0.0, share), should_stop)
+    shapes, sources = load_samples(meshes, cfg, req.cache_dir, prepare)
     return run(
         req.model_dir,
         shapes,
@@ -294,7 +299,7 @@ def train(
         progress=on_step,
         should_stop=should_stop,
         sources=sources,
-        warm_progress=progress,
+        warm_progress=monotone(span(progress, share, 1.0)),
     )
 
 
