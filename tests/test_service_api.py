@@ -279,7 +279,9 @@ def test_training_reports_rising_progress(trained: dict[str, Any]) -> None:
     training = [
         j["progress"] for j in trained["seen"] if j["progress"] and j["progress"].get("stage") == "train"
     ]
-    assert all(p["eta_s"] is not None and p["loss_gen"] is not None for p in training)
+    assert all(p["loss_gen"] is not None for p in training)
+    # the first step's time is not counted (compact_sdf/eta.py): an estimate from the second step on
+    assert all(p["eta_s"] is not None for p in training if p["step"] > 1)
 
 
 def test_models_list_describe(api: Any, trained: dict[str, Any]) -> None:

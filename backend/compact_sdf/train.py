@@ -34,6 +34,7 @@ from compact_sdf.config import Config
 from compact_sdf.data.samples import ShapeSamples
 from compact_sdf.divergence import DivergenceWatch
 from compact_sdf.errors import CheckpointError, InputError
+from compact_sdf.eta import StepClock
 from compact_sdf.losslog import LossLog
 from compact_sdf.model import DualSDF
 from compact_sdf.objective import DeviceShape, draw_batch
@@ -52,7 +53,7 @@ class TrainProgress:
     loss_gen: float
     loss_ovf: float
     samples_per_s: float  # sample points per second (each point goes through one branch)
-    eta_s: float
+    eta_s: float  # NaN until a step after the run's first was timed (eta.py)
 
 
 @dataclass(frozen=True)
@@ -184,6 +185,7 @@ class _State:
     coverage: dict[str, band_check.Coverage] = field(default_factory=dict)
     last: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_LOSS_NAMES, math.nan))
     speed: float = 0.0  # sample points per second, smoothed
+    clock: StepClock = field(default_factory=StepClock)  # the time left (eta.py)
     t_begin: float = field(default_factory=time.perf_counter)
 
     def elapsed(self) -> float:
@@ -348,6 +350,7 @@ class _Trainer:
     def run(self) -> TrainResult:
         s, total = self.s, self.cfg.train.steps
         done, cancelled, first = s.start, False, len(s.rollbacks)
+        s.clock.start(time.perf_counter())
         with _precision(self.world.device, self.cfg.train.precision) as autocast:
             while done < total:
                 if self.should_stop is not None and ddp.any_rank(self.should_stop(), self.world):
@@ -458,6 +461,7 @@ class _Trainer:
         s, total = self.s, self.cfg.train.steps
         rate = self.points_per_step / max(dt, 1e-9)  # all ranks together: they step in lockstep
         s.speed = rate if s.speed == 0.0 else 0.9 * s.speed + 0.1 * rate
+        s.clock.tick(time.perf_counter())
         for k, v in values.items():
             self.acc[k] = self.acc.get(k, 0.0) + v
         self.acc_n += 1
@@ -471,7 +475,7 @@ class _Trainer:
                     step=done, lr=s.opts.lr("grid"), samples_per_s=s.speed, elapsed=s.elapsed(), **s.last
                 )
         if self.progress is not None and self.world.is_main:
-            eta = (total - done) * self.points_per_step / max(s.speed, 1e-9)
+            eta = s.clock.eta(total - done)
             self.progress(TrainProgress(done, total, values["loss_gen"], values["loss_ovf"], s.speed, eta))
 
     def _checkpoint(self, done: int) -> None:
