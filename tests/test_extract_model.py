@@ -306,3 +306,27 @@ def test_the_default_fit_of_an_unlike_shape_fine_tunes_and_holds_it_or_warns(
     assert not result.band_misses or "train longer" in result.band_advice
     kept = json.loads((copy / "model.json").read_text())["band_coverage"]
     assert set(kept) == {"sphere", "box", "ring"}
+
+
+@pytest.mark.parametrize(
+    ("content", "suffix", "why"),
+    [
+        (b"not json at all", ".json", "is not valid JSON (line 1, column 1)"),
+        (b'{"names": ["a"]}', ".json", "it has no 'codes' entry"),
+        (b"PK\x03\x04 cut short", ".npz", "is not a complete .npz archive"),
+        (b'{"names": ["a"], "codes": [[1.0, NaN]]}', ".json", "codes that are not numbers"),
+    ],
+)
+def test_a_bad_codes_file_is_refused_in_words_naming_the_users_file(
+    tmp_path: Path, content: bytes, suffix: str, why: str
+) -> None:
+    """The service imports a temporary copy: messages name the file the user chose, and say what is
+    wrong without Python's exception names."""
+    copy = tmp_path / f"codes{suffix}"
+    copy.write_bytes(content)
+    with pytest.raises(InputError) as caught:
+        read_codes(copy, "my shapes" + suffix)
+    message = str(caught.value)
+    assert f"'my shapes{suffix}'" in message and why in message
+    assert f"codes{suffix}" not in message  # not the temporary copy's name
+    assert not any(word in message for word in ("Error", "Exception", "Traceback"))

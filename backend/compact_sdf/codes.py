@@ -32,6 +32,7 @@ from compact_sdf.optim import grow_code_moments
 FORMAT = "compact-sdf-codes"
 VERSION = 1
 CODES_KEY = "codes.weight"
+EXPORT = "a codes file exported by Compact SDF"
 
 
 def decoder_hash(state: dict[str, torch.Tensor]) -> str:
@@ -83,9 +84,27 @@ def _json_bytes(obj: Any) -> np.ndarray:
     return np.frombuffer(json.dumps(obj).encode(), dtype=np.uint8)
 
 
-def read_codes(path: str | Path) -> tuple[list[str], np.ndarray, dict[str, Any]]:
-    """(names, codes (S, d) float32, metadata) from an export; metadata is {} for a bare .npz."""
+def _unreadable(exc: BaseException) -> str:
+    """Why a file is not a codes export, in words (not the Python exception it raised)."""
+    if isinstance(exc, KeyError):
+        return f"it has no {exc.args[0]!r} entry" if exc.args else "an entry is missing"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"it is not valid JSON (line {exc.lineno}, column {exc.colno})"
+    if isinstance(exc, zipfile.BadZipFile | EOFError):
+        return "it is not a complete .npz archive"
+    if isinstance(exc, UnicodeDecodeError):
+        return "it is not a text file"
+    if isinstance(exc, OSError):
+        return f"it could not be read ({exc.strerror or 'input/output error'})"
+    return "its contents are not laid out as an export (codes, names and metadata)"
+
+
+def read_codes(path: str | Path, label: str | None = None) -> tuple[list[str], np.ndarray, dict[str, Any]]:
+    """(names, codes (S, d) float32, metadata) from an export; metadata is {} for a bare .npz.
+
+    Messages name the file ``label`` (the name the user chose, where ``path`` is a temporary copy)."""
     path = Path(path)
+    label = label or path.name
     if not path.is_file():
         raise InputError(f"no codes file at {path}")
     try:
@@ -99,16 +118,15 @@ def read_codes(path: str | Path) -> tuple[list[str], np.ndarray, dict[str, Any]]
             meta = json.loads(path.read_text())
             codes, names = np.asarray(meta.pop("codes"), dtype=np.float32), list(meta["names"])
         else:
-            raise InputError(f"cannot read codes from '{path.name}': use .npz or .json")
+            raise InputError(f"cannot read codes from '{label}': use .npz or .json")
     except (KeyError, ValueError, TypeError, AttributeError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        first = str(exc).splitlines()[0][:120] if str(exc) else ""
-        raise InputError(f"{path.name} is not a codes export ({type(exc).__name__}: {first})") from None
+        raise InputError(f"'{label}' is not {EXPORT}: {_unreadable(exc)}") from None
     if not isinstance(meta, dict):
-        raise InputError(f"{path.name}: the metadata must be a JSON object")
+        raise InputError(f"'{label}' is not {EXPORT}: its metadata is not an object")
     if codes.ndim != 2 or len(codes) != len(names) or not len(codes):
-        raise InputError(f"{path.name}: codes must be (shapes x code size) with one name per row")
+        raise InputError(f"'{label}' holds no codes, or not one name per code")
     if not np.isfinite(codes).all():
-        raise InputError(f"{path.name}: the codes hold NaN or infinite values")
+        raise InputError(f"'{label}' holds codes that are not numbers (NaN or infinite)")
     for name in names:
         check_name(name, "shape name")
     return names, codes.astype(np.float32), meta
@@ -153,48 +171,58 @@ def update_codes(
     return [info.name for info, _ in entries]
 
 
-def import_codes(model_dir: str | Path, path: str | Path, *, force: bool = False) -> list[str]:
+def _shape_meta(meta: dict[str, Any], name: str, label: str) -> tuple[Normalization, str] | None:
+    """The normalisation and mesh hash an export records for shape ``name`` (None: it records none)."""
+    try:
+        extra = (meta.get("shapes") or {}).get(name)
+        if extra is None:
+            return None
+        return Normalization.from_dict(extra["normalization"]), str(extra["mesh_hash"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise InputError(f"'{label}' has damaged metadata for shape '{name}'") from None
+
+
+def import_codes(
+    model_dir: str | Path, path: str | Path, *, force: bool = False, label: str | None = None
+) -> list[str]:
     """Load an export into a model directory; returns the imported names.
 
     Refuses codes of another size, and (unless ``force``) codes made for another decoder. Shapes new
-    to the model need the export's metadata (normalisation and mesh hash).
+    to the model need the export's metadata (normalisation and mesh hash). Messages name the file
+    ``label`` (default: its own name).
     """
     from compact_sdf.checkpoint import model_from_payload
 
-    names, codes, meta = read_codes(path)
+    label = label or Path(path).name
+    names, codes, meta = read_codes(path, label)
     data = read_checkpoint(Path(model_dir))
     model, cfg = model_from_payload(data, "cpu")
     if codes.shape[1] != cfg.model.code_dim:
         raise InputError(
-            f"{Path(path).name} holds codes of size {codes.shape[1]}; the model uses {cfg.model.code_dim}"
+            f"'{label}' holds codes of size {codes.shape[1]}; the model uses {cfg.model.code_dim}"
         )
     want = meta.get("model_hash")
     known = {s["name"]: ShapeInfo.from_dict(s) for s in data["shapes"]}
     if not force and want is None and any(name in known for name in names):
         raise InputError(
-            f"{Path(path).name} has no model hash, so it may come from another decoder, and it would "
-            "overwrite trained codes",
-            hint="pass --force to overwrite them anyway",
+            f"'{label}' does not say which model it was exported from, and it would overwrite "
+            "this model's trained codes",
+            hint="the CLI's codes import --force overwrites them anyway",
         )
     if not force and want is not None and want != decoder_hash(model.state_dict()):
         raise InputError(
-            f"{Path(path).name} was exported from another model (decoder hash differs)",
-            hint="codes only mean something to their own decoder; pass --force to import anyway",
+            f"'{label}' was exported from another model: codes only mean something to the model "
+            "they were trained with",
+            hint="the CLI's codes import --force imports them anyway",
         )
     entries = []
     for name, code in zip(names, codes, strict=True):
         info = known.get(name)
-        extra = meta.get("shapes", {}).get(name)
+        extra = _shape_meta(meta, name, label)
         if extra is not None:
-            norm = Normalization.from_dict(extra["normalization"])
-            info = (
-                ShapeInfo(name, str(extra["mesh_hash"]), norm)
-                if info is None
-                else replace(info, normalization=norm)
-            )
+            norm, mesh_hash = extra
+            info = ShapeInfo(name, mesh_hash, norm) if info is None else replace(info, normalization=norm)
         if info is None:
-            raise InputError(
-                f"shape '{name}' is new to this model and {Path(path).name} has no metadata for it"
-            )
+            raise InputError(f"shape '{name}' is new to this model and '{label}' has no metadata for it")
         entries.append((info, torch.from_numpy(code)))
     return update_codes(model_dir, entries)

@@ -518,12 +518,13 @@ class CodesImportRequest(_Bounded):
     model_dir: str
     codes: str
     force: bool = False  # accept codes exported from another decoder
+    label: str | None = None  # the file's name in messages (the service imports a temporary copy)
 
 
 def import_codes(req: CodesImportRequest) -> list[str]:
     from compact_sdf.codes import import_codes as run
 
-    return list(run(req.model_dir, req.codes, force=req.force))
+    return list(run(req.model_dir, req.codes, force=req.force, label=req.label))
 
 
 def request_from(request: type, params: Mapping[str, Any], **fixed: Any) -> Any:

@@ -251,14 +251,19 @@ def export_codes_file(data: DataDir, model_id: str, fmt: str, device: str = "cpu
     return out
 
 
-def import_codes_file(data: DataDir, model_id: str, body: bytes, fmt: str) -> list[str]:
-    """Hand an uploaded codes file to ``codes.import_codes``; return the imported shape names."""
+def import_codes_file(
+    data: DataDir, model_id: str, body: bytes, fmt: str, filename: str | None = None
+) -> list[str]:
+    """Hand an uploaded codes file to ``codes.import_codes``; return the imported shape names. Messages
+    name the file ``filename`` (the client's name for it), not the temporary copy."""
     folder = data.tmp_dir / f"codes-{new_id()}"
     folder.mkdir(mode=0o700)
     try:
         path = folder / f"codes.{fmt}"
         path.write_bytes(body)
-        return tasks.import_codes(tasks.CodesImportRequest(str(data.model_dir(model_id)), str(path)))
+        label = Path(filename).name if filename else None
+        req = tasks.CodesImportRequest(str(data.model_dir(model_id)), str(path), label=label)
+        return tasks.import_codes(req)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
