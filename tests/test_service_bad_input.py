@@ -123,7 +123,9 @@ def test_bad_codes_files_are_refused(server: Any, trained: dict[str, str]) -> No
     dim = len(export["codes"][0])
     assert refused(api.import_codes, model, b"[]", "json").status == 422
     npz = api.export_codes(model, "npz")
-    assert refused(api.import_codes, model, npz[: len(npz) // 2], "npz").status == 422
+    cut = refused(api.import_codes, model, npz[: len(npz) // 2], "npz", filename="/home/u/my shapes.npz")
+    assert cut.status == 422 and cut.message.startswith("'my shapes.npz' is not a codes file")
+    assert "Error" not in cut.message and "codes.npz" not in cut.message  # not the server's copy
     for name in ("../../x", "a/b", "n" * 300):
         bad = {
             **export,
