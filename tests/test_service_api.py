@@ -381,7 +381,9 @@ def test_fit_evaluate_and_codes_round_trip(api: Any, trained: dict[str, Any]) ->
     and re-import the model's own exported codes."""
     model = trained["model_id"]
     small = api.upload_arrays("small_ball", *arrays(sphere(2, radius=0.3)))
-    fit = api.create_job({"kind": "fit", "model_id": model, "mesh_id": small["id"], "iterations": 20})
+    fit = api.create_job(
+        {"kind": "fit", "model_id": model, "mesh_id": small["id"], "mode": "code", "iterations": 20}
+    )
     done = api.wait_job(fit["id"], timeout=300)
     assert done["status"] == "succeeded", done["error"]
     assert done["result"]["shape"] == "small_ball" and done["result"]["fit"]["mode"] == "code"
