@@ -8,6 +8,7 @@ train / extract / interpolate / fit / metrics modules, and write results atomica
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import shutil
 from collections.abc import Callable
@@ -215,10 +216,24 @@ def run_fit(ctx: JobContext) -> dict[str, Any]:
         ctx.report({"stage": f"fit: {text}", "fraction": min(max(float(fraction), 0.0), 1.0)})
 
     result = tasks.fit(req, progress=on_progress, should_stop=ctx.should_stop)
+    # a fine-tune stopped by a cancel still saved the model with the shape: the list must say so too
+    if _checkpoint_has(Path(req.model_dir), name):
+        added = {"name": name, "mesh_id": p["mesh_id"]}
+        ctx.store.update_model(model["id"], shapes=[*model["shapes"], added])
     if ctx.should_stop():
-        raise Cancelled("cancelled")
-    ctx.store.update_model(model["id"], shapes=[*model["shapes"], {"name": name, "mesh_id": p["mesh_id"]}])
+        raise Cancelled(f"cancelled; the model keeps '{name}' as far as it was fitted")
     return {"model_id": model["id"], "shape": name, "fit": _jsonable(result), "files": []}
+
+
+def _checkpoint_has(model_dir: Path, name: str) -> bool:
+    """Whether the saved model lists shape ``name`` (its summary, written with every checkpoint)."""
+    from compact_sdf.checkpoint import SUMMARY_NAME
+
+    try:
+        summary = json.loads((model_dir / SUMMARY_NAME).read_text())
+    except (OSError, ValueError):
+        return False
+    return name in [s.get("name") for s in summary.get("shapes", [])]
 
 
 def run_evaluate(ctx: JobContext) -> dict[str, Any]:
