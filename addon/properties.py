@@ -89,7 +89,7 @@ class CompactSDFSceneSettings(PropertyGroup):
         "Fit iterations",
         FIT_DEFAULTS["iterations"],
         (1, 100_000),
-        "Code-fit iterations per object 'Add Selected to Model' runs (the decoder stays frozen)",
+        "Iterations of each object's code fit (decoder frozen) in 'Add Selected to Model'",
     )
     resolution: _ranged_int(  # type: ignore[valid-type]
         "Resolution", EXTRACT_DEFAULTS["resolution"], (8, 1024), "Marching-cubes cells per side"
