@@ -298,7 +298,11 @@ def test_the_default_fit_of_an_unlike_shape_fine_tunes_and_holds_it_or_warns(
     before = load_model(copy).step
     req = tasks.FitRequest(str(copy), str(ring), iterations=1, extra_steps=20, cache_dir=str(trained.cache))
     assert req.mode == "auto"
-    result = tasks.fit(req)
+    seen: list[tuple[str, float]] = []
+    result = tasks.fit(req, progress=lambda stage, f: seen.append((stage, f)))
+    fractions = [f for _, f in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0  # one bar: sampling, code, fine-tune
+    assert any(stage.startswith("fine-tune step 20/20") for stage, _ in seen)
     assert set(result.code_misses) == {"ring"} and result.code_misses["ring"] < COVERAGE_GOAL
     assert result.mode == "full" and result.iterations == 20
     grown = load_model(copy)
