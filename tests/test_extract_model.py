@@ -334,3 +334,12 @@ def test_a_bad_codes_file_is_refused_in_words_naming_the_users_file(
     assert f"'my shapes{suffix}'" in message and why in message
     assert f"codes{suffix}" not in message  # not the temporary copy's name
     assert not any(word in message for word in ("Error", "Exception", "Traceback"))
+
+
+def test_a_fine_tune_lasts_the_presets_steps_not_a_collections_total() -> None:
+    from compact_sdf.fit import fine_tune_steps
+    from compact_sdf.scale import for_collection
+
+    preview = get_preset("preview")
+    assert fine_tune_steps(for_collection(preview, 50)) == preview.train.steps == 600
+    assert fine_tune_steps(preview.override({"train.steps": 20})) == 20  # a shorter model's own

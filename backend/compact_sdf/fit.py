@@ -27,7 +27,7 @@ from compact_sdf import band_check
 from compact_sdf.checkpoint import ShapeInfo, model_from_payload, read_checkpoint
 from compact_sdf.code_fit import FIT_ITERATIONS, fit_row
 from compact_sdf.codes import update_codes
-from compact_sdf.config import Config
+from compact_sdf.config import PRESETS, Config
 from compact_sdf.data.samples import ShapeSamples
 from compact_sdf.device import resolve_device
 from compact_sdf.errors import InputError
@@ -135,7 +135,7 @@ def _fit_full(
 
     shapes = _old_shapes(job, cache_dir)
     start = int(job.data["step"])
-    steps = extra_steps if extra_steps is not None else job.cfg.train.steps
+    steps = extra_steps if extra_steps is not None else fine_tune_steps(job.cfg)
     cfg = replace(job.cfg, train=replace(job.cfg.train, steps=start + steps))
     progress = job.progress
 
@@ -169,6 +169,15 @@ def _fit_full(
         result.band_misses,
         result.band_advice,
     )
+
+
+def fine_tune_steps(cfg: Config) -> int:
+    """A fine-tune's default length: the named preset's own steps (600 for preview), not the total a
+    collection was scaled to (3000 for 50 shapes): the new shape fills half of every batch, and 600
+    joint steps added 5 shapes to a 50-shape model with lower CDs, old and new, than retraining all
+    55 (some old shapes still lost detail; docs/benchmarks/collection.md)."""
+    base = PRESETS.get(cfg.preset)
+    return cfg.train.steps if base is None else min(cfg.train.steps, base.train.steps)
 
 
 def _old_shapes(job: _Job, cache_dir: str | Path | None) -> list[ShapeSamples]:

@@ -156,7 +156,10 @@ def _register_fit(subparsers: Sub) -> None:
         "--iterations", type=int, default=iterations, help=f"code-fit iterations (default {iterations})"
     )
     p.add_argument(
-        "--steps", type=int, default=None, help="--full: further training steps (default: the preset's)"
+        "--steps",
+        type=int,
+        default=None,
+        help="steps of the fine-tune (full, or auto when it fine-tunes; default: the preset's)",
     )
     p.add_argument("--cache", default=None, help="sample cache directory")
     p.set_defaults(func=run_fit, request=fit_request)
