@@ -281,7 +281,8 @@ def run_codes_import(args: argparse.Namespace) -> int:
 def run_fit(args: argparse.Namespace) -> int:
     result = tasks.fit(fit_request(args), progress=_progress)
     print(
-        f"added '{result.name}' ({result.mode} fit, {result.iterations} iterations, "
+        f"added '{result.name}' ({result.mode} fit, {result.iterations} "
+        f"{'iterations' if result.mode == 'code' else 'training steps'}, "
         f"loss gen {result.loss_gen:.3g} ovf {result.loss_ovf:.3g}, {result.elapsed_s:.1f} s)"
     )
     if result.code_misses:
