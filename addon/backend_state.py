@@ -8,6 +8,7 @@ import bpy
 
 from . import connection, jobs
 from .constants import FIDELITY, LINK_CODE, LINK_MODEL, LINK_ROLE
+from .notes import backend_line
 from .runtime import state, tag_redraw
 
 START_POLL_S = 0.25
@@ -79,13 +80,8 @@ def check_backend(context: bpy.types.Context) -> bool:
         st.backend_ok = False
         st.backend_status = f"Backend not available: {exc}"
         return False
-    gpu = f", {health['gpu']}" if health.get("gpu") else ""
     st.backend_ok = True
-    st.backend_status = (
-        f"Backend {health.get('version', '?')} on {health.get('device', '?')}{gpu}, "
-        f"torch {health.get('torch', '?')}, "
-        f"{health.get('running_jobs', 0)} running / {health.get('queued_jobs', 0)} queued"
-    )
+    st.backend_status = backend_line(health)
     jobs.reattach()
     return True
 
@@ -124,7 +120,7 @@ def stop_backend(context: bpy.types.Context) -> tuple[str, str]:
             "The backend keeps them; they continue when it is started again"
         )
     st.backend_status = message
-    st.job_message = message
+    jobs.say(message)
     return "INFO", message
 
 
@@ -139,7 +135,7 @@ def _started(context: bpy.types.Context) -> tuple[str, str]:
     if not followed:
         return "INFO", f"Backend running at {url}"
     again = f"Following {len(followed)} job(s) again: {', '.join(followed)}"
-    state(context).job_message = again
+    jobs.say(again)
     return "INFO", f"Backend running at {url}; {again}"
 
 

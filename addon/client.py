@@ -167,12 +167,15 @@ class Client:
             atomic_write(dest, body)
         return body
 
-    def import_codes(self, model_id: str, body: bytes, fmt: str = "npz") -> dict[str, Any]:
-        """Add shapes from an exported codes file (.npz or .json) to a model; returns the updated model."""
+    def import_codes(
+        self, model_id: str, body: bytes, fmt: str = "npz", filename: str | None = None
+    ) -> dict[str, Any]:
+        """Add shapes from an exported codes file (.npz or .json) to a model; returns the updated model.
+        ``filename`` is the file's name for the server's messages."""
         return self.request(
             "POST",
             f"{API}/models/{_seg(model_id)}/codes",
-            query={"format": fmt},
+            query={"format": fmt, "filename": filename},
             data=body,
             content_type="application/octet-stream",
         )

@@ -36,7 +36,7 @@ EXTRACT_DEFAULTS = {"resolution": 128, "band": 3, "mode": "fused"}
 EXTRACT_HANDLES = "keep"  # the backend's extract.handles default (close: the opt-in pinhole rule)
 INTERPOLATE_DEFAULTS = {"steps": 5, "mode": "linear", "resolution": 128, "band": 3, "join_gap": 0.15}
 EVALUATE_DEFAULTS = {"resolution": 128, "mode": "fused"}
-FIT_DEFAULTS = {"iterations": 800, "full": False}  # "Add Selected to Model" fits codes only
+FIT_DEFAULTS = {"iterations": 800, "mode": "auto"}  # "Add Selected to Model": code, fine-tune where needed
 
 PREVIEW_RESOLUTION = 48  # live interpolation while dragging (add-on only)
 ROW_OFFSET = 3.0  # clearance between the sources and an interpolation row (add-on only)

@@ -19,6 +19,7 @@ from bpy.props import StringProperty
 from bpy.types import Operator
 
 from . import connection, jobs
+from .notes import level
 
 
 @dataclass
@@ -89,7 +90,7 @@ class JobOperatorMixin:
             report({"INFO"}, f"{request.label} started; progress is in the Compact SDF panel")
             return True
         ok, message = outcome
-        report({"INFO" if ok else "ERROR"}, message)
+        report({level(ok, message)}, message)
         return ok
 
 

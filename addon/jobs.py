@@ -22,6 +22,7 @@ import bpy
 
 from . import connection
 from .client import ApiError, BackendUnreachable
+from .notes import backend_line, level
 from .runtime import state, tag_redraw
 
 POLL_S = 0.5
@@ -29,6 +30,7 @@ POLL_S = 0.5
 # backend holds loaded ends in about a second, and a 0.5 s poll would add up to half of that again.
 FAST_POLL_S = 0.1
 FAST_FOR_S = 3.0
+HEALTH_S = 2.0  # the backend line (job counts) is asked for this often while jobs run, and when one ends
 LOST_POLL_S = 2.0  # while the backend does not answer: keep the jobs, ask less often
 FINISHED = ("succeeded", "failed", "cancelled")
 WAITING = "interrupted: continues when the backend runs again"
@@ -48,6 +50,7 @@ class Watch:
 
 
 _watches: dict[str, Watch] = {}
+_line_asked = 0.0  # monotonic time the backend line was last refreshed by the timer
 
 
 def active() -> list[Watch]:
@@ -113,6 +116,12 @@ def wait(job: dict[str, Any], label: str, timeout_s: float = 3600.0) -> dict[str
     return job
 
 
+def say(message: str, how: str = "INFO") -> None:
+    """The panel's line under the jobs, with its level (INFO, WARNING or ERROR: the icon)."""
+    st = state()
+    st.job_message, st.job_level = message, how
+
+
 def finish(job: dict[str, Any], label: str, on_done: Handler) -> tuple[bool, str]:
     """Run the handler of a finished job; (ok, message) for the caller's report."""
     if job.get("status") != "succeeded":
@@ -170,6 +179,7 @@ def _tick() -> float | None:
         cl = connection.client()
     except connection.BackendUnavailable as exc:
         return _lost(str(exc))
+    ended = False
     for watch in active():
         try:
             job = cl.get_job(watch.job_id)
@@ -177,12 +187,14 @@ def _tick() -> float | None:
             return _lost(str(exc))
         except ApiError as exc:  # e.g. another data folder: the job is gone for good
             _watches.pop(watch.job_id, None)
-            state().job_message = f"{watch.label}: the backend no longer knows this job ({exc.message})"
+            say(f"{watch.label}: the backend no longer knows this job ({exc.message})", "ERROR")
             continue
         _show(job, watch.label)
         if job.get("status") in FINISHED:
             _watches.pop(watch.job_id, None)
             _complete(watch, job)
+            ended = True
+    _refresh_line(cl, force=ended)
     tag_redraw("VIEW_3D", "STATUSBAR", "PREFERENCES")
     return _interval() if _watches else None
 
@@ -193,12 +205,25 @@ def _interval() -> float:
     return FAST_POLL_S if young else POLL_S
 
 
+def _refresh_line(cl: Any, force: bool) -> None:
+    """Keep the panel's backend line (its running / queued counts) true while jobs run and after one
+    ends; the line is otherwise written only when the backend is started or checked."""
+    global _line_asked
+    if not force and time.monotonic() - _line_asked < HEALTH_S:
+        return
+    _line_asked = time.monotonic()
+    try:
+        state().backend_status = backend_line(cl.health())
+    except (BackendUnreachable, ApiError):  # the next get_job says so; the line keeps its last answer
+        return
+
+
 def _lost(reason: str) -> float | None:
     """No backend to ask: keep the jobs and say so; poll slowly so a returning backend is noticed."""
     for watch in active():
         watch.stage = WAITING
     if _watches:
-        state().job_message = f"{len(_watches)} job(s) waiting for the backend: {reason}"
+        say(f"{len(_watches)} job(s) waiting for the backend: {reason}", "WARNING")
     tag_redraw("VIEW_3D", "STATUSBAR")
     return LOST_POLL_S if _watches else None
 
@@ -211,8 +236,8 @@ def _complete(watch: Watch, job: dict[str, Any]) -> None:
         ok, message = False, f"{watch.label}: {exc}"
     if ok:  # objects made from a timer are not an operator's: give them their own undo step
         _undo_push(f"Compact SDF: {watch.label}")
-    state().job_message = message
-    print(f"Compact SDF: {message}")
+    say(message, level(ok, message))
+    print(f"Compact SDF: {level(ok, message).lower()}: {message}")
     if watch.on_finish is not None:
         watch.on_finish(job)
 

@@ -12,7 +12,7 @@ from bpy_extras.io_utils import ExportHelper, ImportHelper
 from . import connection
 from .backend_state import refresh_models
 from .bodies import extract_body
-from .client import atomic_write
+from .client import ApiError, BackendUnreachable, atomic_write
 from .constants import LINK_MODEL
 from .job_ops import JobOperatorMixin, JobRequest
 from .results import place_decoded
@@ -103,11 +103,9 @@ class COMPACT_SDF_OT_import_codes(JobOperatorMixin, Operator, ImportHelper):
         if fmt not in ("npz", "json"):
             self.report({"ERROR"}, f"'{path.name}' is not a codes file (.npz or .json)")
             return None
-        cl = connection.client(context)
-        before = {sh["name"] for sh in cl.get_model(model_id)["shapes"]}
-        model = cl.import_codes(model_id, path.read_bytes(), fmt)
-        refresh_models(context)
-        new = [sh["name"] for sh in model["shapes"] if sh["name"] not in before]
+        new = self._import(context, model_id, path, fmt)
+        if new is None:
+            return None
         if not new:
             self.report({"WARNING"}, f"Model {model_id[:8]} already had every shape in '{path.name}'")
             return []
@@ -124,6 +122,27 @@ class COMPACT_SDF_OT_import_codes(JobOperatorMixin, Operator, ImportHelper):
             )
             for name in new
         ]
+
+    def _import(self, context: bpy.types.Context, model_id: str, path: Path, fmt: str) -> list[str] | None:
+        """Send the file; the names of the shapes it added, or None after an error report in words that
+        name the file the user chose (the backend reads a copy of it under another name)."""
+        try:
+            body = path.read_bytes()
+        except OSError as exc:
+            self.report({"ERROR"}, f"Could not read '{path.name}': {exc.strerror or 'input/output error'}")
+            return None
+        try:
+            cl = connection.client(context)
+            before = {sh["name"] for sh in cl.get_model(model_id)["shapes"]}
+            model = cl.import_codes(model_id, body, fmt, filename=path.name)
+        except ApiError as exc:  # the server's sentence, without its status code
+            self.report({"ERROR"}, f"Import of '{path.name}' failed: {exc.message}")
+            return None
+        except (BackendUnreachable, connection.BackendUnavailable) as exc:
+            self.report({"ERROR"}, f"Import of '{path.name}' failed: {exc}")
+            return None
+        refresh_models(context)
+        return [sh["name"] for sh in model["shapes"] if sh["name"] not in before]
 
 
 classes = (COMPACT_SDF_OT_export_codes, COMPACT_SDF_OT_import_codes)

@@ -93,7 +93,8 @@ class COMPACT_SDF_OT_encode_selected(_UploadMixin, Operator):
 
 class COMPACT_SDF_OT_add_to_model(_UploadMixin, Operator):
     """Add the selected mesh objects to the model selected in the list: one code fitted per object with
-    the model's decoder frozen (its other shapes stay exactly as they are)"""
+    the decoder frozen, and (Mode Auto, where that code does not hold the shape, or Full) the model
+    fine-tuned with it"""
 
     bl_idname = "compact_sdf.add_to_model"
     bl_label = "Add Selected to Model"
@@ -114,6 +115,7 @@ class COMPACT_SDF_OT_add_to_model(_UploadMixin, Operator):
             "kind": "fit",
             "model_id": model.model_id,
             "iterations": context.scene.compact_sdf.fit_iterations,
+            "mode": context.scene.compact_sdf.fit_mode,
         }
         return [
             JobRequest(

@@ -39,6 +39,11 @@ LIVE_MODES = [
     ("PATH", "Path", "One slider walks from the first source to the last, through the others in order"),
     ("MIX", "Mix", "One weight per source shape"),
 ]
+FIT_MODES = [
+    ("auto", "Auto", "Fit the code; where it does not hold the shape, fine-tune the whole model with it"),
+    ("code", "Code Only", "Fit the code with the decoder frozen: fast; the other shapes stay as they are"),
+    ("full", "Full", "Fine-tune the whole model with the new shape (its detail; the others keep training)"),
+]
 INTERP_MODES = [
     ("linear", "Linear", "Straight line between codes"),
     ("slerp", "Spherical", "Great-circle path"),
@@ -104,11 +109,12 @@ class CompactSDFSceneSettings(PropertyGroup):
         "so each shape keeps its detail (docs/benchmarks/collection.md)",
         default=TRAIN_DEFAULTS["collection"],
     )
+    fit_mode: EnumProperty(name="Mode", items=FIT_MODES, default=FIT_DEFAULTS["mode"])  # type: ignore[valid-type]
     fit_iterations: _ranged_int(  # type: ignore[valid-type]
         "Fit iterations",
         FIT_DEFAULTS["iterations"],
         (1, 100_000),
-        "Code-fit iterations per object 'Add Selected to Model' runs (the decoder stays frozen)",
+        "Iterations of each object's code fit (decoder frozen) in 'Add Selected to Model'",
     )
     resolution: _ranged_int(  # type: ignore[valid-type]
         "Resolution", EXTRACT_DEFAULTS["resolution"], (8, 1024), "Marching-cubes cells per side"
@@ -177,6 +183,7 @@ class CompactSDFRuntime(PropertyGroup):
     job_label: StringProperty()  # type: ignore[valid-type]
     job_stage: StringProperty()  # type: ignore[valid-type]
     job_message: StringProperty()  # type: ignore[valid-type]
+    job_level: StringProperty(default="INFO")  # type: ignore[valid-type]  # of job_message: INFO, WARNING, ERROR
     job_progress: FloatProperty(min=0.0, max=1.0, subtype="FACTOR")  # type: ignore[valid-type]
     models: CollectionProperty(type=CompactSDFModelItem)  # type: ignore[valid-type]
     model_index: IntProperty(update=_model_changed)  # type: ignore[valid-type]

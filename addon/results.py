@@ -12,7 +12,7 @@ import bpy
 from . import mesh_bridge
 from .backend_state import refresh_models, select_model
 from .constants import FIDELITY, LINK_SOURCES, MIX_SLOTS
-from .notes import training_note
+from .notes import summary
 from .runtime import state
 from .scene import add_behind, add_object, add_row, download_meshes, link, target_collection
 
@@ -34,8 +34,7 @@ def link_encoded(job: dict[str, Any], names: dict[str, str]) -> str:
     refresh_models(bpy.context)
     select_model(bpy.context, model_id)
     verb = "Added" if job.get("kind") == "fit" else "Encoded"
-    note = training_note(result)
-    return f"{verb} {', '.join(linked)} into model {model_id[:8]}{note}"
+    return summary(f"{verb} {', '.join(linked)} into model {model_id[:8]}", result)
 
 
 def place_reconstruction(job: dict[str, Any], source_name: str | None, shape: str = "") -> str:

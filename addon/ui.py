@@ -87,7 +87,7 @@ class COMPACT_SDF_PT_main(_Base, Panel):
 
         _draw_jobs(layout)
         if state.job_message:
-            layout.label(text=state.job_message, icon="INFO")
+            layout.label(text=state.job_message, icon="INFO" if state.job_level == "INFO" else "ERROR")
 
 
 def _draw_jobs(layout: bpy.types.UILayout) -> None:
@@ -129,6 +129,7 @@ def _draw_shapes(layout: bpy.types.UILayout, state: object, settings: object) ->
     row.operator("compact_sdf.shapes_evaluate", text="Evaluate", icon="CHECKMARK")
     row = layout.row(align=True)
     row.operator("compact_sdf.add_to_model", icon="ADD")
+    row.prop(settings, "fit_mode", text="")
     row.prop(settings, "fit_iterations", text="Iterations")
 
 

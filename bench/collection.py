@@ -15,6 +15,7 @@ Every run is one process (so its peak memory is its own) and writes ``ROOT/<kind
     python bench/collection.py shapes                          # render the first 14 shapes
     python bench/collection.py floor --n 50                    # each mesh against itself (noise floor)
     python bench/collection.py step-cost --n 50 --set K=V      # CPU seconds a step of a setting
+    python bench/collection.py unlike --preset preview         # Add to Model's default on unlike shapes
 
 Shapes come from ``compact_sdf.data.collection`` (procedural families + ../shared/meshes), the
 first ``n`` of its round-robin order. Training uses the preset scaled by
@@ -30,6 +31,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import sys
 import time
 from dataclasses import replace
@@ -42,6 +44,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 ROOT = REPO / "out" / "bench" / "collection"
 MESHES = REPO.parent / "shared" / "meshes"
+CACHE = str(REPO / "out" / "cache")
 
 
 def load() -> list[float]:
@@ -65,7 +68,7 @@ def collection(n: int) -> list[Path]:
 def samples(paths: list[Path], cfg: Any) -> list[Any]:
     from compact_sdf.data.parallel import prepare_many
 
-    return prepare_many(paths, cfg.sampling, REPO / "out" / "cache", jobs=2, progress=False)
+    return prepare_many(paths, cfg.sampling, CACHE, jobs=2, progress=False)
 
 
 def config(args: argparse.Namespace, n: int) -> Any:
@@ -227,7 +230,7 @@ def run_add(args: argparse.Namespace) -> dict[str, Any]:
     t0, c0, load0 = time.perf_counter(), time.process_time(), load()
     if args.fit:
         for s in shapes[args.n :]:
-            fit_shape(model_dir, s, cfg)
+            fit_shape(model_dir, s, cfg, mode="code")
         steps = FIT_ITERATIONS * args.new
     else:
         steps = train(model_dir, shapes, cfg, resume=True, should_stop=timer(args.minutes * 60)).step - done
@@ -266,6 +269,63 @@ def run_score(args: argparse.Namespace) -> dict[str, Any]:
     return info
 
 
+# Add to Model on a shape unlike the model's: (model's shapes, the added shape), from ../shared/meshes
+UNLIKE = {
+    "hard into smooth": (("spot", "bunny"), "featuretype"),
+    "smooth into hard": (("fandisk", "tray_bottom"), "cow"),
+}
+
+
+def run_unlike(args: argparse.Namespace) -> dict[str, Any]:
+    """Per case: a model of two shapes (the preset, its own steps), then the added shape by the default
+    fit (``tasks.FitRequest``'s mode, what the panel sends) and, for comparison, by a code fit only;
+    the added shape's scores and the model's shapes' CD before and after."""
+    from compact_sdf import tasks
+    from compact_sdf.config import get_preset
+    from compact_sdf.train import train
+
+    cfg = get_preset(args.preset).override({"train.device": "cpu"})
+    out: dict[str, Any] = {}
+    for case, (names, added) in UNLIKE.items():
+        paths = [MESHES / f"{n}.ply" for n in names]
+        base = ROOT / "unlike" / case.replace(" ", "_")
+        _clear(base)
+        train(base / "model", samples(paths, cfg), cfg, sources={p.stem: str(p) for p in paths})
+        row: dict[str, Any] = {"before": score_model(base / "model", paths, args)}
+        for mode in (tasks.default_of(tasks.FitRequest, "mode"), "code"):
+            shutil.copytree(base / "model", base / mode)
+            t0, c0 = time.perf_counter(), time.process_time()
+            req = tasks.FitRequest(str(base / mode), str(MESHES / f"{added}.ply"), mode=mode, cache_dir=CACHE)
+            res = tasks.fit(req)
+            fit = {"mode": res.mode, "code_misses": res.code_misses, "band_misses": res.band_misses}
+            fit |= {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
+            row[mode] = fit | {"metrics": score_model(base / mode, [*paths, MESHES / f"{added}.ply"], args)}
+        out[case] = row
+        print(unlike_table({case: row}), file=sys.stderr)
+    return {"cases": out, "preset": args.preset, "load_end": load()}
+
+
+def unlike_table(cases: dict[str, Any]) -> str:
+    """The markdown rows docs/benchmarks/add_to_model.md shows."""
+
+    def share(misses: dict[str, float], name: str) -> str:
+        return f"{100 * misses[name]:.1f}%" if name in misses else ">= 99%"
+
+    lines = []
+    for case, row in cases.items():
+        names, added = UNLIKE[case]
+        for mode in (m for m in row if m != "before"):
+            fit, m = row[mode], row[mode]["metrics"]
+            first = fit["code_misses"] if fit["mode"] == "full" else fit["band_misses"]
+            cd = ", ".join(f"{n} {row['before'][n]['chamfer']:.2e} -> {m[n]['chamfer']:.2e}" for n in names)
+            lines.append(
+                f"| {case} | {added} | {mode} | {fit['mode']} | {share(first, added)} | "
+                f"{share(fit['band_misses'], added)} | {m[added]['fscore@0.01']:.3f} | "
+                f"{m[added]['chamfer']:.2e} | {cd} | {fit['wall_s']:.0f} s |"
+            )
+    return "\n".join(lines)
+
+
 def _clear(path: Path) -> None:
     import shutil
 
@@ -284,7 +344,9 @@ KINDS = {
 def main() -> None:
     global ROOT
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("kind", choices=[*KINDS, "interp", "fp16", "report", "shapes", "floor", "step-cost"])
+    p.add_argument(
+        "kind", choices=[*KINDS, "interp", "fp16", "report", "shapes", "floor", "step-cost", "unlike"]
+    )
     p.add_argument("--n", "--shapes", dest="n", type=int, default=50, help="--shapes under torchrun")
     p.add_argument("--new", type=int, default=5)
     p.add_argument("--fit", action="store_true", help="add: fit the new codes only (decoder frozen)")
@@ -310,6 +372,15 @@ def main() -> None:
     if args.root:
         ROOT = Path(args.root).resolve()
     torch.set_num_threads(args.threads)
+    if args.kind == "unlike":
+        info = run_unlike(args) | {
+            "threads": args.threads,
+            "resolution": args.resolution,
+            "samples": args.samples,
+        }
+        (ROOT / "unlike" / "unlike.json").write_text(json.dumps(info, indent=1) + "\n")
+        print(unlike_table(info["cases"]))
+        return
     if args.kind in ("interp", "fp16", "report", "shapes", "floor", "step-cost"):
         from collection_report import EXTRAS
 

@@ -70,7 +70,7 @@ def width_scan(loaded, names: list[str], widths: list[float], resolution: int, s
 
 def slopes(loaded, names: list[str], resolution: int) -> None:
     """The steepest s_g edge slope the search would measure with nothing dropped (its guard's input)."""
-    from compact_sdf.search import _search
+    from compact_sdf.search import Memo, _search
 
     cfg = replace(loaded.config.extract, resolution=resolution)
     print(f"\n| shape | steepest s_g edge slope, N = {resolution} |\n|---|---|")

@@ -40,6 +40,7 @@ PROPERTIES = {
     "interp_mode": constants.INTERPOLATE_DEFAULTS["mode"],
     "interp_join_gap": constants.INTERPOLATE_DEFAULTS["join_gap"],
     "fit_iterations": constants.FIT_DEFAULTS["iterations"],
+    "fit_mode": constants.FIT_DEFAULTS["mode"],
 }
 
 

@@ -83,3 +83,23 @@ def test_the_panel_names_the_shapes_that_lose_detail() -> None:
     assert "diverged 1x" in line and "b 50.0%, c 90.0%, a 95.0% and 1 more" in line
     assert "encode again with more Steps" in line
     assert "into a new model" in note({"fit": {"band_misses": {"new": 0.7}}})
+
+
+def test_the_panel_warns_when_an_added_shape_is_still_poorly_held() -> None:
+    """Add to Model's summary: a fine-tune that held the shape is a success that says it fine-tuned; a
+    shape still outside the band is a warning (Blender's report level) that says what to do."""
+    from _service_helpers import addon_module
+
+    notes = addon_module("notes")
+    first = {"fertility": 0.35}
+    held = notes.summary("Added fertility into model 12345678", {"fit": {"mode": "full", "iterations": 600,
+                         "code_misses": first, "band_misses": {}}})  # fmt: skip
+    assert notes.level(True, held) == "INFO"
+    assert "held too little of it (fertility 35.0% inside the fusion band)" in held and "600 steps" in held
+    poor = notes.summary("Added fertility", {"fit": {"mode": "full", "code_misses": first,
+                         "band_misses": {"fertility": 0.6}}})  # fmt: skip
+    assert notes.level(True, poor) == "WARNING" and "fertility 60.0%" in poor
+    assert "even after fine-tuning" in poor and "into a new model" in poor
+    code = notes.summary("Added fertility", {"fit": {"mode": "code", "band_misses": first}})
+    assert notes.level(True, code) == "WARNING" and "Mode Auto or Full" in code
+    assert notes.level(False, "Add fertility: cancelled") == "ERROR"

@@ -168,6 +168,8 @@ def test_progress_reports_stages_in_order(knight: trimesh.Trimesh) -> None:
     )
     prepare_samples(knight, cfg, "k", progress=lambda stage, fraction: seen.append((stage, fraction)))
     assert all(0.0 <= fraction <= 1.0 for _, fraction in seen)
+    fractions = [fraction for _, fraction in seen]
+    assert fractions == sorted(fractions)  # one bar over every stage: it never goes back
     assert seen[-1] == ("done", 1.0)
     stages = list(dict.fromkeys(stage for stage, _ in seen))
     assert stages.index("band: exact distance") < stages.index("generalization set")
@@ -211,3 +213,21 @@ def test_cavity_keeps_its_own_sign() -> None:
     want_inside = (radius > 0.5) & (radius < 1.0)
     assert (clear & (radius < 0.45)).sum() > 10  # the cavity really has lattice points
     assert np.array_equal((s.ovf_sdf < 0)[clear], want_inside[clear])
+
+
+def test_preparing_several_meshes_names_each_and_never_goes_back(knight: trimesh.Trimesh, tmp_path) -> None:
+    """What a train job's preparation shows: the shape being prepared, and a bar that only grows."""
+    from compact_sdf.config import get_preset
+    from compact_sdf.tasks import load_samples
+
+    paths = [tmp_path / "horse.ply", tmp_path / "ball.ply"]
+    knight.export(paths[0])
+    trimesh.creation.icosphere(subdivisions=2).export(paths[1])
+    cfg = get_preset("tiny").override({"sampling.surface_samples": 2000, "sampling.uniform_samples": 500})
+    seen: list[tuple[str, float]] = []
+    load_samples([(None, str(paths[0])), ("ball", str(paths[1]))], cfg, str(tmp_path / "cache"),
+                 lambda stage, fraction: seen.append((stage, fraction)))  # fmt: skip
+    fractions = [fraction for _, fraction in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert all(stage.startswith(("horse (1/2): ", "ball (2/2): ")) for stage, _ in seen)
+    assert any(stage.startswith("ball (2/2): band") for stage, _ in seen)

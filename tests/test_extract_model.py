@@ -194,7 +194,7 @@ def test_code_fit_recovers_a_training_shape(trained: Trained, tmp_path: Path) ->
     cfg = load_model(copy).config
     cfg = replace(cfg, train=replace(cfg.train, samples_per_shape=1000, device="cpu"))
     samples = prepare_mesh(trained.meshes["box"], name="box_again", cfg=cfg.sampling, cache_dir=trained.cache)
-    result = fit_shape(copy, samples, cfg, iterations=150)
+    result = fit_shape(copy, samples, cfg, mode="code", iterations=150)
     assert result.mode == "code" and np.isfinite(result.loss_gen)
     loaded = load_model(copy)
     assert loaded.names == ["sphere", "box", "box_again"]
@@ -207,8 +207,10 @@ def test_code_fit_recovers_a_training_shape(trained: Trained, tmp_path: Path) ->
     assert result.band_misses == {} and result.band_advice == ""
     recorded = json.loads((copy / "model.json").read_text())["band_coverage"]
     assert recorded["box_again"]["share"] == pytest.approx(rows[2].share)
-    unfit = fit_shape(trained.copy(tmp_path / "unfit"), replace(samples, name="box_unfit"), cfg, iterations=1)
-    assert unfit.band_misses["box_unfit"] < COVERAGE_GOAL and "fit with --full" in unfit.band_advice
+    unfit = fit_shape(
+        trained.copy(tmp_path / "unfit"), replace(samples, name="box_unfit"), cfg, mode="code", iterations=1
+    )
+    assert unfit.band_misses["box_unfit"] < COVERAGE_GOAL and "--mode full" in unfit.band_advice
     cfg = ExtractConfig(resolution=32)
     fitted, box, sphere = (extract_shape(loaded, n, cfg) for n in ("box_again", "box", "sphere"))
     assert defects(fitted.faces).manifold
@@ -220,7 +222,10 @@ def test_code_fit_recovers_a_training_shape(trained: Trained, tmp_path: Path) ->
     assert to_box["fscore@0.01"] > to_sphere["fscore@0.01"]
     with pytest.raises(InputError, match="already has a shape named 'box'"):
         fit_shape(
-            copy, prepare_mesh(trained.meshes["box"], cfg=load_model(copy).config.sampling), iterations=5
+            copy,
+            prepare_mesh(trained.meshes["box"], cfg=load_model(copy).config.sampling),
+            mode="code",
+            iterations=5,
         )
 
 
@@ -261,9 +266,85 @@ def test_cli_forms(trained: Trained, tmp_path: Path, capsys) -> None:
     assert list(table) == list(ABLATION) == ["generalization", "overfitting", "paper_n3", "fused"]
     assert all({"chamfer", "fscore@0.005", "fscore@0.01"} <= set(entry) for entry in table.values())
 
-    assert main(["fit", str(copy), str(trained.meshes["box"]), "--name", "box2", "--iterations", "10"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                str(copy),
+                str(trained.meshes["box"]),
+                "--name",
+                "box2",
+                "--mode",
+                "code",
+                "--iterations",
+                "10",
+            ]
+        )
+        == 0
+    )
     assert load_model(copy).names == ["sphere", "box", "box2"]
     args = ["fit", str(copy), str(trained.meshes["sphere"]), "--name", "ball", "--full", "--steps", "3"]
     assert main([*args, "--cache", str(trained.cache)]) == 0
     grown = load_model(copy)
     assert grown.names == ["sphere", "box", "box2", "ball"] and grown.step == 103
+
+
+def test_the_default_fit_of_an_unlike_shape_fine_tunes_and_holds_it_or_warns(
+    trained: Trained, tmp_path: Path
+) -> None:
+    """Add to Model's default (auto) on a ring, a shape unlike the model's sphere and box: the code fit
+    alone (one iteration, so it surely misses the band) does not hold it, so the model is fine-tuned
+    with the ring added; what comes out either holds every shape or says what to do."""
+    from compact_sdf import tasks
+
+    copy = trained.copy(tmp_path / "auto")
+    ring = tmp_path / "ring.ply"
+    trimesh.creation.torus(major_radius=0.8, minor_radius=0.25).export(ring)
+    before = load_model(copy).step
+    req = tasks.FitRequest(str(copy), str(ring), iterations=1, extra_steps=20, cache_dir=str(trained.cache))
+    assert req.mode == "auto"
+    seen: list[tuple[str, float]] = []
+    result = tasks.fit(req, progress=lambda stage, f: seen.append((stage, f)))
+    fractions = [f for _, f in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0  # one bar: sampling, code, fine-tune
+    assert any(stage.startswith("fine-tune step 20/20") for stage, _ in seen)
+    assert set(result.code_misses) == {"ring"} and result.code_misses["ring"] < COVERAGE_GOAL
+    assert result.mode == "full" and result.iterations == 20
+    grown = load_model(copy)
+    assert grown.names == ["sphere", "box", "ring"] and grown.step == before + 20
+    assert not result.band_misses or "train longer" in result.band_advice
+    kept = json.loads((copy / "model.json").read_text())["band_coverage"]
+    assert set(kept) == {"sphere", "box", "ring"}
+
+
+@pytest.mark.parametrize(
+    ("content", "suffix", "why"),
+    [
+        (b"not json at all", ".json", "is not valid JSON (line 1, column 1)"),
+        (b'{"names": ["a"]}', ".json", "it has no 'codes' entry"),
+        (b"PK\x03\x04 cut short", ".npz", "is not a complete .npz archive"),
+        (b'{"names": ["a"], "codes": [[1.0, NaN]]}', ".json", "codes that are not numbers"),
+    ],
+)
+def test_a_bad_codes_file_is_refused_in_words_naming_the_users_file(
+    tmp_path: Path, content: bytes, suffix: str, why: str
+) -> None:
+    """The service imports a temporary copy: messages name the file the user chose, and say what is
+    wrong without Python's exception names."""
+    copy = tmp_path / f"codes{suffix}"
+    copy.write_bytes(content)
+    with pytest.raises(InputError) as caught:
+        read_codes(copy, "my shapes" + suffix)
+    message = str(caught.value)
+    assert f"'my shapes{suffix}'" in message and why in message
+    assert f"codes{suffix}" not in message  # not the temporary copy's name
+    assert not any(word in message for word in ("Error", "Exception", "Traceback"))
+
+
+def test_a_fine_tune_lasts_the_presets_steps_not_a_collections_total() -> None:
+    from compact_sdf.fit import fine_tune_steps
+    from compact_sdf.scale import for_collection
+
+    preview = get_preset("preview")
+    assert fine_tune_steps(for_collection(preview, 50)) == preview.train.steps == 600
+    assert fine_tune_steps(preview.override({"train.steps": 20})) == 20  # a shorter model's own

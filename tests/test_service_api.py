@@ -279,7 +279,9 @@ def test_training_reports_rising_progress(trained: dict[str, Any]) -> None:
     training = [
         j["progress"] for j in trained["seen"] if j["progress"] and j["progress"].get("stage") == "train"
     ]
-    assert all(p["eta_s"] is not None and p["loss_gen"] is not None for p in training)
+    assert all(p["loss_gen"] is not None for p in training)
+    # the first step's time is not counted (compact_sdf/eta.py): an estimate from the second step on
+    assert all(p["eta_s"] is not None for p in training if p["step"] > 1)
 
 
 def test_models_list_describe(api: Any, trained: dict[str, Any]) -> None:
@@ -379,7 +381,9 @@ def test_fit_evaluate_and_codes_round_trip(api: Any, trained: dict[str, Any]) ->
     and re-import the model's own exported codes."""
     model = trained["model_id"]
     small = api.upload_arrays("small_ball", *arrays(sphere(2, radius=0.3)))
-    fit = api.create_job({"kind": "fit", "model_id": model, "mesh_id": small["id"], "iterations": 20})
+    fit = api.create_job(
+        {"kind": "fit", "model_id": model, "mesh_id": small["id"], "mode": "code", "iterations": 20}
+    )
     done = api.wait_job(fit["id"], timeout=300)
     assert done["status"] == "succeeded", done["error"]
     assert done["result"]["shape"] == "small_ball" and done["result"]["fit"]["mode"] == "code"

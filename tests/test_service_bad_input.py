@@ -123,7 +123,9 @@ def test_bad_codes_files_are_refused(server: Any, trained: dict[str, str]) -> No
     dim = len(export["codes"][0])
     assert refused(api.import_codes, model, b"[]", "json").status == 422
     npz = api.export_codes(model, "npz")
-    assert refused(api.import_codes, model, npz[: len(npz) // 2], "npz").status == 422
+    cut = refused(api.import_codes, model, npz[: len(npz) // 2], "npz", filename="/home/u/my shapes.npz")
+    assert cut.status == 422 and cut.message.startswith("'my shapes.npz' is not a codes file")
+    assert "Error" not in cut.message and "codes.npz" not in cut.message  # not the server's copy
     for name in ("../../x", "a/b", "n" * 300):
         bad = {
             **export,
@@ -154,7 +156,7 @@ def test_full_fit_works_for_a_model_trained_through_the_service(server: Any, tra
     """The service records each shape's mesh, so a full fit can rebuild the old shapes' samples."""
     api = server.client
     new = api.upload_arrays("small_ball", *arrays(sphere(2, radius=0.3)))
-    job = api.create_job("fit", model_id=trained["model_id"], mesh_id=new["id"], full=True, extra_steps=5)
+    job = api.create_job("fit", model_id=trained["model_id"], mesh_id=new["id"], mode="full", extra_steps=5)
     done = api.wait_job(job["id"], timeout=300)
     assert done["status"] == "succeeded", done["error"]
     assert done["result"]["fit"]["mode"] == "full"

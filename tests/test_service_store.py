@@ -115,6 +115,25 @@ def test_recover_requeues_running_jobs_then_gives_up(store: Store, data: DataDir
     assert row["params"] == {"x": 1}
 
 
+def test_a_requeued_job_keeps_its_bar_and_its_line_says_so_until_it_runs(store: Store, data: DataDir) -> None:
+    """After a restart the job's row must not say "paused" with an empty bar while it runs again."""
+    from compact_sdf.service.worker import PAUSED, REQUEUED, RESUMING, held, resuming
+
+    job = new_id()
+    store.add_job(job, "train", {}, None)
+    store.claim_next()
+    store.update_job(job, progress={"stage": "train", "fraction": 0.6, "step": 120})
+    Worker(store, data, device="cpu").recover()
+    row = store.get_job(job)
+    assert row["status"] == "queued" and row["progress"] == {"stage": REQUEUED, "fraction": 0.6}
+    claimed = store.claim_next()
+    assert claimed is not None and resuming(claimed)
+    assert held(claimed, RESUMING) == {"stage": RESUMING, "fraction": 0.6}
+    assert resuming({"progress": {"stage": PAUSED, "fraction": 0.2}})
+    assert not resuming({"progress": {"stage": "train", "fraction": 0.2}})
+    assert not resuming({"progress": None})
+
+
 def test_recover_finishes_a_job_cancelled_before_the_crash(store: Store, data: DataDir) -> None:
     job = new_id()
     store.add_job(job, "train", {}, None)

@@ -108,3 +108,26 @@ def test_a_lone_shape_far_from_the_initial_sphere_trains_its_overfitting_branch(
     with (tmp_path / "m" / "log.csv").open(newline="") as fh:
         ovf = [float(r["loss_ovf"]) for r in csv.DictReader(fh)]
     assert ovf[-1] < 0.2 * ovf[0]
+
+
+def test_the_time_left_leaves_out_the_first_steps_warm_up() -> None:
+    """A first step 20x a later one (lazy allocations, kernel loads) must not make the first estimates
+    too long: none until a later step was timed, then within 1.5x of the truth at once."""
+    import math
+
+    from compact_sdf.eta import StepClock
+
+    clock, now, total = StepClock(), 100.0, 50
+    clock.start(now)
+    times = [20.0] + [1.0] * (total - 1)  # seconds each step takes
+    estimates = []
+    for done, took in enumerate(times, start=1):
+        now += took
+        clock.tick(now)
+        estimates.append(clock.eta(total - done))
+    assert math.isnan(estimates[0])
+    truth = [float(total - done) for done in range(2, total + 1)]
+    assert all(e == pytest.approx(t) for e, t in zip(estimates[1:], truth, strict=True))
+    clock.start(now)  # a new run (resume) starts a new warm-up
+    clock.tick(now + 5.0)
+    assert math.isnan(clock.eta(10))

@@ -33,6 +33,7 @@ from compact_sdf.optim import grow_code_moments
 FORMAT = "compact-sdf-codes"
 VERSION = 1
 CODES_KEY = "codes.weight"
+EXPORT = "a codes file exported by Compact SDF"
 
 
 def decoder_hash(state: dict[str, torch.Tensor]) -> str:
@@ -112,12 +113,12 @@ def _npz_array(zf: zipfile.ZipFile, key: str, kinds: str, where: str) -> np.ndar
         return np.lib.format.read_array(f, allow_pickle=False)
 
 
-def _read_npz(path: Path) -> tuple[np.ndarray, list[str], Any]:
+def _read_npz(path: Path, label: str) -> tuple[np.ndarray, list[str], Any]:
     with zipfile.ZipFile(path) as zf:
-        arrays = {key: _npz_array(zf, key, kinds, path.name) for key, kinds in NPZ_ARRAYS.items()}
+        arrays = {key: _npz_array(zf, key, kinds, f"'{label}'") for key, kinds in NPZ_ARRAYS.items()}
     codes, names, inside = arrays["codes"], arrays["names"], arrays["meta"]
     if codes is None or names is None:
-        raise InputError(f"{path.name} is not a codes export: it needs the arrays 'codes' and 'names'")
+        raise InputError(f"'{label}' is not {EXPORT}: it needs the arrays 'codes' and 'names'")
     meta = None if inside is None else json.loads(inside.tobytes())
     side = path.with_suffix(".json")
     if meta is None:
@@ -125,42 +126,58 @@ def _read_npz(path: Path) -> tuple[np.ndarray, list[str], Any]:
     return codes, [str(n) for n in names.reshape(-1)], meta
 
 
-def _read_json(path: Path) -> tuple[np.ndarray, list[str], Any]:
+def _read_json(path: Path, label: str) -> tuple[np.ndarray, list[str], Any]:
     meta = json.loads(path.read_text())
     if not isinstance(meta, dict) or not isinstance(meta.get("names"), list):
-        raise InputError(f"{path.name}: a JSON export is an object with a 'names' list and 'codes'")
+        raise InputError(f"'{label}' is not {EXPORT}: it is an object with a 'names' list and 'codes'")
     names = meta["names"]
     if not all(isinstance(n, str) for n in names):
-        raise InputError(f"{path.name}: 'names' must be a list of shape names")
+        raise InputError(f"'{label}': 'names' must be a list of shape names")
     return np.asarray(meta.pop("codes"), dtype=np.float32), list(names), meta
 
 
-def read_codes(path: str | Path) -> tuple[list[str], np.ndarray, dict[str, Any]]:
+def _unreadable(exc: BaseException) -> str:
+    """Why a file is not a codes export, in words (not the Python exception it raised)."""
+    if isinstance(exc, KeyError):
+        return f"it has no {exc.args[0]!r} entry" if exc.args else "an entry is missing"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"it is not valid JSON (line {exc.lineno}, column {exc.colno})"
+    if isinstance(exc, zipfile.BadZipFile | EOFError):
+        return "it is not a complete .npz archive"
+    if isinstance(exc, UnicodeDecodeError):
+        return "it is not a text file"
+    if isinstance(exc, OSError):
+        return f"it could not be read ({exc.strerror or 'input/output error'})"
+    return "its contents are not laid out as an export (codes, names and metadata)"
+
+
+def read_codes(path: str | Path, label: str | None = None) -> tuple[list[str], np.ndarray, dict[str, Any]]:
     """(names, codes (S, d) float32, metadata) from an export; metadata is {} for a bare .npz.
 
     Everything is checked here (arrays, names, the metadata of every shape), before a caller changes
-    anything."""
+    anything. Messages name the file ``label`` (the name the user chose, where ``path`` is a
+    temporary copy)."""
     path = Path(path)
+    label = label or path.name
     if not path.is_file():
         raise InputError(f"no codes file at {path}")
     if path.suffix not in (".npz", ".json"):
-        raise InputError(f"cannot read codes from '{path.name}': use .npz or .json")
+        raise InputError(f"cannot read codes from '{label}': use .npz or .json")
     try:
-        codes, names, meta = _read_npz(path) if path.suffix == ".npz" else _read_json(path)
+        codes, names, meta = _read_npz(path, label) if path.suffix == ".npz" else _read_json(path, label)
     except (KeyError, ValueError, TypeError, AttributeError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        first = str(exc).splitlines()[0][:120] if str(exc) else ""
-        raise InputError(f"{path.name} is not a codes export ({type(exc).__name__}: {first})") from None
+        raise InputError(f"'{label}' is not {EXPORT}: {_unreadable(exc)}") from None
     if not isinstance(meta, dict):
-        raise InputError(f"{path.name}: the metadata must be a JSON object")
+        raise InputError(f"'{label}' is not {EXPORT}: its metadata is not an object")
     if codes.ndim != 2 or len(codes) != len(names) or not len(codes):
-        raise InputError(f"{path.name}: codes must be (shapes x code size) with one name per row")
+        raise InputError(f"'{label}' holds no codes, or not one name per code")
     if not np.isfinite(codes).all() or not np.isfinite(codes.astype(np.float32)).all():
-        raise InputError(f"{path.name}: the codes hold NaN or infinite values")
+        raise InputError(f"'{label}' holds codes that are not numbers (NaN or infinite)")
     for name in names:
         check_name(name, "shape name")
     if len(set(names)) != len(names):
-        raise InputError(f"{path.name}: a shape name appears twice")
-    shape_metadata(meta, path.name)
+        raise InputError(f"'{label}': a shape name appears twice")
+    shape_metadata(meta, f"'{label}'")
     return names, codes.astype(np.float32), meta
 
 
@@ -234,36 +251,41 @@ def update_codes(
     return [info.name for info, _ in entries]
 
 
-def import_codes(model_dir: str | Path, path: str | Path, *, force: bool = False) -> list[str]:
+def import_codes(
+    model_dir: str | Path, path: str | Path, *, force: bool = False, label: str | None = None
+) -> list[str]:
     """Load an export into a model directory; returns the imported names.
 
     Refuses codes of another size, and (unless ``force``) codes made for another decoder. Shapes new
-    to the model need the export's metadata (normalisation and mesh hash).
+    to the model need the export's metadata (normalisation and mesh hash). Messages name the file
+    ``label`` (default: its own name).
     """
     from compact_sdf.checkpoint import model_from_payload
 
-    names, codes, meta = read_codes(path)
+    label = label or Path(path).name
+    names, codes, meta = read_codes(path, label)
     data = read_checkpoint(Path(model_dir))
     model, cfg = model_from_payload(data, "cpu")
     if codes.shape[1] != cfg.model.code_dim:
         raise InputError(
-            f"{Path(path).name} holds codes of size {codes.shape[1]}; the model uses {cfg.model.code_dim}"
+            f"'{label}' holds codes of size {codes.shape[1]}; the model uses {cfg.model.code_dim}"
         )
     want = meta.get("model_hash")
     known = {s["name"]: ShapeInfo.from_dict(s) for s in data["shapes"]}
     if not force and want is None and any(name in known for name in names):
         raise InputError(
-            f"{Path(path).name} has no model hash, so it may come from another decoder, and it would "
-            "overwrite trained codes",
-            hint="pass --force to overwrite them anyway",
+            f"'{label}' does not say which model it was exported from, and it would overwrite "
+            "this model's trained codes",
+            hint="the CLI's codes import --force overwrites them anyway",
         )
     if not force and want is not None and want != decoder_hash(model.state_dict()):
         raise InputError(
-            f"{Path(path).name} was exported from another model (decoder hash differs)",
-            hint="codes only mean something to their own decoder; pass --force to import anyway",
+            f"'{label}' was exported from another model: codes only mean something to the model "
+            "they were trained with",
+            hint="the CLI's codes import --force imports them anyway",
         )
-    _check_range(names, codes, cfg.model.code_max_norm, Path(path).name)
-    extras = shape_metadata(meta, Path(path).name)
+    _check_range(names, codes, cfg.model.code_max_norm, f"'{label}'")
+    extras = shape_metadata(meta, f"'{label}'")
     entries = []
     for name, code in zip(names, codes, strict=True):
         info = known.get(name)
@@ -271,8 +293,6 @@ def import_codes(model_dir: str | Path, path: str | Path, *, force: bool = False
             mesh_hash, norm = extras[name]
             info = ShapeInfo(name, mesh_hash, norm) if info is None else replace(info, normalization=norm)
         if info is None:
-            raise InputError(
-                f"shape '{name}' is new to this model and {Path(path).name} has no metadata for it"
-            )
+            raise InputError(f"shape '{name}' is new to this model and '{label}' has no metadata for it")
         entries.append((info, torch.from_numpy(code)))
     return update_codes(model_dir, entries)

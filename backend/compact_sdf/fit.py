@@ -8,6 +8,10 @@
   ``train.train(..., resume=True)``, which first fits its code as above (a warm start); the
   previous shapes' samples are rebuilt from their source meshes (the sample cache makes that
   cheap).
+- Auto (the default of every front end): the code fit first; when the band check says it does not
+  hold the shape (a shape unlike the model's: s_g leaves part of its surface outside the fusion
+  band, so the fused mesh loses it), the full fine-tune follows, warm-started from that code.
+  A shape like the model's costs a code fit; an unlike one is not left at F-score 0.06 in silence.
 """
 
 from __future__ import annotations
@@ -23,17 +27,21 @@ from compact_sdf import band_check
 from compact_sdf.checkpoint import ShapeInfo, model_from_payload, read_checkpoint
 from compact_sdf.code_fit import FIT_ITERATIONS, fit_row
 from compact_sdf.codes import update_codes
-from compact_sdf.config import Config
+from compact_sdf.config import PRESETS, Config
 from compact_sdf.data.samples import ShapeSamples
 from compact_sdf.device import resolve_device
 from compact_sdf.errors import InputError
-from compact_sdf.progress import Progress
+from compact_sdf.progress import Progress, span
+
+MODES = ("auto", "code", "full")
+AUTO_CODE_SHARE = 0.2  # of an auto fit's progress bar: the code fit (the fine-tune takes the rest)
+CODE_REMEDY = "add it with the full fit (fit --mode full; in Blender, Mode: Full), which fine-tunes the model"
 
 
 @dataclass(frozen=True)
 class FitResult:
     name: str
-    mode: str  # "code" or "full"
+    mode: str  # what ran: "code", or "full" (also an auto fit whose code fit did not hold the shape)
     iterations: int  # code-fit iterations, or training steps run
     loss_gen: float
     loss_ovf: float
@@ -42,6 +50,22 @@ class FitResult:
     # as TrainResult's: the shape(s) whose surface s_g leaves outside the fusion band (band_check.py)
     band_misses: dict[str, float] = field(default_factory=dict)
     band_advice: str = ""
+    # auto: the code fit's misses that started the fine-tune ({} when it held the shape or did not run)
+    code_misses: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What every stage of one fit shares."""
+
+    model_dir: Path
+    data: dict
+    samples: ShapeSamples
+    cfg: Config
+    source: str | None
+    progress: Progress | None
+    should_stop: Callable[[], bool] | None
+    t0: float
 
 
 def fit_shape(
@@ -49,7 +73,7 @@ def fit_shape(
     samples: ShapeSamples,
     cfg: Config | None = None,
     *,
-    full: bool = False,
+    mode: str,
     iterations: int = FIT_ITERATIONS,
     extra_steps: int | None = None,
     cache_dir: str | Path | None = None,
@@ -57,96 +81,118 @@ def fit_shape(
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> FitResult:
-    """Add ``samples`` as a new shape of the model in ``model_dir`` (code only, or ``full``)."""
+    """Add ``samples`` as a new shape of the model in ``model_dir``: ``mode`` "code", "full" or "auto"
+    (code, then full where the band check says the code fit does not hold the shape)."""
+    if mode not in MODES:
+        raise InputError(f"unknown fit mode '{mode}'; choose one of: {', '.join(MODES)}")
     model_dir = Path(model_dir)
     data = read_checkpoint(model_dir)
     saved = Config.from_dict(data["config"])
     cfg = saved if cfg is None else replace(cfg, model=saved.model)
-    names = [s["name"] for s in data["shapes"]]
-    if samples.name in names:
+    if samples.name in [s["name"] for s in data["shapes"]]:
         raise InputError(f"the model already has a shape named '{samples.name}'; choose another name")
-    t0 = time.perf_counter()
-    if full:
-        return _fit_full(
-            model_dir, data, samples, cfg, extra_steps, cache_dir, source, progress, should_stop, t0
-        )
-    model, _ = model_from_payload(data, resolve_device(cfg.train.device))
-    model.add_shapes(1, torch.Generator().manual_seed(cfg.train.seed))
-    index = model.num_shapes - 1
-    lg, lo = fit_row(
-        model, index, samples, cfg, iterations=iterations, progress=progress, should_stop=should_stop
-    )
-    gen_set = band_check.generalization_set(samples, next(model.parameters()).device)
-    (coverage,) = band_check.band_coverage(model, [gen_set], cfg, [index])
+    job = _Job(model_dir, data, samples, cfg, source, progress, should_stop, time.perf_counter())
+    if mode == "full":
+        return _fit_full(job, extra_steps, cache_dir, None)
+    share = 1.0 if mode == "code" else AUTO_CODE_SHARE
+    code, coverage, losses = _fit_code(replace(job, progress=span(progress, 0.0, share)), iterations)
+    misses, advice = band_check.verdict({samples.name: coverage}, remedy=CODE_REMEDY)
+    if mode == "auto" and misses:
+        full = _fit_full(replace(job, progress=span(progress, share, 1.0)), extra_steps, cache_dir, code)
+        return replace(full, code_misses=misses)
     info = ShapeInfo(samples.name, samples.mesh_hash, samples.normalization, source)
-    update_codes(model_dir, [(info, model.codes.weight[index].detach().cpu())], {info.name: asdict(coverage)})
-    band_misses, band_advice = band_check.verdict({samples.name: coverage}, remedy="fit with --full")
-    return FitResult(
-        samples.name,
-        "code",
-        iterations,
-        lg,
-        lo,
-        time.perf_counter() - t0,
-        int(data["step"]),
-        band_misses,
-        band_advice,
+    update_codes(model_dir, [(info, code)], {info.name: asdict(coverage)})
+    if progress is not None:
+        progress("code fit held the shape" if mode == "auto" else "code fit done", 1.0)
+    elapsed = time.perf_counter() - job.t0
+    return FitResult(samples.name, "code", iterations, *losses, elapsed, int(data["step"]), misses, advice)
+
+
+def _fit_code(job: _Job, iterations: int) -> tuple[torch.Tensor, band_check.Coverage, tuple[float, float]]:
+    """The new code fitted on the frozen decoder (nothing written yet), its band coverage, its losses."""
+    model, _ = model_from_payload(job.data, resolve_device(job.cfg.train.device))
+    model.add_shapes(1, torch.Generator().manual_seed(job.cfg.train.seed))
+    index = model.num_shapes - 1
+    losses = fit_row(
+        model,
+        index,
+        job.samples,
+        job.cfg,
+        iterations=iterations,
+        progress=job.progress,
+        should_stop=job.should_stop,
     )
+    gen_set = band_check.generalization_set(job.samples, next(model.parameters()).device)
+    (coverage,) = band_check.band_coverage(model, [gen_set], job.cfg, [index])
+    return model.codes.weight[index].detach().cpu(), coverage, losses
 
 
 def _fit_full(
-    model_dir: Path,
-    data: dict,
-    samples: ShapeSamples,
-    cfg: Config,
-    extra_steps: int | None,
-    cache_dir: str | Path | None,
-    source: str | None,
-    progress: Progress | None,
-    should_stop: Callable[[], bool] | None,
-    t0: float,
+    job: _Job, extra_steps: int | None, cache_dir: str | Path | None, warm: torch.Tensor | None
 ) -> FitResult:
-    from compact_sdf.data import prepare_mesh
+    """Continue training the whole model with the new shape added (its code ``warm`` when fitted)."""
     from compact_sdf.train import TrainProgress, train
 
-    old = [ShapeInfo.from_dict(s) for s in data["shapes"]]
-    shapes = []
-    for i, info in enumerate(old):
-        if not info.source or not Path(info.source).is_file():
-            raise InputError(
-                f"--full retrains on every shape, but the mesh of '{info.name}' is not at {info.source!r}"
-            )
-        if progress is not None:
-            progress(f"samples of {info.name}", 0.1 * i / len(old))
-        shapes.append(prepare_mesh(info.source, name=info.name, cfg=cfg.sampling, cache_dir=cache_dir))
-    start = int(data["step"])
-    steps = extra_steps if extra_steps is not None else cfg.train.steps
-    cfg = replace(cfg, train=replace(cfg.train, steps=start + steps))
+    shapes = _old_shapes(job, cache_dir)
+    start = int(job.data["step"])
+    steps = extra_steps if extra_steps is not None else fine_tune_steps(job.cfg)
+    cfg = replace(job.cfg, train=replace(job.cfg.train, steps=start + steps))
+    progress = job.progress
 
     def on_train(p: TrainProgress) -> None:
         if progress is not None:
-            progress(f"train step {p.step}/{p.total_steps}", 0.1 + 0.9 * (p.step - start) / max(1, steps))
+            left = f", {p.eta_s:.0f} s left" if p.eta_s == p.eta_s else ""  # NaN: not measured yet
+            text = f"fine-tune step {p.step - start}/{steps}{left}"
+            progress(text, 0.1 + 0.9 * (p.step - start) / max(1, steps))
 
-    sources = {s.name: s.source for s in old if s.source}
-    if source:
-        sources[samples.name] = source
+    sources = {s["name"]: s["source"] for s in job.data["shapes"] if s.get("source")}
+    if job.source:
+        sources[job.samples.name] = job.source
     result = train(
-        model_dir,
-        [*shapes, samples],
+        job.model_dir,
+        [*shapes, job.samples],
         cfg,
         resume=True,
         progress=on_train,
-        should_stop=should_stop,
+        should_stop=job.should_stop,
         sources=sources,
+        warm_codes=None if warm is None else {job.samples.name: warm},
     )
     return FitResult(
-        samples.name,
+        job.samples.name,
         "full",
         result.step - start,
         result.loss_gen,
         result.loss_ovf,
-        time.perf_counter() - t0,
+        time.perf_counter() - job.t0,
         result.step,
         result.band_misses,
         result.band_advice,
     )
+
+
+def fine_tune_steps(cfg: Config) -> int:
+    """A fine-tune's default length: the named preset's own steps (600 for preview), not the total a
+    collection was scaled to (3000 for 50 shapes): the new shape fills half of every batch, and 600
+    joint steps added 5 shapes to a 50-shape model with lower CDs, old and new, than retraining all
+    55 (some old shapes still lost detail; docs/benchmarks/collection.md)."""
+    base = PRESETS.get(cfg.preset)
+    return cfg.train.steps if base is None else min(cfg.train.steps, base.train.steps)
+
+
+def _old_shapes(job: _Job, cache_dir: str | Path | None) -> list[ShapeSamples]:
+    """The model's shapes' samples, rebuilt from their recorded meshes (first tenth of the bar)."""
+    from compact_sdf.data import prepare_mesh
+
+    old = [ShapeInfo.from_dict(s) for s in job.data["shapes"]]
+    shapes = []
+    for i, info in enumerate(old):
+        if not info.source or not Path(info.source).is_file():
+            raise InputError(
+                f"the full fit retrains on every shape, but the mesh of '{info.name}' "
+                f"is not at {info.source!r}"
+            )
+        if job.progress is not None:
+            job.progress(f"samples of {info.name} ({i + 1}/{len(old)})", 0.1 * i / len(old))
+        shapes.append(prepare_mesh(info.source, name=info.name, cfg=job.cfg.sampling, cache_dir=cache_dir))
+    return shapes

@@ -22,7 +22,7 @@ from compact_sdf.config import Config, ExtractConfig, get_preset, parse_override
 from compact_sdf.connect import JOIN_GAP
 from compact_sdf.device import resolve_device
 from compact_sdf.errors import Cancelled, InputError
-from compact_sdf.progress import Progress
+from compact_sdf.progress import Progress, monotone, span
 from compact_sdf.scale import for_collection
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 DEFAULT_PRESET = "preview"
+WARM_SHARE = 0.8  # of train's preparation progress on resume: the samples; the rest, added codes' fits
 Overrides = Mapping[str, Any]
 StopFn = Callable[[], bool]
 
@@ -123,11 +124,12 @@ def load_samples(
     from compact_sdf.data import prepare_mesh
 
     shapes, sources = [], {}
+    progress = monotone(progress)
     for i, (name, path) in enumerate(meshes):
         if not Path(path).is_file():
             label = f"shape '{name}'" if name else "mesh"
             raise InputError(f"no such mesh file for {label}: {path}")
-        part = _part(progress, i, len(meshes))
+        part = _part(progress, i, len(meshes), name or Path(path).stem)
         s = prepare_mesh(path, name=name, cfg=cfg.sampling, cache_dir=cache_dir, progress=part)
         sources[s.name] = str(Path(path).resolve())
         shapes.append(s)
@@ -152,18 +154,11 @@ def recorded_sources(model_dir: str | Path, skip: Collection[str] = ()) -> list[
     return out
 
 
-def _part(progress: Progress | None, i: int, n: int) -> Progress | None:
-    """The ``i``-th of ``n`` equal parts of ``progress``."""
+def _part(progress: Progress | None, i: int, n: int, name: str) -> Progress | None:
+    """The ``i``-th of ``n`` equal parts of ``progress``, its stages named after shape ``name``."""
     if progress is None:
         return None
-    return lambda stage, f: progress(stage, (i + min(max(f, 0.0), 1.0)) / n)
-
-
-def _span(progress: Progress | None, lo: float, hi: float) -> Progress | None:
-    """``progress`` mapped into ``[lo, hi]``."""
-    if progress is None:
-        return None
-    return lambda stage, f: progress(stage, lo + (hi - lo) * min(max(f, 0.0), 1.0))
+    return lambda stage, f: progress(f"{name} ({i + 1}/{n}): {stage}", (i + min(max(f, 0.0), 1.0)) / n)
 
 
 def _guarded(progress: Progress | None, should_stop: StopFn | None) -> Progress | None:
@@ -292,7 +287,10 @@ def train(
     meshes = req.sources()
     if not meshes:
         raise InputError("name at least one mesh to train on")
-    shapes, sources = load_samples(meshes, cfg, req.cache_dir, _guarded(progress, should_stop))
+    # a resumed run's added shapes get their code fits after the samples: the last fifth of the bar
+    share = WARM_SHARE if req.resume else 1.0
+    prepare = _guarded(span(progress, 0.0, share), should_stop)
+    shapes, sources = load_samples(meshes, cfg, req.cache_dir, prepare)
     return run(
         req.model_dir,
         shapes,
@@ -301,7 +299,7 @@ def train(
         progress=on_step,
         should_stop=should_stop,
         sources=sources,
-        warm_progress=progress,
+        warm_progress=monotone(span(progress, share, 1.0)),
     )
 
 
@@ -451,16 +449,19 @@ def _ground_truth(path: str) -> trimesh.Trimesh:
 
 @dataclass(frozen=True)
 class FitRequest(_Bounded):
-    """Add a new mesh to a trained model: its code only (decoder frozen), or ``full`` retraining."""
+    """Add a new mesh to a trained model: its code only (decoder frozen), ``full`` retraining, or
+    ``auto``: the code, then the full fine-tune where the band check says the code does not hold it."""
 
     operation: ClassVar[str] = "fit"
 
     model_dir: str
     mesh: str
     name: str | None = None  # default: the file's stem
-    full: bool = False
+    mode: str = "auto"  # auto, code or full (fit.MODES)
     iterations: int = 800  # code-fit iterations
-    extra_steps: int | None = None  # full: further training steps; default: the preset's
+    extra_steps: int | None = (
+        None  # full (and auto's fine-tune): further training steps; default: the preset's
+    )
     overrides: Overrides = field(default_factory=dict)
     allow_open: bool = False
     cache_dir: str | None = None
@@ -479,18 +480,18 @@ def fit(req: FitRequest, progress: Progress | None = None, should_stop: StopFn |
 
     cfg = req.config()
     (samples,), sources = load_samples(
-        [(req.name, req.mesh)], cfg, req.cache_dir, _guarded(_span(progress, 0.0, 0.3), should_stop)
+        [(req.name, req.mesh)], cfg, req.cache_dir, _guarded(span(progress, 0.0, 0.3), should_stop)
     )
     return fit_shape(
         req.model_dir,
         samples,
         cfg,
-        full=req.full,
+        mode=req.mode,
         iterations=req.iterations,
         extra_steps=req.extra_steps,
         cache_dir=req.cache_dir,
         source=sources[samples.name],
-        progress=_span(progress, 0.3, 1.0),
+        progress=span(progress, 0.3, 1.0),
         should_stop=should_stop,
     )
 
@@ -522,12 +523,13 @@ class CodesImportRequest(_Bounded):
     model_dir: str
     codes: str
     force: bool = False  # accept codes exported from another decoder
+    label: str | None = None  # the file's name in messages (the service imports a temporary copy)
 
 
 def import_codes(req: CodesImportRequest) -> list[str]:
     from compact_sdf.codes import import_codes as run
 
-    return list(run(req.model_dir, req.codes, force=req.force))
+    return list(run(req.model_dir, req.codes, force=req.force, label=req.label))
 
 
 def request_from(request: type, params: Mapping[str, Any], **fixed: Any) -> Any:

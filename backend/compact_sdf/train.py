@@ -13,7 +13,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from compact_sdf.config import Config
 from compact_sdf.data.samples import ShapeSamples
 from compact_sdf.divergence import DivergenceWatch
 from compact_sdf.errors import CheckpointError, InputError
+from compact_sdf.eta import StepClock
 from compact_sdf.losslog import LossLog
 from compact_sdf.model import DualSDF
 from compact_sdf.objective import DeviceShape, draw_batch
@@ -52,7 +53,7 @@ class TrainProgress:
     loss_gen: float
     loss_ovf: float
     samples_per_s: float  # sample points per second (each point goes through one branch)
-    eta_s: float
+    eta_s: float  # NaN until a step after the run's first was timed (eta.py)
 
 
 @dataclass(frozen=True)
@@ -124,11 +125,13 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     sources: dict[str, str] | None = None,
     warm_progress: Progress | None = None,
+    warm_codes: Mapping[str, torch.Tensor] | None = None,
 ) -> TrainResult:
     """Train (or continue training) a model in ``model_dir`` up to ``cfg.train.steps`` total steps.
 
     ``sources`` maps shape names to the mesh files they came from (kept in the checkpoint).
-    ``warm_progress`` hears the code fits of the shapes a resumed run adds (before its first step).
+    ``warm_progress`` hears the code fits of the shapes a resumed run adds (before its first step);
+    ``warm_codes`` are codes of added shapes already fitted that way (an auto fit's), not fitted again.
     """
     model_dir = Path(model_dir)
     _check_shapes(shapes)
@@ -136,12 +139,21 @@ def train(
     world = ddp.setup(cfg.train.device)
     try:
         if resume:
-            state = _restore(model_dir, shapes, cfg, world, sources or {}, warm_progress, should_stop)
+            warm = _Warm(warm_progress, dict(warm_codes or {}))
+            state = _restore(model_dir, shapes, cfg, world, sources or {}, warm, should_stop)
         else:
             state = _fresh(model_dir, shapes, cfg, world, sources or {})
         return _Trainer(state, cfg, world, progress, should_stop).run()
     finally:
         ddp.teardown(world)
+
+
+@dataclass(frozen=True)
+class _Warm:
+    """The warm start of the codes a resumed run adds: who hears the fits, and codes fitted before."""
+
+    progress: Progress | None = None
+    codes: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def _warm_stage(progress: Progress | None, name: str, k: int, count: int) -> Progress | None:
@@ -173,6 +185,7 @@ class _State:
     coverage: dict[str, band_check.Coverage] = field(default_factory=dict)
     last: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_LOSS_NAMES, math.nan))
     speed: float = 0.0  # sample points per second, smoothed
+    clock: StepClock = field(default_factory=StepClock)  # the time left (eta.py)
     t_begin: float = field(default_factory=time.perf_counter)
 
     def elapsed(self) -> float:
@@ -227,7 +240,7 @@ def _restore(
     cfg: Config,
     world: ddp.World,
     sources: dict[str, str],
-    warm_progress: Progress | None = None,
+    warm: _Warm | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> _State:
     """The checkpoint's model, optimiser and random streams, with codes appended for new shapes."""
@@ -245,8 +258,12 @@ def _restore(
     model.add_shapes(new, torch.Generator().manual_seed(tc.seed + first))
     infos += [ShapeInfo(s.name, s.mesh_hash, s.normalization, sources.get(s.name)) for s in shapes[first:]]
     model.to(world.device)
-    added = len(shapes) - first
+    added, warm = len(shapes) - first, warm or _Warm()
     for k, index in enumerate(range(first, len(shapes))):
+        if shapes[index].name in warm.codes:
+            with torch.no_grad():
+                model.codes.weight[index] = warm.codes[shapes[index].name].to(model.codes.weight)
+            continue
         # Warm start: from a random code a new shape's first losses are 20x the trained ones', and
         # their gradients shake the shared grid and MLPs (the old shapes' CD rose 1.5x over 600
         # steps, docs/benchmarks/collection.md); a code fitted to the frozen decoder starts close.
@@ -256,7 +273,7 @@ def _restore(
             index,
             shapes[index],
             cfg,
-            progress=_warm_stage(warm_progress, shapes[index].name, k, added),
+            progress=_warm_stage(warm.progress, shapes[index].name, k, added),
             should_stop=None if world.distributed else should_stop,
         )
     opts = Optimizers(model, tc)
@@ -333,6 +350,7 @@ class _Trainer:
     def run(self) -> TrainResult:
         s, total = self.s, self.cfg.train.steps
         done, cancelled, first = s.start, False, len(s.rollbacks)
+        s.clock.start(time.perf_counter())
         with _precision(self.world.device, self.cfg.train.precision) as autocast:
             while done < total:
                 if self.should_stop is not None and ddp.any_rank(self.should_stop(), self.world):
@@ -443,6 +461,7 @@ class _Trainer:
         s, total = self.s, self.cfg.train.steps
         rate = self.points_per_step / max(dt, 1e-9)  # all ranks together: they step in lockstep
         s.speed = rate if s.speed == 0.0 else 0.9 * s.speed + 0.1 * rate
+        s.clock.tick(time.perf_counter())
         for k, v in values.items():
             self.acc[k] = self.acc.get(k, 0.0) + v
         self.acc_n += 1
@@ -456,7 +475,7 @@ class _Trainer:
                     step=done, lr=s.opts.lr("grid"), samples_per_s=s.speed, elapsed=s.elapsed(), **s.last
                 )
         if self.progress is not None and self.world.is_main:
-            eta = (total - done) * self.points_per_step / max(s.speed, 1e-9)
+            eta = s.clock.eta(total - done)
             self.progress(TrainProgress(done, total, values["loss_gen"], values["loss_ovf"], s.speed, eta))
 
     def _checkpoint(self, done: int) -> None:

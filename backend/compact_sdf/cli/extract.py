@@ -16,6 +16,7 @@ from compact_sdf import tasks
 from compact_sdf.cli import add_override_option
 from compact_sdf.errors import InputError
 from compact_sdf.extract import MODES
+from compact_sdf.fit import MODES as FIT_MODES
 from compact_sdf.mesh import MESH_SUFFIXES
 from compact_sdf.tasks import default_of, overrides_from
 
@@ -141,13 +142,24 @@ def _register_fit(subparsers: Sub) -> None:
     _model_args(p, tasks.FitRequest)
     p.add_argument("mesh", metavar="MESH", help="the new mesh file")
     p.add_argument("--name", default=None, help="shape name (default: the file stem)")
-    p.add_argument("--full", action="store_true", help="continue training the whole model (full detail)")
+    mode = default_of(tasks.FitRequest, "mode")
+    p.add_argument(
+        "--mode",
+        choices=FIT_MODES,
+        default=mode,
+        help="code: fit the code only (decoder frozen); full: continue training the whole model; auto: the "
+        f"code, then full where the fusion band does not hold the shape (default {mode})",
+    )
+    p.add_argument("--full", action="store_const", const="full", dest="mode", help="the same as --mode full")
     iterations = default_of(tasks.FitRequest, "iterations")
     p.add_argument(
         "--iterations", type=int, default=iterations, help=f"code-fit iterations (default {iterations})"
     )
     p.add_argument(
-        "--steps", type=int, default=None, help="--full: further training steps (default: the preset's)"
+        "--steps",
+        type=int,
+        default=None,
+        help="steps of the fine-tune (full, or auto when it fine-tunes; default: the preset's)",
     )
     p.add_argument("--cache", default=None, help="sample cache directory")
     p.set_defaults(func=run_fit, request=fit_request)
@@ -202,7 +214,7 @@ def fit_request(args: argparse.Namespace) -> tasks.FitRequest:
         args.model_dir,
         args.mesh,
         name=args.name,
-        full=args.full,
+        mode=args.mode,
         iterations=args.iterations,
         extra_steps=args.steps,
         cache_dir=args.cache,
@@ -269,9 +281,15 @@ def run_codes_import(args: argparse.Namespace) -> int:
 def run_fit(args: argparse.Namespace) -> int:
     result = tasks.fit(fit_request(args), progress=_progress)
     print(
-        f"added '{result.name}' ({result.mode} fit, {result.iterations} iterations, "
+        f"added '{result.name}' ({result.mode} fit, {result.iterations} "
+        f"{'iterations' if result.mode == 'code' else 'training steps'}, "
         f"loss gen {result.loss_gen:.3g} ovf {result.loss_ovf:.3g}, {result.elapsed_s:.1f} s)"
     )
+    if result.code_misses:
+        held = ", ".join(f"{n} {100 * v:.1f}%" for n, v in result.code_misses.items())
+        print(
+            f"the code fit held too little of the shape inside the fusion band ({held}): fine-tuned the model"
+        )
     if result.band_advice:
         print(f"warning: {result.band_advice}")
     return 0

@@ -34,7 +34,7 @@ def prepare_samples(
     mesh: trimesh.Trimesh, cfg: SamplingConfig, name: str, progress: Progress | None = None
 ) -> ShapeSamples:
     """Normalise the mesh and build both training sets with exact signed distances."""
-    report = progress or (lambda stage, fraction: None)
+    report = _staged(progress)
     norm = Normalization.fit(mesh.vertices)
     vertices = norm.to_unit(mesh.vertices)
     faces = np.asarray(mesh.faces, dtype=np.int64)
@@ -56,6 +56,29 @@ def prepare_samples(
         gen_points=gen_points,
         gen_sdf=gen_sdf,
     )
+
+
+# each stage's stretch of the one bar prepare_samples reports (about their share of the time)
+STAGES = {
+    "band: covering the surface": (0.0, 0.05),
+    "band: dilating": (0.05, 0.1),
+    "band: exact distance": (0.1, 0.55),
+    "coarse lattice: exact distance": (0.55, 0.7),
+    "generalization set": (0.7, 1.0),
+    "done": (1.0, 1.0),
+}
+
+
+def _staged(progress: Progress | None) -> Progress:
+    """``progress`` with each stage's own 0..1 mapped into its stretch (``STAGES``), so the bar only grows."""
+    if progress is None:
+        return lambda stage, fraction: None
+
+    def report(stage: str, fraction: float) -> None:
+        lo, hi = STAGES.get(stage, (0.0, 1.0))
+        progress(stage, lo + (hi - lo) * min(max(fraction, 0.0), 1.0))
+
+    return report
 
 
 def band_samples(

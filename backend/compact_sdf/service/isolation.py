@@ -164,8 +164,11 @@ def run_job(job: dict[str, Any], data_root: str, device: str, cancel: Any, stop:
     store = Store(data.db_path, owner=False)
     last = [0.0]
     latest: dict[str, Any] = {}
+    # a resumed job's bar does not go back while it catches up (worker.held): it starts where it was
+    floor = float((job.get("progress") or {}).get("fraction") or 0.0)
 
     def report(progress: dict[str, Any]) -> None:
+        progress = {**progress, "fraction": max(float(progress.get("fraction", 0.0)), floor)}
         latest.clear()
         latest.update(progress)
         now = time.monotonic()

@@ -8,6 +8,7 @@ train / extract / interpolate / fit / metrics modules, and write results atomica
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import shutil
 from collections.abc import Callable
@@ -215,10 +216,24 @@ def run_fit(ctx: JobContext) -> dict[str, Any]:
         ctx.report({"stage": f"fit: {text}", "fraction": min(max(float(fraction), 0.0), 1.0)})
 
     result = tasks.fit(req, progress=on_progress, should_stop=ctx.should_stop)
+    # a fine-tune stopped by a cancel still saved the model with the shape: the list must say so too
+    if _checkpoint_has(Path(req.model_dir), name):
+        added = {"name": name, "mesh_id": p["mesh_id"]}
+        ctx.store.update_model(model["id"], shapes=[*model["shapes"], added])
     if ctx.should_stop():
-        raise Cancelled("cancelled")
-    ctx.store.update_model(model["id"], shapes=[*model["shapes"], {"name": name, "mesh_id": p["mesh_id"]}])
+        raise Cancelled(f"cancelled; the model keeps '{name}' as far as it was fitted")
     return {"model_id": model["id"], "shape": name, "fit": _jsonable(result), "files": []}
+
+
+def _checkpoint_has(model_dir: Path, name: str) -> bool:
+    """Whether the saved model lists shape ``name`` (its summary, written with every checkpoint)."""
+    from compact_sdf.checkpoint import SUMMARY_NAME
+
+    try:
+        summary = json.loads((model_dir / SUMMARY_NAME).read_text())
+    except (OSError, ValueError):
+        return False
+    return name in [s.get("name") for s in summary.get("shapes", [])]
 
 
 def run_evaluate(ctx: JobContext) -> dict[str, Any]:
@@ -261,14 +276,19 @@ def remove_export(path: Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
-def import_codes_file(data: DataDir, model_id: str, body: bytes, fmt: str) -> list[str]:
-    """Hand an uploaded codes file to ``codes.import_codes``; return the imported shape names."""
+def import_codes_file(
+    data: DataDir, model_id: str, body: bytes, fmt: str, filename: str | None = None
+) -> list[str]:
+    """Hand an uploaded codes file to ``codes.import_codes``; return the imported shape names. Messages
+    name the file ``filename`` (the client's name for it), not the temporary copy."""
     folder = data.tmp_dir / f"codes-{new_id()}"
     folder.mkdir(mode=0o700)
     try:
         path = folder / f"codes.{fmt}"
         path.write_bytes(body)
-        return tasks.import_codes(tasks.CodesImportRequest(str(data.model_dir(model_id)), str(path)))
+        label = Path(filename).name if filename else None
+        req = tasks.CodesImportRequest(str(data.model_dir(model_id)), str(path), label=label)
+        return tasks.import_codes(req)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

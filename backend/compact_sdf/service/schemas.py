@@ -245,12 +245,15 @@ class FitJob(Strict):
     model_id: Id
     mesh_id: Id
     name: Name | None = None
-    full: bool = Field(
-        default_of(tasks.FitRequest, "full"),
-        description="False: fit the code only (frozen decoder); True: continue training",
+    mode: Literal["auto", "code", "full"] = Field(
+        default_of(tasks.FitRequest, "mode"),
+        description="code: fit the code only (frozen decoder); full: continue training the whole model; "
+        "auto: the code, then full where the fusion band does not hold the shape (fit.band_misses)",
     )
     iterations: int = _field(tasks.FitRequest, "iterations", "code-fit iterations")
-    extra_steps: int | None = _field(tasks.FitRequest, "extra_steps", "training steps when full")
+    extra_steps: int | None = _field(
+        tasks.FitRequest, "extra_steps", "training steps of the fine-tune (full, or auto when it fine-tunes)"
+    )
     overrides: Overrides
 
 

@@ -24,6 +24,21 @@ log = logging.getLogger("compact_sdf.service")
 
 MAX_ATTEMPTS = 3
 RETRY_S = 2.0  # how often a worker retries the database after a write failed (a full disk)
+# A requeued job's progress line: its bar keeps the fraction it had reached (training resumes from its
+# checkpoint, so the work is not lost), and the line is replaced as soon as the job runs again.
+PAUSED = "paused by a server shutdown; continues when the server runs again"
+REQUEUED = "requeued after a server restart; continues from its last checkpoint"
+RESUMING = "resuming after a server restart"
+
+
+def resuming(job: dict[str, Any]) -> bool:
+    """Whether a claimed job was paused or requeued by a server stop (its line says so until replaced)."""
+    return (job.get("progress") or {}).get("stage") in (PAUSED, REQUEUED)
+
+
+def held(job: dict[str, Any], stage: str) -> dict[str, Any]:
+    """A progress line with ``stage`` and the fraction ``job`` had reached."""
+    return {"stage": stage, "fraction": float((job.get("progress") or {}).get("fraction") or 0.0)}
 
 
 class Worker:
@@ -64,8 +79,7 @@ class Worker:
                 log.warning(
                     "job %s (%s) was running when the server stopped; requeued", job["id"], job["kind"]
                 )
-                note = {"stage": "requeued after a server restart", "fraction": 0.0}
-                self.store.update_job(job["id"], status="queued", progress=note)
+                self.store.update_job(job["id"], status="queued", progress=held(job, REQUEUED))
 
     def start(self) -> None:
         self.recover()
@@ -116,6 +130,9 @@ class Worker:
         """Run the job in its own process (isolation.py) and record how it ended."""
         job_id = job["id"]
         log.info("job %s (%s) started (attempt %d)", job_id, job["kind"], job["attempts"])
+        if resuming(job):  # it runs again: its line no longer says paused
+            job = {**job, "progress": held(job, RESUMING)}
+            self.store.update_job(job_id, progress=job["progress"])
         try:
             if job["kind"] in RESIDENT_KINDS:  # reads a trained model: where models stay loaded
                 outcome = self.resident.run_job(job, lambda: self._cancelled(job_id), self._stopping.is_set)
@@ -176,11 +193,9 @@ class Worker:
 
     def _requeue(self, job: dict[str, Any]) -> None:
         """Server shutdown: back to the queue; this start does not count as an attempt."""
+        now = self.store.get_job(job["id"]) or job  # the progress the job had reached
         self.store.update_job(
-            job["id"],
-            status="queued",
-            attempts=max(job["attempts"] - 1, 0),
-            progress={"stage": "paused by server shutdown", "fraction": 0.0},
+            job["id"], status="queued", attempts=max(job["attempts"] - 1, 0), progress=held(now, PAUSED)
         )
         log.info("job %s paused for shutdown; it resumes on the next start", job["id"])
 

@@ -16,6 +16,9 @@ from compact_sdf.service.routes.models import model_out
 
 router = APIRouter(tags=["models"])
 FORMAT = Annotated[str, Query(description="npz or json")]
+FILENAME = Annotated[
+    str | None, Query(max_length=255, description="the file's name on the client, used in messages only")
+]
 
 
 @router.get(
@@ -50,7 +53,11 @@ def export_codes(svc: ServiceDep, model_id: str, format: FORMAT = "npz") -> Resp
     openapi_extra=BINARY_BODY,
 )
 async def import_codes(
-    svc: ServiceDep, request: Request, model_id: str, format: FORMAT = "npz"
+    svc: ServiceDep,
+    request: Request,
+    model_id: str,
+    format: FORMAT = "npz",
+    filename: FILENAME = None,
 ) -> dict[str, Any]:
     """Add the shapes of an exported codes file to a model (``codes.import_codes``)."""
     model = svc.model(model_id)
@@ -59,7 +66,7 @@ async def import_codes(
         raise ApiError(409, "conflict", f"model {model_id} has queued or running jobs; wait or cancel them")
     _require_trained(svc, model_id)
     body = await read_body(request)
-    names = await run_in_threadpool(import_codes_file, svc.data, model_id, body, format)
+    names = await run_in_threadpool(import_codes_file, svc.data, model_id, body, format, filename)
     known = {s["name"] for s in model["shapes"]}
     shapes = model["shapes"] + [{"name": n, "mesh_id": None} for n in names if n not in known]
     svc.store.update_model(model_id, shapes=shapes)
