@@ -172,11 +172,13 @@ def latency(args: argparse.Namespace) -> dict:
     }
 
 
-def _figures(mesh, previous) -> dict:
-    """Area, mean dihedral angle, genus, and the Chamfer distance (unit frame) to the previous step."""
+def _figures(mesh, previous) -> tuple[dict, object]:
+    """Area, mean dihedral angle, genus, parts, and the mean distance (unit frame) between this mesh's
+    surface and the previous step's: exact point-to-triangle distances from 20,000 area samples of each
+    to the other mesh (no sampling floor, unlike a point-cloud Chamfer)."""
     import trimesh
+    from compact_sdf.data.groundtruth import unsigned_distance
     from compact_sdf.mesh_quality import mean_normal_angle
-    from compact_sdf.metrics import chamfer, nearest
 
     tm = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
     parts = len(tm.split(only_watertight=False))
@@ -186,11 +188,17 @@ def _figures(mesh, previous) -> dict:
         "genus": round((2 * parts - tm.euler_number) / 2),
         "parts": parts,
     }
-    points = trimesh.sample.sample_surface(tm, 20_000, seed=0)[0]
     if previous is not None:
-        a, b = nearest(points, previous)[0], nearest(previous, points)[0]
-        out["chamfer_prev"] = chamfer(a, b)
-    return out, points
+        there = unsigned_distance(previous.vertices, previous.faces, _samples(tm))
+        back = unsigned_distance(tm.vertices, tm.faces, _samples(previous))
+        out["distance_prev"] = float((there.mean() + back.mean()) / 2)
+    return out, tm
+
+
+def _samples(tm) -> np.ndarray:
+    import trimesh
+
+    return np.asarray(trimesh.sample.sample_surface(tm, 20_000, seed=0)[0], dtype=np.float32)
 
 
 def smoothness(args: argparse.Namespace) -> dict:
@@ -250,10 +258,10 @@ def plot(result: dict, path: Path) -> None:
             axes[row, 0].plot(t, [r["area"] for r in rows], style, ms=3, label=label)
             axes[row, 1].plot(t, [r["dihedral"] for r in rows], style, ms=3, label=label)
             steps = [(r["t"] + p["t"]) / 2 for p, r in itertools.pairwise(rows)]
-            axes[row, 2].semilogy(steps, [r["chamfer_prev"] for r in rows[1:]], style, ms=3, label=label)
+            axes[row, 2].semilogy(steps, [r["distance_prev"] for r in rows[1:]], style, ms=3, label=label)
         axes[row, 0].set_ylabel(f"{a} -> {b}\narea (unit frame)")
         axes[row, 1].set_ylabel("mean dihedral angle (deg)")
-        axes[row, 2].set_ylabel("Chamfer to previous step")
+        axes[row, 2].set_ylabel("mean distance to previous step")
     for ax in axes[-1]:
         ax.set_xlabel("slider weight t")
     axes[0, 2].legend(fontsize=7)
