@@ -24,8 +24,7 @@ import torch
 from compact_sdf.config import ExtractConfig
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.errors import CompactSDFError
-from compact_sdf.extract import extract_field, extract_shape, fusion_width
-from compact_sdf.extract_dense import speck_volume
+from compact_sdf.extract import extract_shape, fuse, fusion_width
 from compact_sdf.lattice import FieldFn
 from compact_sdf.mesh import MeshArrays
 from compact_sdf.progress import Progress
@@ -147,16 +146,7 @@ def extract_blend(
     gen_fn, fused_fn = blend_fields(
         model, z.to(device), ends, w, fusion_width(cfg, sampling.band_width), memos
     )
-    mesh = extract_field(
-        gen_fn,
-        fused_fn,
-        cfg,
-        device,
-        band_width=sampling.band_width,
-        min_volume=speck_volume(sampling.fine_cells, cfg.resolution),
-        join_gap=join_gap,
-        progress=progress,
-    )
+    mesh = fuse(loaded, gen_fn, fused_fn, cfg, device, join_gap=join_gap, progress=progress)
     if len(mesh.faces) == 0:
         raise CompactSDFError(f"no surface found for the blend at resolution {cfg.resolution}")
     return mesh.transformed(normalization) if normalization is not None else mesh

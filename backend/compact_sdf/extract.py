@@ -222,17 +222,7 @@ def extract_shape(
         return model.sdf_ovf(z, x)
 
     if mode == "fused":
-        sampling = loaded.config.sampling
-        mesh = extract_field(
-            gen_fn,
-            ovf_fn,
-            cfg,
-            device,
-            band_width=sampling.band_width,
-            min_volume=speck_volume(sampling.fine_cells, cfg.resolution),
-            handle_depth=quarter_cell(sampling.fine_cells) if cfg.handles == "close" else 0.0,
-            progress=progress,
-        )
+        mesh = fuse(loaded, gen_fn, ovf_fn, cfg, device, progress=progress)
     elif mode == "generalization":
         mesh = extract_field(gen_fn, None, cfg, device, join_gap=join_gap, progress=progress)
     elif mode == "overfitting-sparse":
@@ -245,3 +235,29 @@ def extract_shape(
             "cross zero there (is it trained? its last losses are in model.json)"
         )
     return mesh.transformed(normalization) if normalization is not None else mesh
+
+
+def fuse(
+    loaded: LoadedModel,
+    gen_fn: FieldFn,
+    ovf_fn: FieldFn,
+    cfg: ExtractConfig,
+    device: torch.device | str,
+    *,
+    join_gap: float = 0.0,
+    progress: Progress | None = None,
+) -> MeshArrays:
+    """``extract_field`` of two fields with the model's own fusion settings: its training band, the
+    smallest part it can have shaped, and the pinhole rule when ``cfg.handles`` asks for it."""
+    sampling = loaded.config.sampling
+    return extract_field(
+        gen_fn,
+        ovf_fn,
+        cfg,
+        device,
+        band_width=sampling.band_width,
+        min_volume=speck_volume(sampling.fine_cells, cfg.resolution),
+        handle_depth=quarter_cell(sampling.fine_cells) if cfg.handles == "close" else 0.0,
+        join_gap=join_gap,
+        progress=progress,
+    )
