@@ -1,25 +1,29 @@
 """Using a trained model live: how long a reconstruct or a slider tick takes, and how smooth a slider is.
 
 ``latency`` times, on one model of four shared meshes (trained once, reused by its directory):
-- in one warm process: the fused reconstruction at N = 64, 128, 256, 512, a two-shape slider update
-  and a four-shape blend at N = 64 and 128 (median of ``--repeat``), and the cold start (a fresh
-  Python process: imports, checkpoint read, first mesh);
+- in one warm process: the fused reconstruction at N = 64, 128, 256, 512 (with the time of each
+  stage at 128 and 256), a two-shape slider update and a four-shape blend at N = 64 and 128 (median
+  of ``--repeat``), and the cold start (a fresh Python process: imports, checkpoint read, first mesh);
 - end to end through a real service on loopback (``compact-sdf serve``, the add-on's client): the
-  same meshes as one ``POST /models/{id}/mesh`` each (first request: resident process start and
-  model read; then warm), and for comparison the queued-job path with 0.5 s polling (a
-  Reconstruct job, a one-step interpolate job), what the panel did before.
+  same meshes as one ``POST /models/{id}/mesh`` each (the first request also starts the resident
+  process and reads the model), and the queued-job path with 0.5 s polling (a Reconstruct job, a
+  one-row interpolate job).
+``jobs`` is the queued-job path alone: it uses only the job API, so it also runs against an older
+backend (a before/after of the same command).
 ``smoothness`` walks the slider between pairs of shapes, densely near the ends, and records area,
-mean dihedral angle (between adjacent face normals), genus and the Chamfer distance between
-neighbouring weights, for the in-betweens meshed by ``blend`` (the default) and by s_g alone
-(``generalization``, the earlier default); it plots both into docs/img/.
+mean dihedral angle (between adjacent face normals), genus, parts and the mean distance between the
+surfaces of neighbouring weights, for in-betweens meshed by ``blend`` (the default) and by s_g alone
+(``generalization``, the earlier default); it plots both and renders two pairs into docs/img/.
 
     .venv/bin/python bench/interactive.py latency --out out/interactive_latency.json
-    .venv/bin/python bench/interactive.py smoothness --out out/interactive_smoothness.json
+    .venv/bin/python bench/interactive.py jobs --out out/interactive_jobs.json
+    .venv/bin/python bench/interactive.py smoothness --threads 1 --out out/interactive_smoothness.json
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -114,41 +118,59 @@ def stage_times(loaded, cfg) -> dict:
     return {a[0]: round(b[1] - a[1], 4) for a, b in itertools.pairwise(marks)}
 
 
-def through_service(repeat: int, preset: str) -> dict:
-    """The same requests end to end: a real server on loopback, the add-on's client."""
-    from _service_helpers import start_backend
+@contextlib.contextmanager
+def served(preset: str):
+    """A real server on loopback, started as the add-on starts it (torch's own thread count, not the
+    tests' one thread), with a model of SHAPES trained through it: yields (client, model id)."""
+    from _service_helpers import addon_module
 
-    out: dict = {"mesh": {}, "slider": {}, "blend4": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        backend = start_backend(Path(tmp) / "data")
+        launcher = addon_module("launcher")
+        backend = launcher.LocalBackend(
+            sys.executable, Path(tmp) / "data", extra_args=("--log-level", "warning")
+        ).start(timeout=120)
         try:
             api = backend.client
             ids = [api.upload_mesh(s, MESHES / f"{s}.ply")["id"] for s in SHAPES]
             job = api.create_job("train", mesh_ids=ids, preset=preset)
-            model = api.wait_job(job["id"], timeout=3600)["result"]["model_id"]
-            t = time.perf_counter()
-            api.mesh(model, ["bunny"], resolution=128)
-            out["first_mesh_128"] = time.perf_counter() - t
-            for n in RESOLUTIONS:
-                reps = 1 if n == 512 else repeat
-                out["mesh"][n] = _median_s(lambda n=n: api.mesh(model, ["bunny"], resolution=n), reps)
-            for n in (64, 128):
-                two = lambda n=n: api.mesh(model, list(SHAPES[:2]), [0.7, 0.3], resolution=n)  # noqa: E731
-                four = lambda n=n: api.mesh(model, list(SHAPES), [0.4, 0.3, 0.2, 0.1], resolution=n)  # noqa: E731
-                out["slider"][n] = _median_s(two, repeat)
-                out["blend4"][n] = _median_s(four, repeat)
-            out["job_reconstruct_128"] = _median_s(lambda: _job(api, "extract", model, shape="bunny"), repeat)
-            weights = [[0.7, 0.3]]
-            out["job_slider_64"] = _median_s(
-                lambda: _job(
-                    api, "interpolate", model, shapes=list(SHAPES[:2]), weights=weights, resolution=64
-                ),
-                repeat,
-            )
-            out["resident"] = api.resident()
+            yield api, api.wait_job(job["id"], timeout=3600)["result"]["model_id"]
         finally:
             backend.stop()
+
+
+def through_service(repeat: int, preset: str) -> dict:
+    """The same requests end to end, one ``POST /models/{id}/mesh`` each, then the queued-job path."""
+    out: dict = {"mesh": {}, "slider": {}, "blend4": {}}
+    with served(preset) as (api, model):
+        t = time.perf_counter()
+        api.mesh(model, ["bunny"], resolution=128, timeout=900)
+        out["first_mesh_128"] = time.perf_counter() - t
+        for n in RESOLUTIONS:
+            reps = 1 if n == 512 else repeat
+            out["mesh"][n] = _median_s(
+                lambda n=n: api.mesh(model, ["bunny"], resolution=n, timeout=900), reps
+            )
+        for n in (64, 128):
+            two = lambda n=n: api.mesh(model, list(SHAPES[:2]), [0.7, 0.3], resolution=n)  # noqa: E731
+            four = lambda n=n: api.mesh(model, list(SHAPES), [0.4, 0.3, 0.2, 0.1], resolution=n)  # noqa: E731
+            out["slider"][n] = _median_s(two, repeat)
+            out["blend4"][n] = _median_s(four, repeat)
+        out.update(queued_jobs(api, model, repeat))
+        out["resident"] = api.resident()
     return out
+
+
+def queued_jobs(api, model: str, repeat: int) -> dict:
+    """A Reconstruct job at N = 128 and a one-row interpolate job at N = 64, as the panel used to
+    send them (only the job API: this also runs against older backends, for a before/after)."""
+    weights = [[0.7, 0.3]]
+    return {
+        "job_reconstruct_128": _median_s(lambda: _job(api, "extract", model, shape="bunny"), repeat),
+        "job_slider_64": _median_s(
+            lambda: _job(api, "interpolate", model, shapes=list(SHAPES[:2]), weights=weights, resolution=64),
+            repeat,
+        ),
+    }
 
 
 def _job(api, kind: str, model: str, **params) -> None:
@@ -273,7 +295,7 @@ def plot(result: dict, path: Path) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", choices=("latency", "smoothness"))
+    p.add_argument("what", choices=("latency", "jobs", "smoothness"))
     p.add_argument("--preset", default="preview")
     p.add_argument("--threads", type=int, default=2, help="torch threads of this process")
     p.add_argument("--repeat", type=int, default=5)
@@ -283,6 +305,9 @@ def main() -> None:
     args = p.parse_args()
     if args.what == "latency":
         result = latency(args)
+    elif args.what == "jobs":
+        with served(args.preset) as (api, model):
+            result = {"machine": machine(), "preset": args.preset, **queued_jobs(api, model, args.repeat)}
     else:
         result, pictures = smoothness(args)
         plot(result, REPO / "docs" / "img" / "interactive_smoothness.png")
