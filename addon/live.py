@@ -87,8 +87,12 @@ def request_update(obj: bpy.types.Object, resolution: int | None = None) -> str 
     flight = _answers.flights.setdefault(obj.name, _Flight())
     if resolution is None and settings.preview_resolution < settings.resolution and not bpy.app.background:
         flight.refine_at = time.monotonic() + REFINE_DELAY_S
+    try:
+        client = connection.client()
+    except Exception as exc:  # no backend to ask (stopped, starting, no URL): say so, change nothing
+        return f"Live update of '{obj.name}' failed: {exc}"
     if bpy.app.background:
-        return _apply(obj.name, res, _fetch(connection.client(), _body(obj, res, settings)))
+        return _apply(obj.name, res, _fetch(client, _body(obj, res, settings)))
     if flight.busy:  # coalesce: when the answer lands, the latest position goes next
         flight.waiting = max(flight.waiting, res)
         return None
@@ -121,7 +125,11 @@ def _send(name: str, resolution: int) -> None:
         _answers.flights.pop(name, None)
         return
     body = _body(obj, resolution, bpy.context.scene.compact_sdf)
-    client = connection.client()
+    try:
+        client = connection.client()
+    except Exception as exc:
+        state().job_message = f"Live update of '{name}' failed: {exc}"
+        return
     _answers.flights[name].busy = True
 
     def run() -> None:

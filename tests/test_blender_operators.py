@@ -146,6 +146,8 @@ def test_stopped_backend_reconstruct_reports_and_creates_nothing(story: dict[str
     stopped = story["stopped"]
     assert "not running" in stopped["error"]
     assert stopped["objects_before"] == stopped["objects_after"]
+    assert "Live update of" in stopped["live_message"] and "not running" in stopped["live_message"]
+    assert stopped["live_kept"]
 
 
 def _overlap(a: list[list[float]], b: list[list[float]]) -> bool:
@@ -299,6 +301,11 @@ def scenario_story(zip_path: str, knight: str, out_dir: str) -> dict[str, Any]:
 
     assert ops.backend_stop() == {"FINISHED"}
     story["stopped"] = _expect_error(lambda: ops.reconstruct(), ["knight_small"])
+    before = _signature(live_obj)
+    bpy.context.window_manager.compact_sdf.job_message = ""
+    live_obj.compact_sdf.live_factor = 0.3  # no backend: said in the panel, the mesh kept
+    story["stopped"]["live_message"] = bpy.context.window_manager.compact_sdf.job_message
+    story["stopped"]["live_kept"] = _signature(live_obj) == before
     return story
 
 
