@@ -76,7 +76,9 @@ def slopes(loaded, names: list[str], resolution: int) -> None:
     print(f"\n| shape | steepest s_g edge slope, N = {resolution} |\n|---|---|")
     for name in names:
         z = loaded.code(name)
-        slope = _search(Memo(lambda x, z=z: loaded.model.sdf_gen(z, x), cfg, "cpu"), 0.0, float("inf"))[1]
+        slope = _search(
+            Memo(lambda x, z=z: loaded.model.sdf_gen(z, x), cfg, "cpu"), (0.0, 0.0), float("inf")
+        )[1]
         print(f"| {name} | {slope:.2f} |")
 
 

@@ -149,12 +149,13 @@ def extract_field(
 
 
 def _joinable(memo: Memo, surface: Surface, field: np.ndarray, gap: float) -> np.ndarray | None:
-    """What ``join_parts`` needs (exact values out to ``gap``, the sign elsewhere), or None when the
-    field is one body without voids and there is nothing to join: only then is the search widened
-    to ``gap`` (reusing every value it already has)."""
+    """What ``join_parts`` needs, or None when the field is one body without voids and there is
+    nothing to join: only then is the search widened (reusing every value it already has). The join
+    walks levels ``0 < l <= gap`` and costs a path by its positive values, so it needs exact values
+    for ``0 <= s <= gap`` and only the sign inside: the widened search is one-sided."""
     if not needs_join(np.where(np.isnan(field), surface.sign, field)):
         return None
-    wide = find_surface(memo, memo.cfg, memo.device, gap, surface.lipschitz)
+    wide = find_surface(memo, memo.cfg, memo.device, gap, surface.lipschitz, inside=0.0)
     return np.where(np.isnan(field), np.where(np.isnan(wide.field), wide.sign, wide.field), field)
 
 

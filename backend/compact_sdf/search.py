@@ -2,7 +2,9 @@
 
 What it finds. On the lattice of ``N`` cells per side, every cell that holds a point with
 ``|s_g| <= width`` or a sign change of ``s_g`` (``width = 0``: the cells ``s_g`` crosses), with
-exact ``s_g`` values on all their corners.
+exact ``s_g`` values on all their corners. The band may be one-sided (``-inside <= s_g <= width``,
+what a join of parts needs): then the rules below use ``width`` for positive and ``inside`` for
+negative values.
 
 How. ``s_g`` is evaluated on a coarse lattice (``cfg.coarse_cells`` per side) and refined by
 halving the cell size up to ``N``. A cell is dropped, with everything inside it, when all its
@@ -69,9 +71,14 @@ def same_sign(field: np.ndarray) -> np.ndarray:
     return positive | negative
 
 
-def _keep_cells(field: np.ndarray, bound: float) -> np.ndarray:
-    """Cells the rule of the module docstring cannot drop (``bound = L * d + width``)."""
-    far = np.logical_or.reduce([np.abs(v) > bound for v in corner_views(field)])
+def _beyond(value: np.ndarray, margin: float, widths: tuple[float, float]) -> np.ndarray:
+    """Values further than ``margin`` past the band ``-widths[1] <= s <= widths[0]``."""
+    return (value > margin + widths[0]) | (value < -(margin + widths[1]))
+
+
+def _keep_cells(field: np.ndarray, margin: float, widths: tuple[float, float]) -> np.ndarray:
+    """Cells the rule of the module docstring cannot drop (``margin = L * d``)."""
+    far = np.logical_or.reduce([_beyond(v, margin, widths) for v in corner_views(field)])
     return ~(same_sign(field) & far)
 
 
@@ -83,7 +90,11 @@ def _refine(a: np.ndarray, cut: int) -> np.ndarray:
 
 
 def _children_kept(
-    parent_field: np.ndarray, parents: np.ndarray, fine: Lattice, lipschitz: float, width: float
+    parent_field: np.ndarray,
+    parents: np.ndarray,
+    fine: Lattice,
+    lipschitz: float,
+    widths: tuple[float, float],
 ) -> np.ndarray:
     """Bool (2n)^3: children of the kept ``parents`` that their parent's corners cannot rule out.
 
@@ -99,7 +110,7 @@ def _children_kept(
         ruled_out = np.zeros_like(certain)
         for q, value in zip(CORNERS, views, strict=True):
             reach = side * float(np.sqrt(np.sum(np.where(o == q, 1.0, 4.0))))
-            ruled_out |= np.abs(value) > lipschitz * reach + width
+            ruled_out |= _beyond(value, lipschitz * reach, widths)
         out[o[0] :: 2, o[1] :: 2, o[2] :: 2] = parents & ~(certain & ruled_out)
     return out
 
@@ -133,7 +144,7 @@ class Memo:
         return values
 
 
-def _search(memo: Memo, width: float, lipschitz: float) -> tuple[Surface, float]:
+def _search(memo: Memo, widths: tuple[float, float], lipschitz: float) -> tuple[Surface, float]:
     """One pass with bound ``lipschitz``; also the steepest slope seen (stops early past the bound)."""
     cfg = memo.cfg
     sizes = level_sizes(cfg.resolution, cfg.coarse_cells)
@@ -141,7 +152,7 @@ def _search(memo: Memo, width: float, lipschitz: float) -> tuple[Surface, float]
     grid = np.indices((lat.side,) * 3).reshape(3, -1).T
     field = memo(lat, grid).reshape((lat.side,) * 3)
     sign = _sign(field)
-    cells = _keep_cells(field, lat.cell_diagonal() * lipschitz + width)
+    cells = _keep_cells(field, lat.cell_diagonal() * lipschitz, widths)
     slope = steepest_slope(field, lat.cells)
     for cells_per_side in sizes[1:]:
         if slope > lipschitz:
@@ -150,13 +161,13 @@ def _search(memo: Memo, width: float, lipschitz: float) -> tuple[Surface, float]
         carried = np.full((fine.side,) * 3, np.nan, dtype=np.float32)
         carried[::2, ::2, ::2] = field
         field = carried
-        cells = _children_kept(field[::2, ::2, ::2], cells, fine, lipschitz, width)
+        cells = _children_kept(field[::2, ::2, ::2], cells, fine, lipschitz, widths)
         missing = cell_corners(cells) & np.isnan(field)
         sign = _refine(sign, fine.side)
         values = memo(fine, np.argwhere(missing))
         field[missing] = values
         sign[missing] = _sign(values)
-        cells &= _keep_cells(field, fine.cell_diagonal() * lipschitz + width)
+        cells &= _keep_cells(field, fine.cell_diagonal() * lipschitz, widths)
         slope = max(slope, steepest_slope(field, fine.cells))
         lat = fine
     return Surface(cells, field, sign, lipschitz), slope
@@ -168,19 +179,21 @@ def find_surface(
     device: torch.device | str,
     width: float = 0.0,
     lipschitz: float | None = None,
+    inside: float | None = None,
 ) -> Surface:
     """The cells of the module docstring, with the Lipschitz bound checked and widened as needed.
 
-    At the output level a cell is kept when it may hold ``|s| <= width`` within one cell diagonal
-    times ``L``; callers select from ``cells`` with exact corner values (``crossed``, ``|s| <= width``).
-    Pass a ``Memo`` (and the bound an earlier search ended with) to search again without
-    re-evaluating what that search evaluated.
+    At the output level a cell is kept when it may hold ``-inside <= s <= width`` (``inside``
+    defaults to ``width``) within one cell diagonal times ``L``; callers select from ``cells`` with
+    exact corner values (``crossed``, ``|s| <= width``). Pass a ``Memo`` (and the bound an earlier
+    search ended with) to search again without re-evaluating what that search evaluated.
     """
     memo = gen_fn if isinstance(gen_fn, Memo) else Memo(gen_fn, cfg, device)
     bound = cfg.lipschitz if lipschitz is None else lipschitz
+    widths = (width, width if inside is None else inside)
     for _ in range(MAX_WIDENINGS):
-        surface, slope = _search(memo, width, bound)
+        surface, slope = _search(memo, widths, bound)
         if slope <= bound:
             return surface
         bound = SLOPE_MARGIN * slope
-    return _search(memo, width, float("inf"))[0]
+    return _search(memo, widths, float("inf"))[0]
