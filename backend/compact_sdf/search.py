@@ -73,6 +73,8 @@ def same_sign(field: np.ndarray) -> np.ndarray:
 
 def _beyond(value: np.ndarray, margin: float, widths: tuple[float, float]) -> np.ndarray:
     """Values further than ``margin`` past the band ``-widths[1] <= s <= widths[0]``."""
+    if widths[0] == widths[1]:  # the usual symmetric band: one comparison pass over the array
+        return np.abs(value) > margin + widths[0]
     return (value > margin + widths[0]) | (value < -(margin + widths[1]))
 
 
