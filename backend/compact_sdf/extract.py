@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from compact_sdf.config import ExtractConfig
-from compact_sdf.connect import join_parts, needs_join
+from compact_sdf.connect import Joined, join_parts, join_stages, needs_join
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.errors import CompactSDFError, InputError
 from compact_sdf.extract_dense import dense_mesh, drop_band_artifacts, speck_volume
@@ -129,11 +129,10 @@ def extract_field(
         field[band] = band_values
     else:
         _evaluate_at(gen_fn, lat, field, near & np.isnan(field), cfg, device)
-    joinable = _joinable(memo, surface, field, join_gap) if join_gap > 0 else None
+    joined = _join(memo, surface, field, join_gap) if join_gap > 0 else None
     np.copyto(field, surface.sign, where=~near)  # only the sign matters off the band's cells
-    if joinable is not None:
-        joined = join_parts(joinable, join_gap)
-        # a tube's cells also need their untouched corners' exact values (kept out to join_gap)
+    if joined is not None:
+        # a tube's cells also need their untouched corners' exact values (``_join`` has them)
         field = np.where(dilate(joined.touched, 1), joined.field, field)
         band = band | joined.touched
     if ovf_fn is not None and cfg.fusion == "distance" and handle_depth > 0:
@@ -148,15 +147,34 @@ def extract_field(
     return mesh
 
 
-def _joinable(memo: Memo, surface: Surface, field: np.ndarray, gap: float) -> np.ndarray | None:
-    """What ``join_parts`` needs, or None when the field is one body without voids and there is
-    nothing to join: only then is the search widened (reusing every value it already has). The join
-    walks levels ``0 < l <= gap`` and costs a path by its positive values, so it needs exact values
-    for ``0 <= s <= gap`` and only the sign inside: the widened search is one-sided."""
+def _join(memo: Memo, surface: Surface, field: np.ndarray, gap: float) -> Joined | None:
+    """``join_parts`` of ``field`` (the band's fused values, s_g's elsewhere), or None when the field
+    is one body without voids and there is nothing to join.
+
+    The join walks levels ``0 < l <= gap`` in order and costs a path by its positive values, so the
+    parts that meet at a level ``l`` need exact values for ``0 <= s <= l`` only (and the sign
+    inside): the search is widened one-sidedly in stages (``join_stages``), reusing every value it
+    has, and stops widening once every part has met. The join up to a stage's gap is the join up to
+    ``gap`` at those levels; the values a tube lowers or borders that the stage left as a sign are
+    then made exact, so the result is the join of the exact field.
+    """
     if not needs_join(np.where(np.isnan(field), surface.sign, field)):
         return None
-    wide = find_surface(memo, memo.cfg, memo.device, gap, surface.lipschitz, inside=0.0)
-    return np.where(np.isnan(field), np.where(np.isnan(wide.field), wide.sign, wide.field), field)
+    cfg = memo.cfg
+    for stage in join_stages(gap, 2.0 / cfg.resolution):
+        wide = find_surface(memo, cfg, memo.device, stage, surface.lipschitz, inside=0.0)
+        exact = np.where(np.isnan(field), wide.field, field)
+        joined = join_parts(np.where(np.isnan(exact), wide.sign, exact), stage)
+        if joined.apart == 0:
+            break
+    unknown = dilate(joined.touched, 1) & np.isnan(exact)
+    if unknown.any():
+        values = memo(Lattice(cfg.resolution), np.argwhere(unknown))
+        tube = joined.field[unknown]
+        lower = joined.touched[unknown] & (tube < values)
+        joined.field[unknown] = np.where(lower, tube, values)
+        joined.touched[unknown] = lower
+    return joined
 
 
 def _march_blocks(field: np.ndarray, band: np.ndarray, block: int) -> list[tuple[np.ndarray, np.ndarray]]:
