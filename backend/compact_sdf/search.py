@@ -117,6 +117,42 @@ def _children_kept(
     return out
 
 
+def _output_vertices(
+    field: np.ndarray,
+    sign: np.ndarray,
+    kept: np.ndarray,
+    crossing: np.ndarray,
+    lipschitz: float,
+    widths: tuple[float, float],
+) -> np.ndarray:
+    """Bool (N+1)^3: the output-level vertices to evaluate, given their parents' values in
+    ``field[::2, ::2, ::2]`` (``kept``: the children that may hold the band; ``crossing``: those that
+    may hold a zero).
+
+    What extraction reads at the output level is the corners of the crossed cells and the vertices
+    with ``s`` in the band, not every point of a cell. So every corner of a possibly crossed cell is
+    evaluated, and of the other corners of the kept cells only those no parent corner ``q`` rules
+    out by ``|s(q)| > L * |v - q| + width`` (``|v - q|`` is 1 to 1.7 output voxels, where the cell
+    rule pays a whole parent diagonal): such a vertex takes ``q``'s sign into ``sign``, which the
+    bound proves. At N = 128 this evaluates about 30% fewer vertices.
+    """
+    parent = field[::2, ::2, ::2]
+    side, n = field.shape[0], parent.shape[0] - 1
+    odd = np.arange(side) % 2
+    reach = np.sqrt(odd[:, None, None] + odd[None, :, None] + odd[None, None, :]) * (2.0 / (side - 1))
+    candidates = cell_corners(kept) & ~cell_corners(crossing) & np.isnan(field)
+    ruled_out = np.zeros_like(candidates)
+    for o in CORNERS:
+        at = [np.minimum((np.arange(side) + o[a] * odd) // 2, n) for a in range(3)]
+        q = parent[np.ix_(*at)]
+        with np.errstate(invalid="ignore"):  # NaN: a parent corner not evaluated rules out nothing
+            margin = lipschitz * reach + np.where(q > 0, widths[0], widths[1])
+            settled = candidates & ~ruled_out & (np.abs(q) > margin)
+        sign[settled] = _sign(q[settled])
+        ruled_out |= settled
+    return (candidates & ~ruled_out) | (cell_corners(crossing) & np.isnan(field))
+
+
 def steepest_slope(field: np.ndarray, cells: int) -> float:
     """Largest ``|s(a) - s(b)| / h`` over lattice edges with both ends evaluated (non-NaN); 0 if none."""
     steepest = 0.0
@@ -162,10 +198,15 @@ def _search(memo: Memo, widths: tuple[float, float], lipschitz: float) -> tuple[
         fine = Lattice(cells_per_side)
         carried = np.full((fine.side,) * 3, np.nan, dtype=np.float32)
         carried[::2, ::2, ::2] = field
-        field = carried
-        cells = _children_kept(field[::2, ::2, ::2], cells, fine, lipschitz, widths)
-        missing = cell_corners(cells) & np.isnan(field)
+        field, parents = carried, cells
         sign = _refine(sign, fine.side)
+        cells = _children_kept(field[::2, ::2, ::2], parents, fine, lipschitz, widths)
+        if cells_per_side == cfg.resolution:  # the output level: see ``_output_vertices``
+            crossing = _children_kept(field[::2, ::2, ::2], parents, fine, lipschitz, (0.0, 0.0))
+            missing = _output_vertices(field, sign, cells, crossing, lipschitz, widths)
+            cells, widths = crossing, (0.0, 0.0)
+        else:
+            missing = cell_corners(cells) & np.isnan(field)
         values = memo(fine, np.argwhere(missing))
         field[missing] = values
         sign[missing] = _sign(values)
