@@ -69,15 +69,6 @@ class TrainConfig:
     reg_code: float = 1e-4
     reg_feature: float = 1e-4
     reg_warmup: int = 100
-    # latent space between codes (latent_prior.py): the code prior and the blended-code (mixup) term
-    code_prior: Literal["norm", "gaussian"] = "norm"
-    blend_weight: float = 0.0  # weight of the blended-code term; 0 = off
-    blend_branches: Literal["gen", "both"] = "gen"
-    blend_target: Literal["linear", "union"] = "linear"
-    blend_path: Literal["linear", "slerp"] = "linear"
-    blend_fraction: float = 0.25  # share of each shape's per-step samples reused for its blend
-    blend_start: int = 0  # step at which the term starts
-    blend_warmup: int = 100  # steps of its linear ramp
     sparse_grid: bool = True  # lazy Adam on the touched grid rows; False = dense Adam (release style)
     precision: Literal["fp32", "tf32", "bf16"] = "fp32"
     seed: int = 0
@@ -120,7 +111,8 @@ class Config:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Config:
-        """Rebuild from ``to_dict`` output; unknown keys are an error, missing keys take defaults."""
+        """Rebuild from ``to_dict`` output; unknown keys are an error, missing keys take defaults and
+        ``RETIRED`` keys (settings of removed experiments that old checkpoints still hold) are dropped."""
         parts: dict[str, Any] = {}
         for f in fields(cls):
             if f.name not in data:
@@ -128,6 +120,7 @@ class Config:
             value = data[f.name]
             sub = _SECTIONS.get(f.name)
             if sub is not None:
+                value = {k: v for k, v in value.items() if f"{f.name}.{k}" not in RETIRED}
                 _check_keys(sub, value, f.name)
                 value = sub(**value)
             parts[f.name] = value
@@ -161,6 +154,21 @@ class Config:
             cfg = replace(cfg, **{section: replace(current, **{key: typed})})
         return cfg
 
+
+# Settings that were removed (the latent-space prior and blended-code experiments, off by default
+# and not needed for clean in-betweens): checkpoints written before still hold them, so they load.
+RETIRED = frozenset(
+    {
+        "train.code_prior",
+        "train.blend_weight",
+        "train.blend_branches",
+        "train.blend_target",
+        "train.blend_path",
+        "train.blend_fraction",
+        "train.blend_start",
+        "train.blend_warmup",
+    }
+)
 
 _SECTIONS: dict[str, Any] = {
     "sampling": SamplingConfig,

@@ -445,9 +445,7 @@ class _Trainer:
         chosen = self._choose()
         mine = chosen[world.rank :: world.size].tolist()
         batch = draw_batch({i: s.shapes[i] for i in mine}, tc.samples_per_shape, s.sample_gen, world.device)
-        terms = objective.losses(
-            s.model, batch, self.cfg, net=self.net, autocast=autocast, generator=s.batch_gen
-        )
+        terms = objective.losses(s.model, batch, self.cfg, net=self.net, autocast=autocast)
         s.opts.zero_grad()
         (objective.total(terms, tc, step) * (len(mine) * world.size / self.per_step)).backward()
         if world.distributed and s.model.sparse_grid:
