@@ -26,9 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-REPO = Path(__file__).resolve().parents[1]
-MESHES = REPO.parent / "shared" / "meshes"
+from _harness import MESHES, REPO, write_results
 
 
 def _status(key: str) -> float:
@@ -207,7 +205,7 @@ def main() -> None:
         "threads": args.threads,
         "rows": rows,
     }
-    Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    write_results(Path(args.json), result)
     print("| N | ours s | release s | speed-up | ours peak MiB | release peak MiB | same mesh |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:

@@ -21,9 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _harness import CACHE, MESHES, OUT, REPO, load, open_model, write_results
 
-REPO = Path(__file__).resolve().parents[1]
-MESHES = REPO.parent / "shared" / "meshes"
 PAIRS = (
     "bunny-fandisk",
     "spot-tray_bottom",
@@ -34,7 +33,6 @@ PAIRS = (
     "hand-tray_bottom",
     "scorpion-bunny",
 )
-GOAL_SMOOTHNESS = 1.2
 
 
 def train_model(stems: list[str], model_dir: Path, preset: str, overrides: list[str], threads: int) -> Path:
@@ -46,8 +44,7 @@ def train_model(stems: list[str], model_dir: Path, preset: str, overrides: list[
     if (model_dir / "checkpoint.pt").exists():
         return model_dir
     cfg = get_preset(preset).override([*overrides, "train.device=cpu"])
-    cache = REPO / "out" / "cache"
-    shapes = [prepare_mesh(MESHES / f"{s}.ply", cfg=cfg.sampling, cache_dir=cache) for s in stems]
+    shapes = [prepare_mesh(MESHES / f"{s}.ply", cfg=cfg.sampling, cache_dir=CACHE) for s in stems]
     t0 = time.perf_counter()
     torch.set_num_threads(threads)
     train(model_dir, shapes, cfg, sources={s: str(MESHES / f"{s}.ply") for s in stems})
@@ -56,41 +53,20 @@ def train_model(stems: list[str], model_dir: Path, preset: str, overrides: list[
 
 
 def score_pair(meshes: list, names: tuple[str, str], keep_fraction: float = 0.0) -> dict:
-    """Figures of every step; in-betweens also get smoothness relative to their ends.
-
-    ``keep_fraction > 0`` scores the meshes after the opt-in clean-up (``drop_small_parts``) instead.
-    """
+    """Figures of every step (``mesh_quality.path_quality``); ``keep_fraction > 0`` scores the meshes
+    after the opt-in clean-up (``drop_small_parts``) instead."""
     from compact_sdf.interpolate import drop_small_parts
-    from compact_sdf.mesh_quality import quality
+    from compact_sdf.mesh_quality import path_quality
 
     meshes = [drop_small_parts(m, keep_fraction) for m in meshes]
-    steps = [quality(m.vertices, m.faces).to_dict() for m in meshes]
-    ends = steps[0]["smoothness"], steps[-1]["smoothness"]
-    for i, s in enumerate(steps):
-        t = i / (len(steps) - 1)
-        s["t"] = t
-        s["relative_smoothness"] = s["smoothness"] / ((1 - t) * ends[0] + t * ends[1])
-    return {"pair": "-".join(names), "steps": steps}
+    return {"pair": "-".join(names), "steps": path_quality([(m.vertices, m.faces) for m in meshes])}
 
 
 def summarise(pairs: list[dict]) -> dict:
-    """Share of in-betweens (ends excluded) that meet each goal, and the overall goal."""
-    inner = [s for p in pairs for s in p["steps"][1:-1]]
-    one = [s["components"] == 1 for s in inner]
-    manifold = [s["manifold"] for s in inner]
-    smooth = [s["relative_smoothness"] <= GOAL_SMOOTHNESS for s in inner]
-    return {
-        "in_betweens": len(inner),
-        "one_body": float(np.mean(one)),
-        "manifold": float(np.mean(manifold)),
-        "watertight": float(np.mean([s["watertight"] for s in inner])),
-        "one_body_and_manifold": float(np.mean([a and b for a, b in zip(one, manifold, strict=True)])),
-        "smooth_within_goal": float(np.mean(smooth)),
-        "mean_components": float(np.mean([s["components"] for s in inner])),
-        "mean_largest_share": float(np.mean([s["largest_share"] for s in inner])),
-        "mean_relative_smoothness": float(np.mean([s["relative_smoothness"] for s in inner])),
-        "max_relative_smoothness": float(np.max([s["relative_smoothness"] for s in inner])),
-    }
+    """Share of in-betweens (ends excluded) that meet each goal (``mesh_quality.path_summary``)."""
+    from compact_sdf.mesh_quality import path_summary
+
+    return path_summary([p["steps"] for p in pairs])
 
 
 def render_grid(rows: list[list], labels: list[str], title: str, path: Path) -> None:
@@ -202,7 +178,6 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
-    from compact_sdf.checkpoint import load_model
     from compact_sdf.interpolate import interpolate_shapes
 
     args = parse_args()
@@ -218,9 +193,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     pairs = [tuple(p.split("-")) for p in args.pairs]
     stems = args.train_meshes or list(dict.fromkeys(s for p in pairs for s in p))
-    model_dir = Path(args.model) if args.model else REPO / "out" / "bench" / f"interp_{args.tag}"
+    model_dir = Path(args.model) if args.model else OUT / f"interp_{args.tag}"
+    load_start = load()
     train_model(stems, model_dir, args.preset, args.set, args.threads)
-    loaded = load_model(model_dir, device="cpu")
+    loaded = open_model(model_dir)
     ecfg = replace(loaded.config.extract, resolution=args.resolution)
     kwargs = {k: v for k, v in (("mode", args.path), ("between_mode", args.between_mode)) if v}
     if args.join_gap is not None:
@@ -256,9 +232,7 @@ def main() -> None:
             "summary": summarise(cleaned),
             "pairs": cleaned,
         }
-    json_path = Path(args.json or REPO / "out" / "bench" / f"interpolation_{args.tag}.json")
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(out, indent=2) + "\n")
+    write_results(Path(args.json or OUT / f"interpolation_{args.tag}.json"), out, load_start)
     print(json.dumps(summary, indent=2))
     if args.render != "none":
         setting = " ".join(args.set) or "default training"

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from _harness import machine, write_results
 from compact_sdf.config import PRESETS, get_preset
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.data.samples import ShapeSamples
@@ -142,7 +142,7 @@ def main() -> int:
                 return 1
             rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
             print(f"done {preset}/{variant}: {rows[-1]['samples_per_s']:.0f} samples/s", file=sys.stderr)
-    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}")
+    print(f"machine: {machine()}")
     head = "| preset | variant | grid | MLP | z | shapes x samples/step | precision | step s | samples/s |"
     print(head + " peak MiB |")
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -160,7 +160,7 @@ def main() -> int:
             gain = by[(preset, "ours")]["samples_per_s"] / by[(preset, "release")]["samples_per_s"]
             print(f"{preset}: ours / release-style = {gain:.2f}x")
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+        write_results(Path(args.json), {"rows": rows})
     return 0
 
 
