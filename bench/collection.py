@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from _collection import collection, config, samples, score_model
 from _harness import CACHE, MESHES, OUT, REPO, cpu_timer, load, machine, peak_mb
+from compact_sdf.config import DEFAULT_PRESET
 
 ROOT = OUT / "collection"
 
@@ -231,7 +232,7 @@ def main() -> None:
     p.add_argument("--new", type=int, default=5)
     p.add_argument("--fit", action="store_true", help="add: fit the new codes only (decoder frozen)")
     p.add_argument("--minutes", type=float, default=15.0, help="training cap in CPU minutes of this process")
-    p.add_argument("--preset", default="preview")
+    p.add_argument("--preset", default=DEFAULT_PRESET)
     p.add_argument("--set", dest="overrides", action="append", default=[])
     p.add_argument("--resolution", type=int, default=160)
     p.add_argument("--samples", type=int, default=300_000, help="surface samples per mesh for the scores")

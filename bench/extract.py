@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from _harness import MESHES, REPO, write_results
+from compact_sdf.config import DEFAULT_PRESET
 
 
 def _status(key: str) -> float:
@@ -151,7 +152,7 @@ def main() -> None:
     p.add_argument(
         "--mesh", default=str(MESHES / "bunny.ply"), help="mesh to train on when --model is not given"
     )
-    p.add_argument("--preset", default="preview")
+    p.add_argument("--preset", default=DEFAULT_PRESET)
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--resolutions", type=int, nargs="+", default=None, help="default 128 256 (+512 on CUDA)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

@@ -42,6 +42,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO / "tests"))
+from compact_sdf.config import DEFAULT_PRESET, ExtractConfig  # noqa: E402
 from interpolation import MESHES, render_grid, train_model  # noqa: E402
 
 SHAPES = ("bunny", "spot", "cow", "fandisk")
@@ -296,11 +297,13 @@ def plot(result: dict, path: Path) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("what", choices=("latency", "jobs", "smoothness"))
-    p.add_argument("--preset", default="preview")
+    p.add_argument("--preset", default=DEFAULT_PRESET)
     p.add_argument("--threads", type=int, default=2, help="torch threads of this process")
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--resolution", type=int, default=128, help="smoothness: marching-cubes cells per side")
+    p.add_argument(
+        "--resolution", type=int, default=ExtractConfig().resolution, help="smoothness: marching-cubes cells"
+    )
     p.add_argument("--out", type=Path, required=True, help="JSON results")
     args = p.parse_args()
     if args.what == "latency":

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from _harness import CACHE, MESHES, OUT, REPO, load, open_model, write_results
+from compact_sdf.config import DEFAULT_PRESET, ExtractConfig
 
 PAIRS = (
     "bunny-fandisk",
@@ -151,7 +152,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--model", default=None, help="model directory (default: out/bench/interp_<tag>)")
     p.add_argument("--pairs", nargs="+", default=list(PAIRS), help="a-b stems in ../shared/meshes")
     p.add_argument("--train-meshes", nargs="*", default=None, help="stems to train on (default: the pairs')")
-    p.add_argument("--preset", default="preview")
+    p.add_argument("--preset", default=DEFAULT_PRESET)
     p.add_argument("--set", nargs="*", default=[], help="config overrides for training, section.key=value")
     p.add_argument("--steps", type=int, default=7, help="shapes along each path, ends included")
     p.add_argument("--path", default=None, help="linear or slerp (default: the library's default)")
@@ -163,7 +164,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--join-gap", type=float, default=None, help="join parts closer than this (default: library)"
     )
-    p.add_argument("--resolution", type=int, default=128)
+    p.add_argument("--resolution", type=int, default=ExtractConfig().resolution)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument(
         "--keep-fraction",

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from compact_sdf import bounds
-from compact_sdf.config import Config, ExtractConfig, get_preset, parse_overrides
+from compact_sdf.config import DEFAULT_PRESET, Config, ExtractConfig, get_preset, parse_overrides
 from compact_sdf.connect import JOIN_GAP
 from compact_sdf.device import resolve_device
 from compact_sdf.errors import Cancelled, InputError
@@ -48,7 +48,7 @@ __all__ = [
     "resolve_device",
 ]
 
-DEFAULT_PRESET = "preview"
+EXTRACT_DEFAULTS = ExtractConfig()  # the requests' resolution and band are the config's defaults
 WARM_SHARE = 0.8  # of train's preparation progress on resume: the samples; the rest, added codes' fits
 Overrides = Mapping[str, Any]
 StopFn = Callable[[], bool]
@@ -341,8 +341,9 @@ class ExtractRequest(_Bounded):
     model_dir: str
     shape: str
     mode: str = "fused"  # fused, generalization or overfitting
-    resolution: int = 128  # marching-cubes cells per side
-    band: int = 3  # paper fusion (extract.fusion=paper): voxel layers around the s_g surface that use s_o
+    resolution: int = EXTRACT_DEFAULTS.resolution  # marching-cubes cells per side
+    # paper fusion (extract.fusion=paper): voxel layers around the s_g surface that use s_o
+    band: int = EXTRACT_DEFAULTS.band
     format: str = "ply"
     overrides: Overrides = field(default_factory=dict)  # extract.* only
     device: str = "auto"
@@ -368,8 +369,8 @@ class InterpolateRequest(_Bounded):
     weights: tuple[tuple[float, ...], ...] | None = None  # replaces steps when given
     mode: str = "linear"  # linear or slerp
     join_gap: float = JOIN_GAP  # in-betweens: join parts s_g brings this close (0: off)
-    resolution: int = 128
-    band: int = 3
+    resolution: int = EXTRACT_DEFAULTS.resolution
+    band: int = EXTRACT_DEFAULTS.band
     format: str = "ply"
     overrides: Overrides = field(default_factory=dict)  # extract.* only
     device: str = "auto"
@@ -398,8 +399,8 @@ class EvaluateRequest(_Bounded):
     shape: str
     mesh: str  # ground truth
     mode: str = "fused"
-    resolution: int = 128
-    band: int = 3
+    resolution: int = EXTRACT_DEFAULTS.resolution
+    band: int = EXTRACT_DEFAULTS.band
     samples: int = 100_000  # surface samples on each mesh
     overrides: Overrides = field(default_factory=dict)  # extract.* only
     device: str = "auto"
@@ -423,8 +424,8 @@ class AblateRequest(_Bounded):
     model_dir: str
     shape: str
     mesh: str
-    resolution: int = 128
-    band: int = 3
+    resolution: int = EXTRACT_DEFAULTS.resolution
+    band: int = EXTRACT_DEFAULTS.band
     samples: int = 100_000
     overrides: Overrides = field(default_factory=dict)
     device: str = "auto"
