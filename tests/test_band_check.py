@@ -21,6 +21,7 @@ def _ball():
     return analytic_samples("ball", lambda p: sphere_sdf(p, 0.5))
 
 
+@pytest.mark.slow
 def test_a_model_stopped_early_is_reported_and_a_trained_one_is_not(
     tmp_path: Path, shared_meshes: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -91,6 +91,7 @@ def test_collection_rule_keeps_the_step_cost() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.process
 @pytest.mark.parametrize("jobs", [2])
 def test_pool_preparation_equals_serial(tmp_path: Path, jobs: int) -> None:
     from compact_sdf.data import prepare_mesh

@@ -34,6 +34,7 @@ def _near_error(model_dir: Path, shape) -> float:
     return (pred - sdf[near]).abs().mean().item()
 
 
+@pytest.mark.slow
 def test_adding_a_shape_keeps_the_old_ones(tmp_path: Path, one_torch_thread: None) -> None:
     old = sphere_and_box()
     train(tmp_path / "m", old, tiny_config(steps=80, lr_mlp=3e-3))

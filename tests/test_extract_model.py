@@ -229,6 +229,7 @@ def test_code_fit_recovers_a_training_shape(trained: Trained, tmp_path: Path) ->
         )
 
 
+@pytest.mark.slow
 def test_cli_forms(trained: Trained, tmp_path: Path, capsys) -> None:
     model = str(trained.model_dir)
     out = tmp_path / "box.ply"

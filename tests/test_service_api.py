@@ -21,6 +21,8 @@ import pytest
 import trimesh
 from _service_helpers import FAST_TRAIN, addon_module, arrays, ply_bytes, sphere, start_backend, wait_for
 
+pytestmark = pytest.mark.process  # starts processes (a server, the CLI, ranks)
+
 client_mod = addon_module("client")
 ApiError = client_mod.ApiError
 MAX_UPLOAD_MB = 1

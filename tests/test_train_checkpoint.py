@@ -55,6 +55,7 @@ def test_steps_is_the_total(tmp_path: Path) -> None:
     assert again.step == 9  # nothing left to do
 
 
+@pytest.mark.slow
 def test_resume_with_more_shapes_appends_codes(tmp_path: Path) -> None:
     sphere, box = sphere_and_box()
     train(tmp_path / "m", [sphere], tiny_config(steps=5))

@@ -16,6 +16,8 @@ from _train_helpers import tiny_config
 from compact_sdf.checkpoint import load_model
 from compact_sdf.model import DualSDF
 
+pytestmark = pytest.mark.process  # starts processes (a server, the CLI, ranks)
+
 TESTS = Path(__file__).resolve().parent
 
 SCRIPT = textwrap.dedent(
