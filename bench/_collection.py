@@ -35,7 +35,7 @@ def samples(paths: list[Path], cfg: Any) -> list[Any]:
 def config(args: argparse.Namespace, n: int) -> Any:
     """The preset scaled to ``n`` shapes by the product's rule, with the run's overrides."""
     from compact_sdf.config import get_preset
-    from compact_sdf.scale import for_collection
+    from compact_sdf.training.scale import for_collection
 
     cfg = for_collection(get_preset(args.preset), n).override(list(args.overrides))
     return cfg.override({"train.device": "cpu", "extract.resolution": args.resolution})
@@ -58,7 +58,7 @@ def score_model(model_dir: Path, paths: list[Path], args: argparse.Namespace) ->
 
 def score_loaded(loaded: Any, paths: list[Path], args: argparse.Namespace) -> dict[str, dict]:
     """Fused reconstruction of each named shape of a loaded model, scored against its mesh."""
-    from compact_sdf.extract import extract_shape
+    from compact_sdf.extract.fusion import extract_shape
 
     ecfg = replace(loaded.config.extract, resolution=args.resolution)
     out = {}

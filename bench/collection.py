@@ -17,7 +17,7 @@ Every run is one process (so its peak memory is its own) and writes ``ROOT/<kind
 
 Shapes come from ``compact_sdf.data.collection`` (procedural families + ../shared/meshes), the
 first ``n`` of its round-robin order. Training uses the preset scaled by
-``compact_sdf.scale.for_collection`` and stops at ``--minutes`` of CPU time (per rank) if the rule's
+``compact_sdf.training.scale.for_collection`` and stops at ``--minutes`` of CPU time (per rank) if the rule's
 steps take longer (the load is recorded at start and end). Scores: fused extraction at
 ``--resolution`` (default 160, not a training lattice of the preview preset), area-uniform samples
 on both meshes. (The same-budget baselines, codes-only and per-shape, are in research/.)
@@ -46,8 +46,8 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
     """Train ours_<n>; under torchrun (``--nproc_per_node 2``: one rank per core) rank 0 scores and
     the others stop after training. The cap is then each rank's CPU time, about the wall time on
     an idle machine, and the reported CPU seconds are the sum over ranks."""
-    from compact_sdf import distributed as ddp
-    from compact_sdf.train import train
+    from compact_sdf.training import distributed as ddp
+    from compact_sdf.training.train import train
 
     world = ddp.setup("cpu")
     cfg = config(args, args.n)
@@ -93,9 +93,9 @@ def run_add(args: argparse.Namespace) -> dict[str, Any]:
     import shutil
 
     from compact_sdf.checkpoint import read_checkpoint
-    from compact_sdf.code_fit import FIT_ITERATIONS
-    from compact_sdf.fit import fit_shape
-    from compact_sdf.train import train
+    from compact_sdf.training.add_shape import fit_shape
+    from compact_sdf.training.code_inversion import FIT_ITERATIONS
+    from compact_sdf.training.train import train
 
     paths = collection(args.n + args.new, ROOT)
     base = ROOT / f"ours_{args.n}"
@@ -163,7 +163,7 @@ def run_unlike(args: argparse.Namespace) -> dict[str, Any]:
     the added shape's scores and the model's shapes' CD before and after."""
     from compact_sdf import tasks
     from compact_sdf.config import get_preset
-    from compact_sdf.train import train
+    from compact_sdf.training.train import train
 
     cfg = get_preset(args.preset).override({"train.device": "cpu"})
     out: dict[str, Any] = {}

@@ -41,7 +41,7 @@ def run_interp(args: Any, root: Path) -> None:
     bench/interpolation.py (components, largest share, manifold, smoothness against the ends) with
     the library's defaults (linear path, in-betweens from s_g with parts joined), clean-up off."""
     from compact_sdf.checkpoint import load_model
-    from compact_sdf.interpolate import interpolate_shapes
+    from compact_sdf.extract.interpolate import interpolate_shapes
     from interpolation import score_pair, summarise
 
     loaded = load_model(root / f"ours_{args.n}")
@@ -265,7 +265,7 @@ def run_step_cost(args: Any, root: Path) -> None:
     import time
 
     from _collection import collection, config, samples
-    from compact_sdf.train import train
+    from compact_sdf.training.train import train
 
     cfg = config(args, args.n).override({"train.steps": 30, "train.checkpoint_every": 10**6})
     shapes = samples(collection(args.n, root), cfg)

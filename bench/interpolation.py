@@ -2,7 +2,7 @@
 
 Trains one model on every mesh named by the pairs (or reuses it: the directory is keyed by the tag),
 decodes ``--steps`` shapes along each pair's path (ends included) and scores each in-between with
-``compact_sdf.mesh_quality``: components, share of the area in the largest, watertight, manifold,
+``compact_sdf.extract.mesh_quality``: components, share of the area in the largest, watertight, manifold,
 and smoothness (mean angle between adjacent face normals) relative to the t-weighted figure of
 the two ends. Renders a grid (rows: pairs, columns: steps) into docs/img/.
 
@@ -40,7 +40,7 @@ def train_model(stems: list[str], model_dir: Path, preset: str, overrides: list[
     """Train (or reuse) the model in ``model_dir`` on ``stems``; its config records the overrides."""
     from compact_sdf.config import get_preset
     from compact_sdf.data import prepare_mesh
-    from compact_sdf.train import train
+    from compact_sdf.training.train import train
 
     if (model_dir / "checkpoint.pt").exists():
         return model_dir
@@ -56,8 +56,8 @@ def train_model(stems: list[str], model_dir: Path, preset: str, overrides: list[
 def score_pair(meshes: list, names: tuple[str, str], keep_fraction: float = 0.0) -> dict:
     """Figures of every step (``mesh_quality.path_quality``); ``keep_fraction > 0`` scores the meshes
     after the opt-in clean-up (``drop_small_parts``) instead."""
-    from compact_sdf.interpolate import drop_small_parts
-    from compact_sdf.mesh_quality import path_quality
+    from compact_sdf.extract.interpolate import drop_small_parts
+    from compact_sdf.extract.mesh_quality import path_quality
 
     meshes = [drop_small_parts(m, keep_fraction) for m in meshes]
     return {"pair": "-".join(names), "steps": path_quality([(m.vertices, m.faces) for m in meshes])}
@@ -65,7 +65,7 @@ def score_pair(meshes: list, names: tuple[str, str], keep_fraction: float = 0.0)
 
 def summarise(pairs: list[dict]) -> dict:
     """Share of in-betweens (ends excluded) that meet each goal (``mesh_quality.path_summary``)."""
-    from compact_sdf.mesh_quality import path_summary
+    from compact_sdf.extract.mesh_quality import path_summary
 
     return path_summary([p["steps"] for p in pairs])
 
@@ -108,7 +108,7 @@ def _library_default(parameter: str) -> str:
     """The default ``interpolate_shapes`` uses for ``parameter`` (recorded so a run says what it ran)."""
     import inspect
 
-    from compact_sdf.interpolate import interpolate_shapes
+    from compact_sdf.extract.interpolate import interpolate_shapes
 
     return str(inspect.signature(interpolate_shapes).parameters[parameter].default)
 
@@ -179,7 +179,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
-    from compact_sdf.interpolate import interpolate_shapes
+    from compact_sdf.extract.interpolate import interpolate_shapes
 
     args = parse_args()
     if args.report:

@@ -38,9 +38,9 @@ from compact_sdf.checkpoint import load_model
 from compact_sdf.config import Config, ExtractConfig, get_preset
 from compact_sdf.data import prepare_mesh
 from compact_sdf.data.load import load_mesh
-from compact_sdf.extract import extract_shape
+from compact_sdf.extract.fusion import extract_shape
 from compact_sdf.metrics import evaluate_meshes
-from compact_sdf.train import train
+from compact_sdf.training.train import train
 from extract import release_style
 from roofline import roofline
 

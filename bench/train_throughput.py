@@ -1,6 +1,6 @@
 """Training throughput and peak memory per preset, ours against the release-style configuration.
 
-For each preset two configurations run through the real training loop (``compact_sdf.train``):
+For each preset two configurations run through the real training loop (``compact_sdf.training.train``):
   ours     sparse grid rows + lazy Adam (SparseAdam) for the grid; bf16 autocast on CUDA, fp32 on CPU
   release  dense Adam over every grid value, fp32 (what the authors' code does)
 Each configuration runs in its own subprocess so its peak memory is its own (CUDA:
@@ -56,7 +56,7 @@ def synthetic_shapes(count: int, seed: int = 0) -> list[ShapeSamples]:
 
 def run_one(preset: str, variant: str, steps: int, warmup: int, device: str) -> dict[str, Any]:
     """One configuration in this process; returns its throughput row."""
-    from compact_sdf.train import TrainProgress, train
+    from compact_sdf.training.train import TrainProgress, train
 
     cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     over: dict[str, Any] = {

@@ -47,7 +47,7 @@ def _train_info(cfg: Any, steps: int, seconds: float, load0: list[float], cpu: f
 
 def run_codes_only(args: argparse.Namespace) -> dict[str, Any]:
     from baselines import dual_parameters, train_codes_only
-    from compact_sdf.extract import extract_field
+    from compact_sdf.extract.fusion import extract_field
 
     paths = collection(args.n, ROOT)
     cfg = config(args, args.n)
@@ -75,7 +75,7 @@ def run_codes_only(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_per_shape(args: argparse.Namespace) -> dict[str, Any]:
     from baselines import dual_parameters, per_shape_config
-    from compact_sdf.train import train
+    from compact_sdf.training.train import train
 
     paths = collection(args.n, ROOT)
     cfg = config(args, args.n)

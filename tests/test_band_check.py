@@ -9,10 +9,17 @@ from pathlib import Path
 import pytest
 import torch
 from _train_helpers import analytic_samples, sphere_sdf, tiny_config
-from compact_sdf.band_check import COVERAGE_GOAL, Coverage, advice, band_coverage, generalization_set, misses
 from compact_sdf.cli import main
+from compact_sdf.extract.band_check import (
+    COVERAGE_GOAL,
+    Coverage,
+    advice,
+    band_coverage,
+    generalization_set,
+    misses,
+)
 from compact_sdf.model import DualSDF
-from compact_sdf.train import train
+from compact_sdf.training.train import train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

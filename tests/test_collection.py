@@ -18,7 +18,7 @@ from compact_sdf.data.collection import (
 )
 from compact_sdf.data.families import FAMILIES
 from compact_sdf.data.load import load_mesh, mesh_hash
-from compact_sdf.scale import SAMPLE_SHARE, for_collection
+from compact_sdf.training.scale import SAMPLE_SHARE, for_collection
 
 
 def test_same_seed_same_meshes_other_seed_other_meshes() -> None:

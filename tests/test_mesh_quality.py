@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import trimesh
-from compact_sdf.interpolate import drop_small_parts
-from compact_sdf.mesh import MeshArrays, vertex_normals
-from compact_sdf.mesh_quality import (
+from compact_sdf.extract.interpolate import drop_small_parts
+from compact_sdf.extract.mesh import MeshArrays, vertex_normals
+from compact_sdf.extract.mesh_quality import (
     face_components,
     keep_large_components,
     path_quality,

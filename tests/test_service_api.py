@@ -282,7 +282,7 @@ def test_training_reports_rising_progress(trained: dict[str, Any]) -> None:
         j["progress"] for j in trained["seen"] if j["progress"] and j["progress"].get("stage") == "train"
     ]
     assert all(p["loss_gen"] is not None for p in training)
-    # the first step's time is not counted (compact_sdf/eta.py): an estimate from the second step on
+    # the first step's time is not counted (compact_sdf/training/eta.py): an estimate from the second step on
     assert all(p["eta_s"] is not None for p in training if p["step"] > 1)
 
 

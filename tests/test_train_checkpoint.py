@@ -10,7 +10,7 @@ from _train_helpers import analytic_samples, box_sdf, sphere_and_box, tiny_confi
 from compact_sdf.checkpoint import load_model, read_checkpoint
 from compact_sdf.config import RETIRED, Config
 from compact_sdf.errors import CheckpointError, InputError
-from compact_sdf.train import train
+from compact_sdf.training.train import train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from _train_helpers import sphere_and_box, tiny_config
 from compact_sdf.checkpoint import read_checkpoint
-from compact_sdf.divergence import PATIENCE, DivergenceWatch
-from compact_sdf.train import train
+from compact_sdf.training.divergence import PATIENCE, DivergenceWatch
+from compact_sdf.training.train import train
 
 DATA = Path(__file__).parent / "data"
 

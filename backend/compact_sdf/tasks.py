@@ -19,20 +19,20 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from compact_sdf import bounds
 from compact_sdf.config import DEFAULT_PRESET, Config, ExtractConfig, get_preset, parse_overrides
-from compact_sdf.connect import JOIN_GAP
 from compact_sdf.device import resolve_device
 from compact_sdf.errors import Cancelled, InputError
+from compact_sdf.extract.connect import JOIN_GAP
 from compact_sdf.progress import Progress, monotone, span
-from compact_sdf.scale import for_collection
+from compact_sdf.training.scale import for_collection
 
 if TYPE_CHECKING:
     import trimesh
 
     from compact_sdf.checkpoint import LoadedModel
     from compact_sdf.data.samples import ShapeSamples
-    from compact_sdf.fit import FitResult
-    from compact_sdf.mesh import MeshArrays
-    from compact_sdf.train import TrainProgress, TrainResult
+    from compact_sdf.extract.mesh import MeshArrays
+    from compact_sdf.training.add_shape import FitResult
+    from compact_sdf.training.train import TrainProgress, TrainResult
 
 __all__ = [
     "AblateRequest",
@@ -281,7 +281,7 @@ def train(
 ) -> TrainResult:
     """Prepare every shape's samples (``progress``; also the code fits of shapes a resumed run
     adds), then train (``on_step`` after each step)."""
-    from compact_sdf.train import train as run
+    from compact_sdf.training.train import train as run
 
     cfg = req.config()
     meshes = req.sources()
@@ -350,7 +350,7 @@ class ExtractRequest(_Bounded):
 
 
 def extract(req: ExtractRequest, progress: Progress | None = None) -> MeshArrays:
-    from compact_sdf.extract import extract_shape
+    from compact_sdf.extract.fusion import extract_shape
 
     loaded = _load(req.model_dir, req.device)
     ecfg = _extract_config(loaded, req.resolution, req.band, req.overrides)
@@ -377,7 +377,7 @@ class InterpolateRequest(_Bounded):
 
 
 def interpolate(req: InterpolateRequest, progress: Progress | None = None) -> list[MeshArrays]:
-    from compact_sdf.interpolate import interpolate_shapes
+    from compact_sdf.extract.interpolate import interpolate_shapes
 
     if len(req.shapes) < 2:
         raise InputError("interpolation needs two shapes: --from A --to B (or --shapes A B ...)")
@@ -477,7 +477,7 @@ class FitRequest(_Bounded):
 
 def fit(req: FitRequest, progress: Progress | None = None, should_stop: StopFn | None = None) -> FitResult:
     """Prepare the mesh (cancel stops it at once), then fit; the fit stops on its own terms."""
-    from compact_sdf.fit import fit_shape
+    from compact_sdf.training.add_shape import fit_shape
 
     cfg = req.config()
     (samples,), sources = load_samples(
@@ -509,7 +509,7 @@ class CodesExportRequest(_Bounded):
 
 
 def export_codes(req: CodesExportRequest) -> tuple[Path, LoadedModel]:
-    from compact_sdf.codes import export_codes as run
+    from compact_sdf.codes_io import export_codes as run
 
     loaded = _load(req.model_dir, req.device)
     return run(loaded, req.out), loaded
@@ -528,7 +528,7 @@ class CodesImportRequest(_Bounded):
 
 
 def import_codes(req: CodesImportRequest) -> list[str]:
-    from compact_sdf.codes import import_codes as run
+    from compact_sdf.codes_io import import_codes as run
 
     return list(run(req.model_dir, req.codes, force=req.force, label=req.label))
 
