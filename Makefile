@@ -1,4 +1,5 @@
 # Two commands for a new machine: `make demo` and `make test`. Both build .venv on their own.
+# Day to day: `make test-fast` (the in-process tests, under a minute on 2 cores).
 # TORCH=cpu (default) installs torch==2.13.0 for the CPU; TORCH=cuda installs the CUDA build
 # (set TORCH_INDEX to your PyTorch wheel index if pip's default one serves the wrong build).
 PYTHON ?= python3.11
@@ -9,7 +10,7 @@ TORCH_INDEX ?=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(TORCH)
 
-.PHONY: venv demo test lint format package bench clean
+.PHONY: venv demo test test-fast lint format package bench clean
 
 venv: $(STAMP)
 
@@ -37,8 +38,13 @@ format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Everything (CI runs this through .ci/run): bpy, process-spawning and slow tests included.
 test: venv lint
-	$(VENV)/bin/python -m pytest -q tests
+	$(VENV)/bin/python -m pytest -q --durations=15 tests
+
+# No Blender, no spawned process or server, nothing slow.
+test-fast: venv
+	$(VENV)/bin/python -m pytest -q -m "not slow and not blender and not process" tests
 
 bench: venv
 	$(PY) bench/prepare.py

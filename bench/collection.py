@@ -1,12 +1,10 @@
-"""Collections: one model for 1 to 55 shapes against codes-only and per-shape baselines.
+"""Collections: one model for 1 to 55 shapes, adding shapes, interpolation, bytes per shape.
 
 Every run is one process (so its peak memory is its own) and writes ``ROOT/<kind>_<n>.json``:
 
     python bench/collection.py ours --n 50 --minutes 15        # dual model, collection rule
     OMP_NUM_THREADS=1 python -m torch.distributed.run --standalone --nproc_per_node=2 \
         bench/collection.py ours --shapes 50 --minutes 15      # the same on two CPU ranks
-    python bench/collection.py codes-only --n 50 --minutes 15  # generalization branch alone
-    python bench/collection.py per-shape --n 50 --minutes 15   # one small dual model per shape
     python bench/collection.py add --n 50 --new 5 --minutes 5  # continue ours_50 with 5 more shapes
     python bench/collection.py add --n 50 --new 5 --fit        # or fit only their codes
     python bench/collection.py interp --n 50                   # in-family vs cross-family blends
@@ -19,112 +17,43 @@ Every run is one process (so its peak memory is its own) and writes ``ROOT/<kind
 
 Shapes come from ``compact_sdf.data.collection`` (procedural families + ../shared/meshes), the
 first ``n`` of its round-robin order. Training uses the preset scaled by
-``compact_sdf.scale.for_collection`` and stops at ``--minutes`` of CPU time (per rank) if the rule's
-steps take longer (the load is recorded at start and end). Baselines get the same parameter count
-and, through ``--minutes``, the same CPU time. Scores: fused extraction at ``--resolution`` (default
-160, not a training lattice of the preview preset), area-uniform samples on both meshes.
+``compact_sdf.training.scale.for_collection`` and stops at ``--minutes`` of CPU time (per rank) if the rule's
+steps take longer (the load is recorded at start and end). Scores: fused extraction at
+``--resolution`` (default 160, not a training lattice of the preview preset), area-uniform samples
+on both meshes. (The same-budget baselines, codes-only and per-shape, are in research/.)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import shutil
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from _collection import collection, config, samples, score_model
+from _harness import CACHE, MESHES, OUT, REPO, cpu_timer, load, machine, peak_mb
+from compact_sdf.config import DEFAULT_PRESET
 
-REPO = Path(__file__).resolve().parents[1]
-ROOT = REPO / "out" / "bench" / "collection"
-MESHES = REPO.parent / "shared" / "meshes"
-CACHE = str(REPO / "out" / "cache")
-
-
-def load() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def collection(n: int) -> list[Path]:
-    from compact_sdf.data.collection import build_collection, write_collection
-
-    shapes = build_collection(per_family=8, seed=0, extra=MESHES if MESHES.is_dir() else None, limit=n)
-    if len(shapes) < n:
-        raise SystemExit(f"the collection has {len(shapes)} shapes, fewer than {n}")
-    write_collection(shapes, ROOT / "meshes")
-    return [ROOT / "meshes" / f"{s.name}.ply" for s in shapes]
-
-
-def samples(paths: list[Path], cfg: Any) -> list[Any]:
-    from compact_sdf.data.parallel import prepare_many
-
-    return prepare_many(paths, cfg.sampling, CACHE, jobs=2, progress=False)
-
-
-def config(args: argparse.Namespace, n: int) -> Any:
-    from compact_sdf.config import get_preset
-    from compact_sdf.scale import for_collection
-
-    cfg = for_collection(get_preset(args.preset), n).override(list(args.overrides))
-    return cfg.override({"train.device": "cpu", "extract.resolution": args.resolution})
-
-
-def timer(seconds: float) -> Any:
-    """Stop after ``seconds`` of this process's CPU time: on a shared machine wall time measures the
-    neighbours; with one torch thread, CPU seconds are the seconds one core would take alone."""
-    end = time.process_time() + seconds
-    return lambda: time.process_time() >= end
-
-
-def score(mesh: Any, gt_path: Path, norm: Any, args: argparse.Namespace) -> dict[str, float]:
-    from compact_sdf.data.load import load_mesh
-    from compact_sdf.metrics import evaluate_meshes
-
-    out = evaluate_meshes(mesh.to_trimesh(), load_mesh(gt_path), normalization=norm, samples=args.samples)
-    keep = ("chamfer", "fscore@0.005", "fscore@0.01", "normal_consistency")
-    return {k: float(out[k]) for k in keep}
-
-
-def score_model(model_dir: Path, paths: list[Path], args: argparse.Namespace) -> dict[str, dict]:
-    from compact_sdf.checkpoint import load_model
-
-    return score_loaded(load_model(model_dir), paths, args)
-
-
-def score_loaded(loaded: Any, paths: list[Path], args: argparse.Namespace) -> dict[str, dict]:
-    """Fused reconstruction of each named shape of a loaded model, scored against its mesh."""
-    from compact_sdf.extract import extract_shape
-
-    ecfg = replace(loaded.config.extract, resolution=args.resolution)
-    out = {}
-    for path in paths:
-        norm = loaded.shapes[loaded.shape_index(path.stem)].normalization
-        out[path.stem] = score(extract_shape(loaded, path.stem, ecfg, "fused"), path, norm, args)
-    return out
+ROOT = OUT / "collection"
 
 
 def run_ours(args: argparse.Namespace) -> dict[str, Any]:
     """Train ours_<n>; under torchrun (``--nproc_per_node 2``: one rank per core) rank 0 scores and
     the others stop after training. The cap is then each rank's CPU time, about the wall time on
     an idle machine, and the reported CPU seconds are the sum over ranks."""
-    from compact_sdf import distributed as ddp
-    from compact_sdf.train import train
+    from compact_sdf.training import distributed as ddp
+    from compact_sdf.training.train import train
 
     world = ddp.setup("cpu")
     cfg = config(args, args.n)
     for rank in range(world.size):  # rank 0 writes the meshes and the sample cache, then the others read
         if rank == world.rank:
-            paths = collection(args.n)
+            paths = collection(args.n, ROOT)
             shapes = samples(paths, cfg)
         ddp.any_rank(False, world)
     model_dir = ROOT / f"ours_{args.n}"
@@ -132,7 +61,7 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
         _clear(model_dir)
     ddp.any_rank(False, world)  # the other ranks must not see the previous run's model
     t0, c0, load0 = time.perf_counter(), time.process_time(), load()
-    res = train(model_dir, shapes, cfg, should_stop=timer(args.minutes * 60))
+    res = train(model_dir, shapes, cfg, should_stop=cpu_timer(args.minutes * 60))
     cpu = sum(ddp.mean_over_ranks([time.process_time() - c0], world)) * world.size
     ddp.teardown(world)
     if not world.is_main:
@@ -158,67 +87,17 @@ def _train_info(cfg: Any, steps: int, seconds: float, load0: list[float], cpu: f
     }
 
 
-def run_codes_only(args: argparse.Namespace) -> dict[str, Any]:
-    from compact_sdf.baselines import dual_parameters, train_codes_only
-    from compact_sdf.extract import extract_field
-
-    paths = collection(args.n)
-    cfg = config(args, args.n)
-    shapes = samples(paths, cfg)
-    budget = dual_parameters(cfg.model, args.n)
-    load0, c0 = load(), time.process_time()
-    res = train_codes_only(shapes, cfg, budget, should_stop=timer(args.minutes * 60))
-    info = _train_info(cfg, res.steps, res.seconds, load0, time.process_time() - c0) | {
-        "parameters": res.parameters,
-        "budget": budget,
-    }
-    info["hidden"] = res.model.mlp.out.in_features
-    res.model.eval()
-    metrics = {}
-    for i, (path, s) in enumerate(zip(paths, shapes, strict=True)):
-        if i % args.eval_every:
-            continue  # its big MLP makes extraction slow: score every k-th shape
-        z = res.model.codes.weight[i].detach()
-        with torch.no_grad():
-            mesh = extract_field(lambda x, z=z: res.model.sdf(z, x), None, cfg.extract)
-        metrics[path.stem] = score(mesh.transformed(s.normalization), path, s.normalization, args)
-    info["metrics"] = metrics
-    return info
-
-
-def run_per_shape(args: argparse.Namespace) -> dict[str, Any]:
-    from compact_sdf.baselines import dual_parameters, per_shape_config
-    from compact_sdf.train import train
-
-    paths = collection(args.n)
-    cfg = config(args, args.n)
-    shapes = samples(paths, cfg)
-    budget = dual_parameters(cfg.model, args.n)
-    small = per_shape_config(cfg, budget, args.n)
-    t0, c0, load0, steps, metrics = time.perf_counter(), time.process_time(), load(), 0, {}
-    for s in shapes:
-        model_dir = ROOT / f"per_shape_{args.n}" / s.name
-        _clear(model_dir)
-        steps += train(model_dir, [s], small, should_stop=timer(args.minutes * 60 / args.n)).step
-    info = _train_info(small, steps, time.perf_counter() - t0, load0, time.process_time() - c0)
-    info |= {"budget": budget, "parameters_each": dual_parameters(small.model, 1)}
-    for path in paths:
-        metrics |= score_model(ROOT / f"per_shape_{args.n}" / path.stem, [path], args)
-    info["metrics"] = metrics
-    return info
-
-
 def run_add(args: argparse.Namespace) -> dict[str, Any]:
     """Continue ours_<n> with ``--new`` more shapes for ``--minutes``, or (``--fit``) fit only their
     codes with the decoder frozen, as the panel's "Add Selected to Model" does; score old and new."""
     import shutil
 
     from compact_sdf.checkpoint import read_checkpoint
-    from compact_sdf.code_fit import FIT_ITERATIONS
-    from compact_sdf.fit import fit_shape
-    from compact_sdf.train import train
+    from compact_sdf.training.add_shape import fit_shape
+    from compact_sdf.training.code_inversion import FIT_ITERATIONS
+    from compact_sdf.training.train import train
 
-    paths = collection(args.n + args.new)
+    paths = collection(args.n + args.new, ROOT)
     base = ROOT / f"ours_{args.n}"
     model_dir = ROOT / f"add_{args.n}_{args.new}{'_fit' * args.fit}"
     _clear(model_dir)
@@ -233,7 +112,9 @@ def run_add(args: argparse.Namespace) -> dict[str, Any]:
             fit_shape(model_dir, s, cfg, mode="code")
         steps = FIT_ITERATIONS * args.new
     else:
-        steps = train(model_dir, shapes, cfg, resume=True, should_stop=timer(args.minutes * 60)).step - done
+        steps = (
+            train(model_dir, shapes, cfg, resume=True, should_stop=cpu_timer(args.minutes * 60)).step - done
+        )
     info = _train_info(cfg, steps, time.perf_counter() - t0, load0, time.process_time() - c0)
     info["base_steps"] = done
     scored = paths[: args.n : args.eval_every] + paths[args.n :]  # every k-th old shape, all new ones
@@ -248,7 +129,7 @@ def run_score(args: argparse.Namespace) -> dict[str, Any]:
     checkpoint, ``--cpu-s`` (the run's cap) and ``--peak-mb`` (read from /proc while it ran)."""
     from compact_sdf.checkpoint import read_checkpoint
 
-    paths = collection(args.n)
+    paths = collection(args.n, ROOT)
     model_dir = ROOT / f"ours_{args.n}"
     data = read_checkpoint(model_dir)
     cfg = config(args, args.n)
@@ -282,7 +163,7 @@ def run_unlike(args: argparse.Namespace) -> dict[str, Any]:
     the added shape's scores and the model's shapes' CD before and after."""
     from compact_sdf import tasks
     from compact_sdf.config import get_preset
-    from compact_sdf.train import train
+    from compact_sdf.training.train import train
 
     cfg = get_preset(args.preset).override({"train.device": "cpu"})
     out: dict[str, Any] = {}
@@ -295,7 +176,9 @@ def run_unlike(args: argparse.Namespace) -> dict[str, Any]:
         for mode in (tasks.default_of(tasks.FitRequest, "mode"), "code"):
             shutil.copytree(base / "model", base / mode)
             t0, c0 = time.perf_counter(), time.process_time()
-            req = tasks.FitRequest(str(base / mode), str(MESHES / f"{added}.ply"), mode=mode, cache_dir=CACHE)
+            req = tasks.FitRequest(
+                str(base / mode), str(MESHES / f"{added}.ply"), mode=mode, cache_dir=str(CACHE)
+            )
             res = tasks.fit(req)
             fit = {"mode": res.mode, "code_misses": res.code_misses, "band_misses": res.band_misses}
             fit |= {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
@@ -335,8 +218,6 @@ def _clear(path: Path) -> None:
 KINDS = {
     "score": run_score,
     "ours": run_ours,
-    "codes-only": run_codes_only,
-    "per-shape": run_per_shape,
     "add": run_add,
 }
 
@@ -351,7 +232,7 @@ def main() -> None:
     p.add_argument("--new", type=int, default=5)
     p.add_argument("--fit", action="store_true", help="add: fit the new codes only (decoder frozen)")
     p.add_argument("--minutes", type=float, default=15.0, help="training cap in CPU minutes of this process")
-    p.add_argument("--preset", default="preview")
+    p.add_argument("--preset", default=DEFAULT_PRESET)
     p.add_argument("--set", dest="overrides", action="append", default=[])
     p.add_argument("--resolution", type=int, default=160)
     p.add_argument("--samples", type=int, default=300_000, help="surface samples per mesh for the scores")
@@ -382,7 +263,7 @@ def main() -> None:
         print(unlike_table(info["cases"]))
         return
     if args.kind in ("interp", "fp16", "report", "shapes", "floor", "step-cost"):
-        from collection_report import EXTRAS
+        from collection_report import EXTRAS  # the parts that read a trained model
 
         EXTRAS[args.kind](args, ROOT)
         return
@@ -391,6 +272,7 @@ def main() -> None:
     kind = "ours" if args.kind == "score" else args.kind
     info |= {"kind": kind, "n": args.n, "samples": args.samples, "resolution": args.resolution}
     info |= {"threads": args.threads, "total_s": time.perf_counter() - t0, "peak_mb": peak_mb()}
+    info["machine"] = machine()
     name = f"{kind}_{args.n}" + (f"_{args.new}" + "_fit" * args.fit if args.kind == "add" else "")
     ROOT.mkdir(parents=True, exist_ok=True)
     (ROOT / f"{name}.json").write_text(json.dumps(info, indent=1) + "\n")

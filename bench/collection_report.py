@@ -41,7 +41,7 @@ def run_interp(args: Any, root: Path) -> None:
     bench/interpolation.py (components, largest share, manifold, smoothness against the ends) with
     the library's defaults (linear path, in-betweens from s_g with parts joined), clean-up off."""
     from compact_sdf.checkpoint import load_model
-    from compact_sdf.interpolate import interpolate_shapes
+    from compact_sdf.extract.interpolate import interpolate_shapes
     from interpolation import score_pair, summarise
 
     loaded = load_model(root / f"ours_{args.n}")
@@ -61,7 +61,7 @@ def run_interp(args: Any, root: Path) -> None:
 
 def run_fp16(args: Any, root: Path) -> None:
     import torch
-    from collection import score_loaded
+    from _collection import score_loaded
     from compact_sdf.checkpoint import load_model
 
     loaded = load_model(root / f"ours_{args.n}")
@@ -244,12 +244,12 @@ def run_shapes(args: Any, root: Path) -> None:
 
 def run_floor(args: Any, root: Path) -> None:
     """The metrics' sampling floor: each ground truth against itself with other samples."""
-    from collection import collection
+    from _collection import collection
     from compact_sdf.data.load import load_mesh
     from compact_sdf.metrics import evaluate_meshes
 
     out = {}
-    for path in collection(args.n):
+    for path in collection(args.n, root):
         name, gt = path.stem, load_mesh(path)
         m = evaluate_meshes(gt, gt, samples=args.samples, seed=100)
         out[name] = {k: float(m[k]) for k in ("chamfer", "fscore@0.005", "fscore@0.01")}
@@ -264,11 +264,11 @@ def run_step_cost(args: Any, root: Path) -> None:
     import tempfile
     import time
 
-    from collection import collection, config, samples
-    from compact_sdf.train import train
+    from _collection import collection, config, samples
+    from compact_sdf.training.train import train
 
     cfg = config(args, args.n).override({"train.steps": 30, "train.checkpoint_every": 10**6})
-    shapes = samples(collection(args.n), cfg)
+    shapes = samples(collection(args.n, root), cfg)
     stamps: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         train(Path(tmp) / "m", shapes, cfg, progress=lambda p: stamps.append(time.process_time()))

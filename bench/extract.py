@@ -26,9 +26,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-REPO = Path(__file__).resolve().parents[1]
-MESHES = REPO.parent / "shared" / "meshes"
+from _harness import MESHES, REPO, write_results
+from compact_sdf.config import DEFAULT_PRESET
 
 
 def _status(key: str) -> float:
@@ -40,10 +39,10 @@ def _status(key: str) -> float:
 
 def count_points() -> list[int]:
     """Count every point either extraction sends through a network branch."""
-    import compact_sdf.extract as sparse
-    import compact_sdf.extract_dense as dense
-    import compact_sdf.search as search
-    from compact_sdf.lattice import evaluate
+    import compact_sdf.extract.dense as dense
+    import compact_sdf.extract.fusion as sparse
+    import compact_sdf.extract.search as search
+    from compact_sdf.extract.lattice import evaluate
 
     total = [0]
 
@@ -57,8 +56,8 @@ def count_points() -> list[int]:
 
 def release_style(loaded, name: str, cfg, device: str):
     """Both branches on the full lattice twice, a band pass, marching cubes on the full volume."""
-    from compact_sdf.extract import fusion_width
-    from compact_sdf.extract_dense import band_mask, dense_volume, mesh_volume
+    from compact_sdf.extract.dense import band_mask, dense_volume, mesh_volume
+    from compact_sdf.extract.fusion import fusion_width
 
     z = loaded.code(name).to(device)
     model = loaded.model
@@ -84,7 +83,7 @@ def release_style(loaded, name: str, cfg, device: str):
 def worker(args: argparse.Namespace) -> None:
     """One measurement in this process; prints one JSON line and saves the mesh arrays."""
     from compact_sdf.checkpoint import load_model
-    from compact_sdf.extract import extract_shape
+    from compact_sdf.extract.fusion import extract_shape
 
     torch.set_num_threads(args.threads)
     loaded = load_model(args.model, device=args.device)
@@ -132,7 +131,7 @@ def ensure_model(args: argparse.Namespace) -> tuple[Path, str]:
         return Path(args.model), args.shape
     from compact_sdf.config import get_preset
     from compact_sdf.data import prepare_mesh
-    from compact_sdf.train import train
+    from compact_sdf.training.train import train
 
     mesh = Path(args.mesh)
     model_dir = REPO / "out" / "bench" / f"extract_{args.preset}_{mesh.stem}_{args.steps}"
@@ -153,7 +152,7 @@ def main() -> None:
     p.add_argument(
         "--mesh", default=str(MESHES / "bunny.ply"), help="mesh to train on when --model is not given"
     )
-    p.add_argument("--preset", default="preview")
+    p.add_argument("--preset", default=DEFAULT_PRESET)
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--resolutions", type=int, nargs="+", default=None, help="default 128 256 (+512 on CUDA)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -207,7 +206,7 @@ def main() -> None:
         "threads": args.threads,
         "rows": rows,
     }
-    Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    write_results(Path(args.json), result)
     print("| N | ours s | release s | speed-up | ours peak MiB | release peak MiB | same mesh |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:

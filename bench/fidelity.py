@@ -33,7 +33,7 @@ MESHES = REPO.parent / "shared" / "meshes"
 def train_model(meshes: list[Path], preset: str, steps: int | None, device: str) -> Path:
     from compact_sdf.config import get_preset
     from compact_sdf.data import prepare_mesh
-    from compact_sdf.train import train
+    from compact_sdf.training.train import train
 
     cfg = get_preset(preset)
     steps = steps or cfg.train.steps
@@ -151,7 +151,7 @@ def main() -> None:
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)
             Path(args.json).write_text(json.dumps({**out, "shapes": results}, indent=2) + "\n")  # after each
         if name == args.render:
-            from compact_sdf.extract import extract_shape
+            from compact_sdf.extract.fusion import extract_shape
 
             n = args.resolutions[-1]
             ecfg = replace(loaded.config.extract, resolution=n)

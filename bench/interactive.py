@@ -42,6 +42,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO / "tests"))
+from compact_sdf.config import DEFAULT_PRESET, ExtractConfig  # noqa: E402
 from interpolation import MESHES, render_grid, train_model  # noqa: E402
 
 SHAPES = ("bunny", "spot", "cow", "fandisk")
@@ -83,8 +84,8 @@ def _median_s(fn, repeat: int) -> float:
 def in_process(path: Path, repeat: int, device: str) -> dict:
     """Warm figures in this process (the model loaded once), and one cold start in a fresh process."""
     from compact_sdf.checkpoint import load_model
-    from compact_sdf.extract import extract_shape
-    from compact_sdf.interpolate import interpolate_shapes
+    from compact_sdf.extract.fusion import extract_shape
+    from compact_sdf.extract.interpolate import interpolate_shapes
 
     loaded = load_model(path, device=device)
     cfg = loaded.config.extract
@@ -111,7 +112,7 @@ def in_process(path: Path, repeat: int, device: str) -> dict:
 
 def stage_times(loaded, cfg) -> dict:
     """Seconds between the extraction's progress reports: where a fused reconstruction's time goes."""
-    from compact_sdf.extract import extract_shape
+    from compact_sdf.extract.fusion import extract_shape
 
     marks: list[tuple[str, float]] = []
     extract_shape(loaded, "bunny", cfg, progress=lambda stage, _: marks.append((stage, time.perf_counter())))
@@ -200,7 +201,7 @@ def _figures(mesh, previous) -> tuple[dict, object]:
     to the other mesh (no sampling floor, unlike a point-cloud Chamfer)."""
     import trimesh
     from compact_sdf.data.groundtruth import unsigned_distance
-    from compact_sdf.mesh_quality import mean_normal_angle
+    from compact_sdf.extract.mesh_quality import mean_normal_angle
 
     tm = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
     parts = len(tm.split(only_watertight=False))
@@ -225,7 +226,7 @@ def _samples(tm) -> np.ndarray:
 
 def smoothness(args: argparse.Namespace) -> dict:
     from compact_sdf.checkpoint import load_model
-    from compact_sdf.interpolate import interpolate_shapes
+    from compact_sdf.extract.interpolate import interpolate_shapes
 
     torch.set_num_threads(args.threads)
     loaded = load_model(model_dir(args.preset))
@@ -253,8 +254,8 @@ def smoothness(args: argparse.Namespace) -> dict:
 
 def mesh_in_unit(mesh, loaded, names: tuple[str, str], t: float):
     """The mesh in the blended unit frame (so areas and distances compare along the path)."""
-    from compact_sdf.interpolate import interpolate_normalizations
-    from compact_sdf.mesh import MeshArrays
+    from compact_sdf.extract.interpolate import interpolate_normalizations
+    from compact_sdf.extract.mesh import MeshArrays
 
     norms = [loaded.shapes[loaded.shape_index(n)].normalization for n in names]
     (norm,) = interpolate_normalizations(norms, np.array([[1.0 - t, t]]))
@@ -296,11 +297,13 @@ def plot(result: dict, path: Path) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("what", choices=("latency", "jobs", "smoothness"))
-    p.add_argument("--preset", default="preview")
+    p.add_argument("--preset", default=DEFAULT_PRESET)
     p.add_argument("--threads", type=int, default=2, help="torch threads of this process")
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--resolution", type=int, default=128, help="smoothness: marching-cubes cells per side")
+    p.add_argument(
+        "--resolution", type=int, default=ExtractConfig().resolution, help="smoothness: marching-cubes cells"
+    )
     p.add_argument("--out", type=Path, required=True, help="JSON results")
     args = p.parse_args()
     if args.what == "latency":

@@ -2,7 +2,7 @@
 
 Trains one model on every mesh named by the pairs (or reuses it: the directory is keyed by the tag),
 decodes ``--steps`` shapes along each pair's path (ends included) and scores each in-between with
-``compact_sdf.mesh_quality``: components, share of the area in the largest, watertight, manifold,
+``compact_sdf.extract.mesh_quality``: components, share of the area in the largest, watertight, manifold,
 and smoothness (mean angle between adjacent face normals) relative to the t-weighted figure of
 the two ends. Renders a grid (rows: pairs, columns: steps) into docs/img/.
 
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _harness import CACHE, MESHES, OUT, REPO, load, open_model, write_results
+from compact_sdf.config import DEFAULT_PRESET, ExtractConfig
 
-REPO = Path(__file__).resolve().parents[1]
-MESHES = REPO.parent / "shared" / "meshes"
 PAIRS = (
     "bunny-fandisk",
     "spot-tray_bottom",
@@ -34,20 +34,18 @@ PAIRS = (
     "hand-tray_bottom",
     "scorpion-bunny",
 )
-GOAL_SMOOTHNESS = 1.2
 
 
 def train_model(stems: list[str], model_dir: Path, preset: str, overrides: list[str], threads: int) -> Path:
     """Train (or reuse) the model in ``model_dir`` on ``stems``; its config records the overrides."""
     from compact_sdf.config import get_preset
     from compact_sdf.data import prepare_mesh
-    from compact_sdf.train import train
+    from compact_sdf.training.train import train
 
     if (model_dir / "checkpoint.pt").exists():
         return model_dir
     cfg = get_preset(preset).override([*overrides, "train.device=cpu"])
-    cache = REPO / "out" / "cache"
-    shapes = [prepare_mesh(MESHES / f"{s}.ply", cfg=cfg.sampling, cache_dir=cache) for s in stems]
+    shapes = [prepare_mesh(MESHES / f"{s}.ply", cfg=cfg.sampling, cache_dir=CACHE) for s in stems]
     t0 = time.perf_counter()
     torch.set_num_threads(threads)
     train(model_dir, shapes, cfg, sources={s: str(MESHES / f"{s}.ply") for s in stems})
@@ -56,41 +54,20 @@ def train_model(stems: list[str], model_dir: Path, preset: str, overrides: list[
 
 
 def score_pair(meshes: list, names: tuple[str, str], keep_fraction: float = 0.0) -> dict:
-    """Figures of every step; in-betweens also get smoothness relative to their ends.
-
-    ``keep_fraction > 0`` scores the meshes after the opt-in clean-up (``drop_small_parts``) instead.
-    """
-    from compact_sdf.interpolate import drop_small_parts
-    from compact_sdf.mesh_quality import quality
+    """Figures of every step (``mesh_quality.path_quality``); ``keep_fraction > 0`` scores the meshes
+    after the opt-in clean-up (``drop_small_parts``) instead."""
+    from compact_sdf.extract.interpolate import drop_small_parts
+    from compact_sdf.extract.mesh_quality import path_quality
 
     meshes = [drop_small_parts(m, keep_fraction) for m in meshes]
-    steps = [quality(m.vertices, m.faces).to_dict() for m in meshes]
-    ends = steps[0]["smoothness"], steps[-1]["smoothness"]
-    for i, s in enumerate(steps):
-        t = i / (len(steps) - 1)
-        s["t"] = t
-        s["relative_smoothness"] = s["smoothness"] / ((1 - t) * ends[0] + t * ends[1])
-    return {"pair": "-".join(names), "steps": steps}
+    return {"pair": "-".join(names), "steps": path_quality([(m.vertices, m.faces) for m in meshes])}
 
 
 def summarise(pairs: list[dict]) -> dict:
-    """Share of in-betweens (ends excluded) that meet each goal, and the overall goal."""
-    inner = [s for p in pairs for s in p["steps"][1:-1]]
-    one = [s["components"] == 1 for s in inner]
-    manifold = [s["manifold"] for s in inner]
-    smooth = [s["relative_smoothness"] <= GOAL_SMOOTHNESS for s in inner]
-    return {
-        "in_betweens": len(inner),
-        "one_body": float(np.mean(one)),
-        "manifold": float(np.mean(manifold)),
-        "watertight": float(np.mean([s["watertight"] for s in inner])),
-        "one_body_and_manifold": float(np.mean([a and b for a, b in zip(one, manifold, strict=True)])),
-        "smooth_within_goal": float(np.mean(smooth)),
-        "mean_components": float(np.mean([s["components"] for s in inner])),
-        "mean_largest_share": float(np.mean([s["largest_share"] for s in inner])),
-        "mean_relative_smoothness": float(np.mean([s["relative_smoothness"] for s in inner])),
-        "max_relative_smoothness": float(np.max([s["relative_smoothness"] for s in inner])),
-    }
+    """Share of in-betweens (ends excluded) that meet each goal (``mesh_quality.path_summary``)."""
+    from compact_sdf.extract.mesh_quality import path_summary
+
+    return path_summary([p["steps"] for p in pairs])
 
 
 def render_grid(rows: list[list], labels: list[str], title: str, path: Path) -> None:
@@ -131,7 +108,7 @@ def _library_default(parameter: str) -> str:
     """The default ``interpolate_shapes`` uses for ``parameter`` (recorded so a run says what it ran)."""
     import inspect
 
-    from compact_sdf.interpolate import interpolate_shapes
+    from compact_sdf.extract.interpolate import interpolate_shapes
 
     return str(inspect.signature(interpolate_shapes).parameters[parameter].default)
 
@@ -175,7 +152,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--model", default=None, help="model directory (default: out/bench/interp_<tag>)")
     p.add_argument("--pairs", nargs="+", default=list(PAIRS), help="a-b stems in ../shared/meshes")
     p.add_argument("--train-meshes", nargs="*", default=None, help="stems to train on (default: the pairs')")
-    p.add_argument("--preset", default="preview")
+    p.add_argument("--preset", default=DEFAULT_PRESET)
     p.add_argument("--set", nargs="*", default=[], help="config overrides for training, section.key=value")
     p.add_argument("--steps", type=int, default=7, help="shapes along each path, ends included")
     p.add_argument("--path", default=None, help="linear or slerp (default: the library's default)")
@@ -187,7 +164,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--join-gap", type=float, default=None, help="join parts closer than this (default: library)"
     )
-    p.add_argument("--resolution", type=int, default=128)
+    p.add_argument("--resolution", type=int, default=ExtractConfig().resolution)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument(
         "--keep-fraction",
@@ -202,8 +179,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
-    from compact_sdf.checkpoint import load_model
-    from compact_sdf.interpolate import interpolate_shapes
+    from compact_sdf.extract.interpolate import interpolate_shapes
 
     args = parse_args()
     if args.report:
@@ -218,9 +194,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     pairs = [tuple(p.split("-")) for p in args.pairs]
     stems = args.train_meshes or list(dict.fromkeys(s for p in pairs for s in p))
-    model_dir = Path(args.model) if args.model else REPO / "out" / "bench" / f"interp_{args.tag}"
+    model_dir = Path(args.model) if args.model else OUT / f"interp_{args.tag}"
+    load_start = load()
     train_model(stems, model_dir, args.preset, args.set, args.threads)
-    loaded = load_model(model_dir, device="cpu")
+    loaded = open_model(model_dir)
     ecfg = replace(loaded.config.extract, resolution=args.resolution)
     kwargs = {k: v for k, v in (("mode", args.path), ("between_mode", args.between_mode)) if v}
     if args.join_gap is not None:
@@ -256,9 +233,7 @@ def main() -> None:
             "summary": summarise(cleaned),
             "pairs": cleaned,
         }
-    json_path = Path(args.json or REPO / "out" / "bench" / f"interpolation_{args.tag}.json")
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(out, indent=2) + "\n")
+    write_results(Path(args.json or OUT / f"interpolation_{args.tag}.json"), out, load_start)
     print(json.dumps(summary, indent=2))
     if args.render != "none":
         setting = " ".join(args.set) or "default training"

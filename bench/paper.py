@@ -33,13 +33,14 @@ import trimesh
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _harness import write_results
 from compact_sdf.checkpoint import load_model
 from compact_sdf.config import Config, ExtractConfig, get_preset
 from compact_sdf.data import prepare_mesh
 from compact_sdf.data.load import load_mesh
-from compact_sdf.extract import extract_shape
+from compact_sdf.extract.fusion import extract_shape
 from compact_sdf.metrics import evaluate_meshes
-from compact_sdf.train import train
+from compact_sdf.training.train import train
 from extract import release_style
 from roofline import roofline
 
@@ -150,7 +151,7 @@ def run(args: argparse.Namespace, names: list[str], cfg: Config) -> dict[str, An
     r_rel = report["variants"]["release_style"]["samples_per_s"]
     report["train_speedup"] = r_ours / r_rel
     report["roofline"] = roofline(cfg.model, r_ours, args.precision, device)
-    (out / "results.json").write_text(json.dumps(report, indent=2))
+    write_results(out / "results.json", report)
     plot(report, out)
     print(json.dumps({k: report[k] for k in ("device", "train_speedup", "extraction")}, indent=2))
     return report

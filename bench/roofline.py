@@ -15,6 +15,7 @@ import json
 import time
 
 import torch
+from _harness import machine
 from compact_sdf.config import ModelConfig, get_preset
 from compact_sdf.model import DualSDF
 from torch import nn
@@ -95,7 +96,11 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     cfg = get_preset(args.preset).model
-    print(json.dumps(roofline(cfg, args.samples_per_s, args.precision, device), indent=2))
+    print(
+        json.dumps(
+            roofline(cfg, args.samples_per_s, args.precision, device) | {"machine": machine()}, indent=2
+        )
+    )
 
 
 if __name__ == "__main__":

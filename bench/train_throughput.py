@@ -1,6 +1,6 @@
 """Training throughput and peak memory per preset, ours against the release-style configuration.
 
-For each preset two configurations run through the real training loop (``compact_sdf.train``):
+For each preset two configurations run through the real training loop (``compact_sdf.training.train``):
   ours     sparse grid rows + lazy Adam (SparseAdam) for the grid; bf16 autocast on CUDA, fp32 on CPU
   release  dense Adam over every grid value, fp32 (what the authors' code does)
 Each configuration runs in its own subprocess so its peak memory is its own (CUDA:
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from _harness import machine, write_results
 from compact_sdf.config import PRESETS, get_preset
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.data.samples import ShapeSamples
@@ -56,7 +56,7 @@ def synthetic_shapes(count: int, seed: int = 0) -> list[ShapeSamples]:
 
 def run_one(preset: str, variant: str, steps: int, warmup: int, device: str) -> dict[str, Any]:
     """One configuration in this process; returns its throughput row."""
-    from compact_sdf.train import TrainProgress, train
+    from compact_sdf.training.train import TrainProgress, train
 
     cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     over: dict[str, Any] = {
@@ -142,7 +142,7 @@ def main() -> int:
                 return 1
             rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
             print(f"done {preset}/{variant}: {rows[-1]['samples_per_s']:.0f} samples/s", file=sys.stderr)
-    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}")
+    print(f"machine: {machine()}")
     head = "| preset | variant | grid | MLP | z | shapes x samples/step | precision | step s | samples/s |"
     print(head + " peak MiB |")
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -160,7 +160,7 @@ def main() -> int:
             gain = by[(preset, "ours")]["samples_per_s"] / by[(preset, "release")]["samples_per_s"]
             print(f"{preset}: ours / release-style = {gain:.2f}x")
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+        write_results(Path(args.json), {"rows": rows})
     return 0
 
 

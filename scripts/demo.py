@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from compact_sdf.config import DEFAULT_PRESET, SIZES
+
 REPO = Path(__file__).resolve().parent.parent
 ROW_Y = {"source": 2.6, "reconstruction": 0.0, "interpolation": -2.6}
 SPACING_X = 2.4
@@ -31,7 +33,7 @@ COLORS = {  # base colours of the three rows (linear RGB)
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=REPO / "out")
-    p.add_argument("--preset", default="preview", choices=("tiny", "preview", "detail", "balanced"))
+    p.add_argument("--preset", default=DEFAULT_PRESET, choices=tuple(SIZES))
     p.add_argument("--steps", type=int, default=200, help="training steps (0 = the preset's)")
     p.add_argument("--resolution", type=int, default=80, help="marching-cubes resolution of the results")
     p.add_argument("--samples", type=int, default=16, help="Cycles samples per pixel")

@@ -22,7 +22,8 @@ REQUIRED = (
     "backend/pyproject.toml",
     "backend/compact_sdf/__init__.py",
 )
-FORBIDDEN_PREFIXES = (".venv/", "tests/", "bench/", "docs/", "scripts/", "out/", "dist/")
+# Everything else (tests, bench, research, docs, scripts, build outputs) stays out of the zip.
+ALLOWED_TOP = frozenset({"blender_manifest.toml", "__init__.py", "LICENSE", "addon", "backend"})
 
 
 class PackageError(Exception):
@@ -62,12 +63,13 @@ def validate(path: Path) -> None:
 
 
 def check_zip(zip_path: Path) -> list[str]:
-    """The zip's names, after checking the required files are in and the development files are out."""
+    """The zip's names, after checking the required files are in and only the add-on, the backend,
+    the manifest and the licence are."""
     with zipfile.ZipFile(zip_path) as zf:
         names = zf.namelist()
     missing = [r for r in REQUIRED if r not in names]
     leaked = sorted(
-        {n.split("/")[0] for n in names if n.startswith(FORBIDDEN_PREFIXES) or "__pycache__" in n}
+        {n.split("/")[0] for n in names if n.split("/")[0] not in ALLOWED_TOP or "__pycache__" in n}
     )
     if missing or leaked:
         raise PackageError(

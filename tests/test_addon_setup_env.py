@@ -83,6 +83,7 @@ def test_wrong_torch_build_is_explained() -> None:
     assert setup_env.torch_mismatch(cpu_build, "cpu") is None
 
 
+@pytest.mark.process
 def test_full_disk_is_refused_before_downloading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(setup_env.shutil, "disk_usage", lambda _: usage(10**10, 10**10 - 10**8, 10**8))
@@ -94,6 +95,7 @@ def test_full_disk_is_refused_before_downloading(tmp_path: Path, monkeypatch: py
     assert not (tmp_path / "no").exists()
 
 
+@pytest.mark.process
 def test_failed_pip_is_diagnosed_in_words(tmp_path: Path) -> None:
     not_a_project = tmp_path / "backend"
     not_a_project.mkdir()
@@ -112,6 +114,7 @@ def test_failed_pip_is_diagnosed_in_words(tmp_path: Path) -> None:
     assert any(line.startswith("$ ") for line in job.lines())  # the log shows each command
 
 
+@pytest.mark.process
 def test_successful_setup_reports_the_installed_torch(tmp_path: Path) -> None:
     """A real run: pip (offline, no deps) re-installs the bundled backend, then the check imports torch."""
     plan = setup_env.SetupPlan(
@@ -130,6 +133,7 @@ def test_successful_setup_reports_the_installed_torch(tmp_path: Path) -> None:
     assert job.message.startswith(f"Backend {job.report.backend} ready with torch {torch.__version__}")
 
 
+@pytest.mark.process
 def test_cancel_stops_the_running_step(tmp_path: Path) -> None:
     plan = setup_env.SetupPlan(
         Path(sys.executable), fake_venv(tmp_path), REPO / "backend", install_torch=False

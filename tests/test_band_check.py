@@ -9,10 +9,17 @@ from pathlib import Path
 import pytest
 import torch
 from _train_helpers import analytic_samples, sphere_sdf, tiny_config
-from compact_sdf.band_check import COVERAGE_GOAL, Coverage, advice, band_coverage, generalization_set, misses
 from compact_sdf.cli import main
+from compact_sdf.extract.band_check import (
+    COVERAGE_GOAL,
+    Coverage,
+    advice,
+    band_coverage,
+    generalization_set,
+    misses,
+)
 from compact_sdf.model import DualSDF
-from compact_sdf.train import train
+from compact_sdf.training.train import train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -21,6 +28,7 @@ def _ball():
     return analytic_samples("ball", lambda p: sphere_sdf(p, 0.5))
 
 
+@pytest.mark.slow
 def test_a_model_stopped_early_is_reported_and_a_trained_one_is_not(
     tmp_path: Path, shared_meshes: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

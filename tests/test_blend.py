@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from compact_sdf.blend import EndMemo, blend_fields
 from compact_sdf.config import ExtractConfig
-from compact_sdf.extract import extract_field
-from compact_sdf.extract_dense import dense_mesh
-from compact_sdf.lattice import Lattice
+from compact_sdf.extract.blend import EndMemo, blend_fields
+from compact_sdf.extract.dense import dense_mesh
+from compact_sdf.extract.fusion import extract_field
+from compact_sdf.extract.lattice import Lattice
 from test_extract_fusion import assert_same_mesh
 
 WIDTH = 0.05

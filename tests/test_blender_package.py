@@ -31,9 +31,8 @@ def test_zip_is_named_from_the_manifest_and_holds_addon_and_backend(extension_zi
         names = set(zf.namelist())
     assert {"blender_manifest.toml", "__init__.py", "addon/__init__.py", "addon/client.py"} <= names
     assert "backend/pyproject.toml" in names and "backend/compact_sdf/service/app.py" in names
-    assert not [
-        n for n in names if n.startswith((".venv/", "tests/", "docs/", "bench/")) or n.endswith(".pyc")
-    ]
+    assert {n.split("/")[0] for n in names} == package.ALLOWED_TOP  # no tests, bench, research, docs
+    assert not [n for n in names if n.endswith(".pyc")]
 
 
 def test_validation_rejects_a_broken_manifest(tmp_path: Path) -> None:

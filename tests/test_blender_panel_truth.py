@@ -88,7 +88,7 @@ class ScriptedClient:
         return self.list_models()[0]
 
     def import_codes(self, model_id: str, body: bytes, fmt: str, filename: str | None = None) -> Any:
-        from compact_sdf.codes import read_codes
+        from compact_sdf.codes_io import read_codes
         from compact_sdf.errors import InputError
 
         self.filenames.append(filename)

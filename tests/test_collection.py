@@ -1,5 +1,5 @@
 """The shape collection: reproducible, every procedural mesh a closed single solid, cached on disk;
-its preparation over a process pool; the scaling rule; the same-budget baselines."""
+its preparation over a process pool; the scaling rule."""
 
 from __future__ import annotations
 
@@ -7,15 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from _train_helpers import sphere_and_box, tiny_config
-from compact_sdf.baselines import (
-    codes_only_width,
-    dual_parameters,
-    parameter_count,
-    per_shape_config,
-    train_codes_only,
-)
 from compact_sdf.config import get_preset
 from compact_sdf.data.collection import (
     build_collection,
@@ -27,8 +18,7 @@ from compact_sdf.data.collection import (
 )
 from compact_sdf.data.families import FAMILIES
 from compact_sdf.data.load import load_mesh, mesh_hash
-from compact_sdf.model import DualSDF
-from compact_sdf.scale import SAMPLE_SHARE, for_collection
+from compact_sdf.training.scale import SAMPLE_SHARE, for_collection
 
 
 def test_same_seed_same_meshes_other_seed_other_meshes() -> None:
@@ -100,41 +90,8 @@ def test_collection_rule_keeps_the_step_cost() -> None:
     assert for_collection(base, 12).train.steps == 720  # 600 x 1.2, not one more from float noise
 
 
-def test_parameter_budgets_match_the_built_models() -> None:
-    for name in ("tiny", "preview"):
-        cfg = get_preset(name)
-        budget = dual_parameters(cfg.model, 12)
-        assert budget == parameter_count(DualSDF(cfg.model, 12))
-        small = per_shape_config(cfg, budget, 12)
-        assert parameter_count(DualSDF(small.model, 1)) <= budget // 12
-    mc = get_preset("preview").model
-    width = codes_only_width(mc, 50, dual_parameters(mc, 50))
-    assert 0.97 * dual_parameters(mc, 50) < _codes_only_params(mc, width) <= dual_parameters(mc, 50)
-
-
-def _codes_only_params(mc, width: int) -> int:
-    from compact_sdf.baselines import CodesOnlySDF
-
-    return parameter_count(CodesOnlySDF(mc.code_dim, width, mc.layers, mc.pe_freqs, 50))
-
-
-def test_codes_only_baseline_learns_and_stops_on_request(one_torch_thread: None) -> None:
-    shapes = sphere_and_box()
-    cfg = tiny_config(steps=40, lr_mlp=3e-3)
-    budget = dual_parameters(cfg.model, 2)
-    res = train_codes_only(shapes, cfg, budget)
-    assert res.steps == 40 and res.parameters <= budget
-    x = torch.as_tensor(shapes[0].ovf_points[:2000])
-    y = torch.as_tensor(shapes[0].ovf_sdf[:2000])
-    with torch.no_grad():
-        err = (res.model.sdf(res.model.codes.weight[0], x) - y).abs().mean().item()
-    assert err < 0.1  # an untrained net (sphere of radius 0.5) is about 0.1-0.2 off here
-    calls = iter(range(100))
-    stopped = train_codes_only(shapes, cfg, budget, should_stop=lambda: next(calls) >= 5)
-    assert stopped.steps == 5
-
-
 @pytest.mark.slow
+@pytest.mark.process
 @pytest.mark.parametrize("jobs", [2])
 def test_pool_preparation_equals_serial(tmp_path: Path, jobs: int) -> None:
     from compact_sdf.data import prepare_mesh

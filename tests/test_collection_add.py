@@ -17,7 +17,7 @@ import pytest
 import torch
 from _train_helpers import analytic_samples, box_sdf, sphere_and_box, tiny_config
 from compact_sdf.checkpoint import load_model
-from compact_sdf.train import train
+from compact_sdf.training.train import train
 
 TOLERANCE = 1.5
 SLACK = 0.002
@@ -34,6 +34,7 @@ def _near_error(model_dir: Path, shape) -> float:
     return (pred - sdf[near]).abs().mean().item()
 
 
+@pytest.mark.slow
 def test_adding_a_shape_keeps_the_old_ones(tmp_path: Path, one_torch_thread: None) -> None:
     old = sphere_and_box()
     train(tmp_path / "m", old, tiny_config(steps=80, lr_mlp=3e-3))
@@ -54,7 +55,7 @@ def test_new_shapes_are_in_every_batch_of_the_run_that_adds_them() -> None:
     shapes the draw is the fresh run's uniform one, the same random stream."""
     from types import SimpleNamespace
 
-    from compact_sdf.train import _Trainer
+    from compact_sdf.training.train import _Trainer
 
     def batches(count: int, new: int, per_step: int, steps: int = 200) -> list[list[int]]:
         t = _Trainer.__new__(_Trainer)

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 from compact_sdf.config import ExtractConfig
-from compact_sdf.connect import join_parts
 from compact_sdf.errors import InputError
-from compact_sdf.extract import extract_field
-from compact_sdf.extract_dense import dense_mesh
-from compact_sdf.lattice import Lattice, evaluate
-from compact_sdf.mesh_quality import quality
+from compact_sdf.extract.connect import join_parts
+from compact_sdf.extract.dense import dense_mesh
+from compact_sdf.extract.fusion import extract_field
+from compact_sdf.extract.lattice import Lattice, evaluate
+from compact_sdf.extract.mesh_quality import quality
 
 CFG = ExtractConfig(resolution=64)
 

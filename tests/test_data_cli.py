@@ -13,6 +13,8 @@ from compact_sdf.cli import main
 from compact_sdf.data.cache import load_samples
 from compact_sdf.data.shapes import builtin_shapes
 
+pytestmark = pytest.mark.process  # starts processes (a server, the CLI, ranks)
+
 
 def run_cli(*args: str, cache: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COMPACT_SDF_CACHE": str(cache)}

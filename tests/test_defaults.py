@@ -120,8 +120,30 @@ def test_a_minimal_job_maps_to_the_request_defaults(op: str) -> None:
 
 
 def test_the_default_preset_is_preview_everywhere() -> None:
-    """The bug this layer fixed: the service used to default to 'tiny'."""
+    """The bug this layer fixed: the service used to default to 'tiny'. One constant says it."""
+    from compact_sdf.config import DEFAULT_PRESET
+
+    assert DEFAULT_PRESET == "preview"
     for request in (tasks.PrepareRequest, tasks.TrainRequest):
-        assert tasks.default_of(request, "preset") == "preview"
+        assert tasks.default_of(request, "preset") == DEFAULT_PRESET
     for schema in (schemas.PrepareJob, schemas.TrainJob):
-        assert schema.model_fields["preset"].default == "preview"
+        assert schema.model_fields["preset"].default == DEFAULT_PRESET
+    assert build_parser().parse_args(["collection", "--out", "x"]).preset == DEFAULT_PRESET
+
+
+def test_one_extraction_default_and_one_range() -> None:
+    """ExtractConfig holds the resolution and band every request starts from (it is stored in each
+    checkpoint, so a model's own config agrees), and one bound checks them all."""
+    from compact_sdf import bounds
+    from compact_sdf.config import ExtractConfig
+
+    for request in (
+        tasks.ExtractRequest,
+        tasks.InterpolateRequest,
+        tasks.EvaluateRequest,
+        tasks.AblateRequest,
+    ):
+        assert tasks.default_of(request, "resolution") == ExtractConfig().resolution == 128
+        assert tasks.default_of(request, "band") == ExtractConfig().band
+    assert bounds.REQUEST["resolution"] is bounds.SETTINGS["extract.resolution"]
+    assert (bounds.SETTINGS["extract.resolution"].lo, bounds.SETTINGS["extract.resolution"].hi) == (8, 1024)

@@ -8,11 +8,11 @@ import torch
 import trimesh
 from compact_sdf.config import ExtractConfig
 from compact_sdf.errors import CompactSDFError, InputError
-from compact_sdf.extract import extract_field
-from compact_sdf.extract_dense import dense_mesh, mesh_volume, speck_volume
-from compact_sdf.manifold import defects, drop_duplicate_faces
-from compact_sdf.mesh import MeshArrays, save_mesh
-from compact_sdf.search import find_surface, level_sizes
+from compact_sdf.extract.dense import dense_mesh, mesh_volume, speck_volume
+from compact_sdf.extract.fusion import extract_field
+from compact_sdf.extract.manifold import defects, drop_duplicate_faces
+from compact_sdf.extract.mesh import MeshArrays, save_mesh
+from compact_sdf.extract.search import find_surface, level_sizes
 from scipy.spatial import cKDTree
 
 

@@ -11,22 +11,22 @@ import numpy as np
 import pytest
 import torch
 import trimesh
-from compact_sdf.band_check import COVERAGE_GOAL, band_coverage, generalization_set
 from compact_sdf.checkpoint import load_model
 from compact_sdf.cli import main
-from compact_sdf.codes import decoder_hash, export_codes, import_codes, read_codes
+from compact_sdf.codes_io import decoder_hash, export_codes, import_codes, read_codes
 from compact_sdf.config import ExtractConfig, get_preset
 from compact_sdf.data import prepare_mesh
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.errors import InputError
 from compact_sdf.evaluate import ABLATION
-from compact_sdf.extract import extract_shape
-from compact_sdf.fit import fit_shape
-from compact_sdf.interpolate import interpolate_shapes, path_weights
-from compact_sdf.manifold import defects
-from compact_sdf.mesh import MeshArrays
+from compact_sdf.extract.band_check import COVERAGE_GOAL, band_coverage, generalization_set
+from compact_sdf.extract.fusion import extract_shape
+from compact_sdf.extract.interpolate import interpolate_shapes, path_weights
+from compact_sdf.extract.manifold import defects
+from compact_sdf.extract.mesh import MeshArrays
 from compact_sdf.metrics import point_metrics
-from compact_sdf.train import train
+from compact_sdf.training.add_shape import fit_shape
+from compact_sdf.training.train import train
 
 BOX_EXTENTS = np.array([2.8, 1.6, 1.2])  # own units; normalised (longest side 1.8): 1.8, 1.03, 0.77
 
@@ -110,9 +110,9 @@ def test_interpolation_endpoints_reproduce_the_shapes(trained: Trained) -> None:
 
 
 def test_in_betweens_use_the_between_mode_and_ends_the_extract_mode(trained: Trained) -> None:
-    from compact_sdf.blend import extract_blend
-    from compact_sdf.connect import JOIN_GAP
-    from compact_sdf.interpolate import interpolate_codes, interpolate_normalizations
+    from compact_sdf.extract.blend import extract_blend
+    from compact_sdf.extract.connect import JOIN_GAP
+    from compact_sdf.extract.interpolate import interpolate_codes, interpolate_normalizations
 
     loaded = load_model(trained.model_dir)
     cfg = ExtractConfig(resolution=32)
@@ -229,6 +229,7 @@ def test_code_fit_recovers_a_training_shape(trained: Trained, tmp_path: Path) ->
         )
 
 
+@pytest.mark.slow
 def test_cli_forms(trained: Trained, tmp_path: Path, capsys) -> None:
     model = str(trained.model_dir)
     out = tmp_path / "box.ply"
@@ -342,8 +343,8 @@ def test_a_bad_codes_file_is_refused_in_words_naming_the_users_file(
 
 
 def test_a_fine_tune_lasts_the_presets_steps_not_a_collections_total() -> None:
-    from compact_sdf.fit import fine_tune_steps
-    from compact_sdf.scale import for_collection
+    from compact_sdf.training.add_shape import fine_tune_steps
+    from compact_sdf.training.scale import for_collection
 
     preview = get_preset("preview")
     assert fine_tune_steps(for_collection(preview, 50)) == preview.train.steps == 600

@@ -11,16 +11,16 @@ import pytest
 import torch
 from compact_sdf.checkpoint import load_model
 from compact_sdf.config import ExtractConfig, get_preset
-from compact_sdf.connect import join_parts
 from compact_sdf.data import prepare_mesh
 from compact_sdf.evaluate import shape_stats
-from compact_sdf.extract import extract_field
-from compact_sdf.extract_dense import dense_mesh
-from compact_sdf.handles import quarter_cell
-from compact_sdf.lattice import Lattice, evaluate
-from compact_sdf.manifold import defects
-from compact_sdf.mesh_quality import quality
-from compact_sdf.train import train
+from compact_sdf.extract.connect import join_parts
+from compact_sdf.extract.dense import dense_mesh
+from compact_sdf.extract.fusion import extract_field
+from compact_sdf.extract.handles import quarter_cell
+from compact_sdf.extract.lattice import Lattice, evaluate
+from compact_sdf.extract.manifold import defects
+from compact_sdf.extract.mesh_quality import quality
+from compact_sdf.training.train import train
 from test_extract_fusion import assert_same_mesh
 
 SHAPES = ("knight_small", "tray_bottom")
@@ -109,7 +109,7 @@ def _arrays(mesh):
 
 def test_the_handles_setting_reaches_the_extraction(loaded, one_torch_thread) -> None:
     """``extract.handles=close`` runs the rule of handles.py in ``extract_shape``; the default keeps."""
-    from compact_sdf.extract import extract_shape
+    from compact_sdf.extract.fusion import extract_shape
 
     for handles, expected in (("close", True), ("keep", False)):
         stages: list[str] = []
@@ -127,8 +127,8 @@ def test_the_recorded_band_coverage_is_the_true_surfaces(loaded, shared_meshes, 
     |s_g| is inside the fusion band."""
     import json
 
-    from compact_sdf.band_check import fusion_half_width
     from compact_sdf.data.load import load_mesh
+    from compact_sdf.extract.band_check import fusion_half_width
 
     recorded = json.loads((loaded.model_dir / "model.json").read_text())["band_coverage"]
     width = fusion_half_width(loaded.config)

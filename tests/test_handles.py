@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from compact_sdf.evaluate import shape_stats
-from compact_sdf.extract_dense import mesh_volume
-from compact_sdf.handles import close_shallow_handles, quarter_cell
+from compact_sdf.extract.dense import mesh_volume
+from compact_sdf.extract.handles import close_shallow_handles, quarter_cell
 
 N = 64
 Q = quarter_cell(N)  # 0.0078

@@ -9,7 +9,7 @@ import pytest
 import torch
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.errors import InputError
-from compact_sdf.interpolate import interpolate_codes, interpolate_normalizations, path_weights
+from compact_sdf.extract.interpolate import interpolate_codes, interpolate_normalizations, path_weights
 
 
 def test_path_weights_walk_through_the_shapes() -> None:

@@ -1,13 +1,19 @@
-"""The interpolation benchmark's figures on meshes whose answers are known."""
+"""Mesh quality and path figures (the interpolation benchmark's) on meshes whose answers are known."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import trimesh
-from compact_sdf.interpolate import drop_small_parts
-from compact_sdf.mesh import MeshArrays, vertex_normals
-from compact_sdf.mesh_quality import face_components, keep_large_components, quality
+from compact_sdf.extract.interpolate import drop_small_parts
+from compact_sdf.extract.mesh import MeshArrays, vertex_normals
+from compact_sdf.extract.mesh_quality import (
+    face_components,
+    keep_large_components,
+    path_quality,
+    path_summary,
+    quality,
+)
 
 
 def _spheres(radii: tuple[float, ...], gap: float = 3.0) -> trimesh.Trimesh:
@@ -67,30 +73,16 @@ def test_clean_up_drops_small_parts_only_when_asked() -> None:
     assert quality(*(lambda a: (a.vertices, a.faces))(drop_small_parts(mesh, 0.5))).components == 1
 
 
-def _bench() -> object:
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "bench" / "interpolation.py"
-    spec = importlib.util.spec_from_file_location("bench_interpolation", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_bench_scores_a_path_against_its_ends() -> None:
+def test_a_path_is_scored_against_its_ends() -> None:
     """A path sphere -> two spheres -> cube: components per step, smoothness relative to the ends."""
-    bench = _bench()
     steps = [trimesh.creation.icosphere(subdivisions=2), _spheres((1.0, 1.0)), trimesh.creation.box()]
     meshes = [
         MeshArrays(m.vertices.astype(np.float32), m.faces, vertex_normals(m.vertices, m.faces)) for m in steps
     ]
-    scored = bench.score_pair(meshes, ("a", "b"))
-    assert [s["components"] for s in scored["steps"]] == [1, 2, 1]
+    scored = path_quality([(m.vertices, m.faces) for m in meshes])
+    assert [s["components"] for s in scored] == [1, 2, 1]
     ends = [quality(m.vertices, m.faces).smoothness for m in steps]
-    assert scored["steps"][1]["relative_smoothness"] == pytest.approx(
-        ends[1] / (0.5 * ends[0] + 0.5 * ends[2])
-    )
-    summary = bench.summarise([scored])
+    assert scored[1]["relative_smoothness"] == pytest.approx(ends[1] / (0.5 * ends[0] + 0.5 * ends[2]))
+    summary = path_summary([scored])
     assert summary["in_betweens"] == 1 and summary["one_body"] == 0.0 and summary["manifold"] == 1.0
     assert summary["mean_largest_share"] == pytest.approx(0.5)

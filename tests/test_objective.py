@@ -12,7 +12,7 @@ from _train_helpers import tiny_config
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.data.samples import ShapeSamples
 from compact_sdf.model import DualSDF
-from compact_sdf.objective import Batch, DeviceShape, losses
+from compact_sdf.training.objective import Batch, DeviceShape, losses
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

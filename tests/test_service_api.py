@@ -21,6 +21,8 @@ import pytest
 import trimesh
 from _service_helpers import FAST_TRAIN, addon_module, arrays, ply_bytes, sphere, start_backend, wait_for
 
+pytestmark = pytest.mark.process  # starts processes (a server, the CLI, ranks)
+
 client_mod = addon_module("client")
 ApiError = client_mod.ApiError
 MAX_UPLOAD_MB = 1
@@ -280,7 +282,7 @@ def test_training_reports_rising_progress(trained: dict[str, Any]) -> None:
         j["progress"] for j in trained["seen"] if j["progress"] and j["progress"].get("stage") == "train"
     ]
     assert all(p["loss_gen"] is not None for p in training)
-    # the first step's time is not counted (compact_sdf/eta.py): an estimate from the second step on
+    # the first step's time is not counted (compact_sdf/training/eta.py): an estimate from the second step on
     assert all(p["eta_s"] is not None for p in training if p["step"] > 1)
 
 

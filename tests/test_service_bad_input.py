@@ -18,6 +18,8 @@ import pytest
 from _service_helpers import addon_module, arrays, sphere, start_backend, trained_ball
 from compact_sdf.errors import CheckpointError, CompactSDFError, InputError
 
+pytestmark = pytest.mark.process  # starts processes (a server, the CLI, ranks)
+
 ApiError = addon_module("client").ApiError
 
 

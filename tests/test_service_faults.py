@@ -29,6 +29,8 @@ import numpy as np
 import pytest
 from _service_helpers import FAST_TRAIN, arrays, ply_bytes, sphere, start_backend, trained_ball, wait_for
 
+pytestmark = pytest.mark.process  # starts processes (a server, the CLI, ranks)
+
 
 def descendants(pid: int) -> list[int]:
     """All processes below ``pid`` (from /proc), children first."""

@@ -17,6 +17,8 @@ from _service_helpers import arrays, sphere, start_backend
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import positive_data_acceptance
 
+pytestmark = pytest.mark.process  # starts processes (a server, the CLI, ranks)
+
 EXAMPLES_PER_OPERATION = 12
 # A schema-valid mesh upload may still be refused with 422 for what JSON Schema cannot say: bytes
 # that are not a mesh, an open mesh. For those two operations only, schema-valid requests may be

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from _service_helpers import addon_module, start_backend, wait_for
 
+pytestmark = pytest.mark.process  # starts processes (a server, the CLI, ranks)
+
 launcher = addon_module("launcher")
 client_mod = addon_module("client")
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from _service_helpers import FAST_TRAIN, addon_module, arrays, sphere, start_backend, trained_ball, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.process, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,8 @@ import torch
 from _service_helpers import FAST_TRAIN, arrays, sphere, start_backend, wait_for
 from compact_sdf.service.store import Store
 
+pytestmark = pytest.mark.process  # starts processes (a server, the CLI, ranks)
+
 
 def checkpoint_step(model_dir: Path) -> int:
     payload = torch.load(model_dir / "checkpoint.pt", map_location="cpu", weights_only=False)

@@ -143,6 +143,7 @@ def test_recover_finishes_a_job_cancelled_before_the_crash(store: Store, data: D
     assert store.get_job(job)["status"] == "cancelled"
 
 
+@pytest.mark.process
 def test_worker_runs_a_job_and_records_failure_reason(store: Store, data: DataDir) -> None:
     """A job whose input vanished fails with the user-facing reason, not a traceback."""
     job = new_id()

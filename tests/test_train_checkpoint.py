@@ -8,8 +8,9 @@ import pytest
 import torch
 from _train_helpers import analytic_samples, box_sdf, sphere_and_box, tiny_config
 from compact_sdf.checkpoint import load_model, read_checkpoint
+from compact_sdf.config import RETIRED, Config
 from compact_sdf.errors import CheckpointError, InputError
-from compact_sdf.train import train
+from compact_sdf.training.train import train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -54,6 +55,7 @@ def test_steps_is_the_total(tmp_path: Path) -> None:
     assert again.step == 9  # nothing left to do
 
 
+@pytest.mark.slow
 def test_resume_with_more_shapes_appends_codes(tmp_path: Path) -> None:
     sphere, box = sphere_and_box()
     train(tmp_path / "m", [sphere], tiny_config(steps=5))
@@ -136,3 +138,17 @@ def test_resume_after_codes_appended_to_the_checkpoint(tmp_path: Path) -> None:
     torch.save(data, ckpt)
     result = train(tmp_path / "m", [sphere, box], tiny_config(steps=6), resume=True)
     assert result.step == 6 and load_model(tmp_path / "m").names == ["sphere", "box"]
+
+
+def test_checkpoints_with_retired_settings_still_load(tmp_path: Path) -> None:
+    """A checkpoint written while the latent-prior experiment shipped holds its settings; they are dropped."""
+    train(tmp_path / "m", sphere_and_box(), tiny_config(steps=1))
+    ckpt = tmp_path / "m" / "checkpoint.pt"
+    data = torch.load(ckpt, weights_only=True)
+    old = {key.partition(".")[2]: 0 for key in RETIRED} | {"code_prior": "norm", "blend_path": "linear"}
+    config = {**data["config"], "train": {**data["config"]["train"], **old}}
+    torch.save({**data, "config": config}, ckpt)
+    loaded = load_model(tmp_path / "m")
+    assert loaded.config == Config.from_dict(data["config"])
+    with pytest.raises(ValueError, match="unknown keys"):
+        Config.from_dict({**config, "train": {**config["train"], "not_a_setting": 1}})

@@ -12,6 +12,7 @@ from compact_sdf.cli import main
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
+@pytest.mark.slow
 def test_train_resume_and_plot(
     tmp_path: Path, shared_meshes: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

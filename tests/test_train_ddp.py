@@ -16,6 +16,8 @@ from _train_helpers import tiny_config
 from compact_sdf.checkpoint import load_model
 from compact_sdf.model import DualSDF
 
+pytestmark = pytest.mark.process  # starts processes (a server, the CLI, ranks)
+
 TESTS = Path(__file__).resolve().parent
 
 SCRIPT = textwrap.dedent(
@@ -24,9 +26,9 @@ SCRIPT = textwrap.dedent(
     import torch
     sys.path.insert(0, {tests!r})
     from _train_helpers import sphere_and_box, tiny_config
-    from compact_sdf import distributed as ddp
+    from compact_sdf.training import distributed as ddp
     from compact_sdf.model import DualSDF
-    from compact_sdf.train import train
+    from compact_sdf.training.train import train
 
     torch.set_num_threads(1)
     out = sys.argv[1]

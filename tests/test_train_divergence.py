@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from _train_helpers import sphere_and_box, tiny_config
 from compact_sdf.checkpoint import read_checkpoint
-from compact_sdf.divergence import PATIENCE, DivergenceWatch
-from compact_sdf.train import train
+from compact_sdf.training.divergence import PATIENCE, DivergenceWatch
+from compact_sdf.training.train import train
 
 DATA = Path(__file__).parent / "data"
 
@@ -58,6 +58,7 @@ def _train_then_kill_s_o(tmp_path: Path, lr_mlp: float) -> tuple[Path, float]:
     return model, good.loss_ovf
 
 
+@pytest.mark.slow
 def test_a_killed_branch_goes_back_with_lower_learning_rates(tmp_path: Path) -> None:
     model, before = _train_then_kill_s_o(tmp_path, lr_mlp=0.3)
     summary = json.loads((model / "model.json").read_text())
@@ -72,6 +73,7 @@ def test_a_killed_branch_goes_back_with_lower_learning_rates(tmp_path: Path) -> 
     assert steps == sorted(set(steps)) and steps[-1] == 150  # the dead stretch left the log
 
 
+@pytest.mark.slow
 def test_a_run_that_keeps_diverging_stops_with_the_good_checkpoint_kept(tmp_path: Path) -> None:
     with pytest.raises(FloatingPointError, match="keeps step 50"):
         _train_then_kill_s_o(tmp_path, lr_mlp=10.0)

@@ -14,7 +14,7 @@ from compact_sdf.checkpoint import load_model
 from compact_sdf.data.samples import ShapeSamples
 from compact_sdf.errors import InputError
 from compact_sdf.model import DualSDF
-from compact_sdf.train import TrainProgress, train
+from compact_sdf.training.train import TrainProgress, train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -115,7 +115,7 @@ def test_the_time_left_leaves_out_the_first_steps_warm_up() -> None:
     too long: none until a later step was timed, then within 1.5x of the truth at once."""
     import math
 
-    from compact_sdf.eta import StepClock
+    from compact_sdf.training.eta import StepClock
 
     clock, now, total = StepClock(), 100.0, 50
     clock.start(now)

@@ -69,14 +69,10 @@ SETTINGS: dict[str, Bound] = {
     "train.reg_code": Bound(0, 1000),
     "train.reg_feature": Bound(0, 1000),
     "train.reg_warmup": Bound(0, NEVER),
-    "train.blend_weight": Bound(0, 1000),
-    "train.blend_fraction": Bound(0, 1, open_lo=True),
-    "train.blend_start": Bound(0, NEVER),
-    "train.blend_warmup": Bound(0, NEVER),
     "train.seed": Bound(0, 2**31 - 1),
     "train.checkpoint_every": Bound(1, NEVER),
     "train.log_every": Bound(1, NEVER),
-    "extract.resolution": Bound(2, 1024),
+    "extract.resolution": Bound(8, 1024),
     "extract.band": Bound(0, 16),
     "extract.width": Bound(0, 10, open_lo=True),
     "extract.batch_points": Bound(1, 1 << 24),
@@ -87,8 +83,8 @@ SETTINGS: dict[str, Bound] = {
 
 # Request fields (tasks.py dataclasses, service job bodies), by "operation.field" or plain "field".
 REQUEST: dict[str, Bound] = {
-    "resolution": Bound(8, 1024),
-    "band": Bound(0, 16),
+    "resolution": SETTINGS["extract.resolution"],
+    "band": SETTINGS["extract.band"],
     "interpolate.steps": Bound(2, 64),
     "interpolate.shapes": Bound(2, 16),  # how many shapes a path visits
     "interpolate.weights": Bound(1, 64),  # rows

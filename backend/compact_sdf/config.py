@@ -69,15 +69,6 @@ class TrainConfig:
     reg_code: float = 1e-4
     reg_feature: float = 1e-4
     reg_warmup: int = 100
-    # latent space between codes (latent_prior.py): the code prior and the blended-code (mixup) term
-    code_prior: Literal["norm", "gaussian"] = "norm"
-    blend_weight: float = 0.0  # weight of the blended-code term; 0 = off
-    blend_branches: Literal["gen", "both"] = "gen"
-    blend_target: Literal["linear", "union"] = "linear"
-    blend_path: Literal["linear", "slerp"] = "linear"
-    blend_fraction: float = 0.25  # share of each shape's per-step samples reused for its blend
-    blend_start: int = 0  # step at which the term starts
-    blend_warmup: int = 100  # steps of its linear ramp
     sparse_grid: bool = True  # lazy Adam on the touched grid rows; False = dense Adam (release style)
     precision: Literal["fp32", "tf32", "bf16"] = "fp32"
     seed: int = 0
@@ -90,7 +81,9 @@ class TrainConfig:
 class ExtractConfig:
     """Fused extraction (method.md section 5)."""
 
-    resolution: int = 256  # marching-cubes cells per side over [-1,1]
+    # marching-cubes cells per side over [-1,1]: the one default of every extraction (requests, CLI,
+    # service, interpolate without a config, benchmarks); 128 is seconds on a CPU for a preview model
+    resolution: int = 128
     # where s_o is used: "distance" = |s_g| <= width x the training band (resolution-independent),
     # "paper" = `band` voxel layers of the output lattice around the s_g surface (extract.py)
     fusion: Literal["distance", "paper"] = "distance"
@@ -120,7 +113,8 @@ class Config:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Config:
-        """Rebuild from ``to_dict`` output; unknown keys are an error, missing keys take defaults."""
+        """Rebuild from ``to_dict`` output; unknown keys are an error, missing keys take defaults and
+        ``RETIRED`` keys (settings of removed experiments that old checkpoints still hold) are dropped."""
         parts: dict[str, Any] = {}
         for f in fields(cls):
             if f.name not in data:
@@ -128,6 +122,7 @@ class Config:
             value = data[f.name]
             sub = _SECTIONS.get(f.name)
             if sub is not None:
+                value = {k: v for k, v in value.items() if f"{f.name}.{k}" not in RETIRED}
                 _check_keys(sub, value, f.name)
                 value = sub(**value)
             parts[f.name] = value
@@ -161,6 +156,21 @@ class Config:
             cfg = replace(cfg, **{section: replace(current, **{key: typed})})
         return cfg
 
+
+# Settings that were removed (the latent-space prior and blended-code experiments, off by default
+# and not needed for clean in-betweens): checkpoints written before still hold them, so they load.
+RETIRED = frozenset(
+    {
+        "train.code_prior",
+        "train.blend_weight",
+        "train.blend_branches",
+        "train.blend_target",
+        "train.blend_path",
+        "train.blend_fraction",
+        "train.blend_start",
+        "train.blend_warmup",
+    }
+)
 
 _SECTIONS: dict[str, Any] = {
     "sampling": SamplingConfig,
@@ -218,57 +228,124 @@ def setting_choices(section: type, key: str) -> tuple[str, ...]:
     return tuple(get_args(hint)) if get_origin(hint) is Literal else ()
 
 
-# The CPU-sized presets, one row each: (sampling, model, train) in the column order of _COLUMNS.
-# Sampling is (coarse cells, band half-width in fine cells, surface samples): every row's fine
-# lattice is twice as fine as its coarse one and it draws half as many uniform as surface samples.
-_COLUMNS = (
-    ("coarse_cells", "band_cells", "surface_samples"),
-    ("code_dim", "grid_res", "grid_channels", "hidden", "layers", "skip_layer"),
-    (
-        "steps",
-        "samples_per_shape",
-        "shapes_per_batch",
-        "lr_grid",
-        "decay_every",
-        "checkpoint_every",
-        "reg_warmup",
-    ),
+@dataclass(frozen=True)
+class PresetSizes:
+    """The sizes that make a CPU-sized preset; every other setting keeps its dataclass default.
+
+    Named fields, so a preset reads without counting columns. Every preset's fine lattice is twice
+    as fine as its coarse one and it draws half as many uniform as surface samples.
+    """
+
+    # sampling
+    coarse_cells: int
+    band_cells: float  # band half-width in fine-lattice cells
+    surface_samples: int
+    # model
+    code_dim: int
+    grid_res: int
+    grid_channels: int
+    hidden: int
+    layers: int
+    skip_layer: int
+    # train
+    steps: int
+    samples_per_shape: int
+    shapes_per_batch: int
+    lr_grid: float
+    decay_every: int
+    checkpoint_every: int
+    reg_warmup: int
+
+    def config(self, name: str) -> Config:
+        """The full ``Config`` of preset ``name``."""
+        fine = 2 * self.coarse_cells
+        return Config(
+            preset=name,
+            sampling=SamplingConfig(
+                coarse_cells=self.coarse_cells,
+                fine_cells=fine,
+                band_width=self.band_cells * 2.0 / fine,
+                surface_samples=self.surface_samples,
+                uniform_samples=self.surface_samples // 2,
+            ),
+            model=ModelConfig(**self._section(ModelConfig)),
+            train=TrainConfig(**self._section(TrainConfig)),
+        )
+
+    def _section(self, section: type) -> dict[str, Any]:
+        names = {f.name for f in fields(section)}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name in names}
+
+
+# A few shapes in a few minutes on 2 CPU cores.
+_PREVIEW = PresetSizes(
+    coarse_cells=64,
+    band_cells=3.5,
+    surface_samples=60_000,
+    code_dim=64,
+    grid_res=33,
+    grid_channels=16,
+    hidden=128,
+    layers=4,
+    skip_layer=2,
+    steps=600,
+    samples_per_shape=4_000,
+    shapes_per_batch=8,
+    lr_grid=3e-2,
+    decay_every=400,
+    checkpoint_every=200,
+    reg_warmup=50,
 )
-_ROWS: dict[str, tuple[tuple[Any, ...], ...]] = {
-    # A few shapes in a few minutes on 2 CPU cores.
-    "preview": ((64, 3.5, 60_000), (64, 33, 16, 128, 4, 2), (600, 4_000, 8, 3e-2, 400, 200, 50)),
+SIZES: dict[str, PresetSizes] = {
+    "preview": _PREVIEW,
     # preview with MLPs twice as wide: thin parts and holes on a CPU, about 2.5x preview's time per step.
     # On 12 shared meshes genus equal on 9 against 7, median CD -9% (docs/benchmarks/fidelity.md).
-    "detail": ((64, 3.5, 60_000), (64, 33, 16, 256, 4, 2), (600, 4_000, 8, 3e-2, 400, 200, 50)),
+    "detail": replace(_PREVIEW, hidden=256),
     # For tests and smoke runs: seconds on a CPU, coarse results.
-    "tiny": ((32, 3.5, 20_000), (16, 17, 8, 64, 4, 2), (100, 2_000, 4, 3e-2, 1000, 50, 10)),
+    "tiny": replace(
+        _PREVIEW,
+        coarse_cells=32,
+        surface_samples=20_000,
+        code_dim=16,
+        grid_res=17,
+        grid_channels=8,
+        hidden=64,
+        steps=100,
+        samples_per_shape=2_000,
+        shapes_per_batch=4,
+        decay_every=1000,
+        checkpoint_every=50,
+        reg_warmup=10,
+    ),
     # Between the two: a CPU run of tens of minutes, or a quick GPU run.
-    "balanced": ((128, 4.5, 200_000), (128, 65, 32, 256, 6, 3), (2000, 16_000, 8, 1e-1, 700, 500, 100)),
+    "balanced": PresetSizes(
+        coarse_cells=128,
+        band_cells=4.5,
+        surface_samples=200_000,
+        code_dim=128,
+        grid_res=65,
+        grid_channels=32,
+        hidden=256,
+        layers=6,
+        skip_layer=3,
+        steps=2000,
+        samples_per_shape=16_000,
+        shapes_per_batch=8,
+        lr_grid=1e-1,
+        decay_every=700,
+        checkpoint_every=500,
+        reg_warmup=100,
+    ),
 }
 
 
-def _preset(name: str) -> Config:
-    """Build one ``_ROWS`` preset; the fields a row does not name keep the dataclass defaults."""
-    sampling, model, train = (
-        dict(zip(cols, row, strict=True)) for cols, row in zip(_COLUMNS, _ROWS[name], strict=True)
-    )
-    fine = 2 * sampling["coarse_cells"]
-    return Config(
-        preset=name,
-        sampling=SamplingConfig(
-            coarse_cells=sampling["coarse_cells"],
-            fine_cells=fine,
-            band_width=sampling["band_cells"] * 2.0 / fine,
-            surface_samples=sampling["surface_samples"],
-            uniform_samples=sampling["surface_samples"] // 2,
-        ),
-        model=ModelConfig(**model),
-        train=TrainConfig(**train),
-    )
-
-
 # "paper" is the paper's model (method.md section 2), the dataclass defaults; it needs a GPU.
-PRESETS: dict[str, Config] = {**{name: _preset(name) for name in _ROWS}, "paper": Config(preset="paper")}
+PRESETS: dict[str, Config] = {
+    **{name: sizes.config(name) for name, sizes in SIZES.items()},
+    "paper": Config(preset="paper"),
+}
+# The preset of a new model wherever none is named: the CLI, the service, the add-on, the benchmarks.
+DEFAULT_PRESET = "preview"
 
 
 def get_preset(name: str) -> Config:
@@ -278,10 +355,14 @@ def get_preset(name: str) -> Config:
 
 
 __all__ = [
+    "DEFAULT_PRESET",
     "PRESETS",
+    "RETIRED",
+    "SIZES",
     "Config",
     "ExtractConfig",
     "ModelConfig",
+    "PresetSizes",
     "SamplingConfig",
     "TrainConfig",
     "get_preset",

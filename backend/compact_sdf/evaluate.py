@@ -19,9 +19,9 @@ import numpy as np
 import trimesh
 
 from compact_sdf.config import ExtractConfig
-from compact_sdf.extract import extract_shape
-from compact_sdf.manifold import defects
-from compact_sdf.mesh import MeshArrays
+from compact_sdf.extract.fusion import extract_shape
+from compact_sdf.extract.manifold import defects
+from compact_sdf.extract.mesh import MeshArrays
 from compact_sdf.metrics import evaluate_meshes, normalized
 from compact_sdf.progress import Progress
 

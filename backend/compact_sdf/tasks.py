@@ -18,21 +18,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from compact_sdf import bounds
-from compact_sdf.config import Config, ExtractConfig, get_preset, parse_overrides
-from compact_sdf.connect import JOIN_GAP
+from compact_sdf.config import DEFAULT_PRESET, Config, ExtractConfig, get_preset, parse_overrides
 from compact_sdf.device import resolve_device
 from compact_sdf.errors import Cancelled, InputError
+from compact_sdf.extract.connect import JOIN_GAP
 from compact_sdf.progress import Progress, monotone, span
-from compact_sdf.scale import for_collection
+from compact_sdf.training.scale import for_collection
 
 if TYPE_CHECKING:
     import trimesh
 
     from compact_sdf.checkpoint import LoadedModel
     from compact_sdf.data.samples import ShapeSamples
-    from compact_sdf.fit import FitResult
-    from compact_sdf.mesh import MeshArrays
-    from compact_sdf.train import TrainProgress, TrainResult
+    from compact_sdf.extract.mesh import MeshArrays
+    from compact_sdf.training.add_shape import FitResult
+    from compact_sdf.training.train import TrainProgress, TrainResult
 
 __all__ = [
     "AblateRequest",
@@ -48,7 +48,7 @@ __all__ = [
     "resolve_device",
 ]
 
-DEFAULT_PRESET = "preview"
+EXTRACT_DEFAULTS = ExtractConfig()  # the requests' resolution and band are the config's defaults
 WARM_SHARE = 0.8  # of train's preparation progress on resume: the samples; the rest, added codes' fits
 Overrides = Mapping[str, Any]
 StopFn = Callable[[], bool]
@@ -281,7 +281,7 @@ def train(
 ) -> TrainResult:
     """Prepare every shape's samples (``progress``; also the code fits of shapes a resumed run
     adds), then train (``on_step`` after each step)."""
-    from compact_sdf.train import train as run
+    from compact_sdf.training.train import train as run
 
     cfg = req.config()
     meshes = req.sources()
@@ -341,15 +341,16 @@ class ExtractRequest(_Bounded):
     model_dir: str
     shape: str
     mode: str = "fused"  # fused, generalization or overfitting
-    resolution: int = 128  # marching-cubes cells per side
-    band: int = 3  # paper fusion (extract.fusion=paper): voxel layers around the s_g surface that use s_o
+    resolution: int = EXTRACT_DEFAULTS.resolution  # marching-cubes cells per side
+    # paper fusion (extract.fusion=paper): voxel layers around the s_g surface that use s_o
+    band: int = EXTRACT_DEFAULTS.band
     format: str = "ply"
     overrides: Overrides = field(default_factory=dict)  # extract.* only
     device: str = "auto"
 
 
 def extract(req: ExtractRequest, progress: Progress | None = None) -> MeshArrays:
-    from compact_sdf.extract import extract_shape
+    from compact_sdf.extract.fusion import extract_shape
 
     loaded = _load(req.model_dir, req.device)
     ecfg = _extract_config(loaded, req.resolution, req.band, req.overrides)
@@ -368,15 +369,15 @@ class InterpolateRequest(_Bounded):
     weights: tuple[tuple[float, ...], ...] | None = None  # replaces steps when given
     mode: str = "linear"  # linear or slerp
     join_gap: float = JOIN_GAP  # in-betweens: join parts s_g brings this close (0: off)
-    resolution: int = 128
-    band: int = 3
+    resolution: int = EXTRACT_DEFAULTS.resolution
+    band: int = EXTRACT_DEFAULTS.band
     format: str = "ply"
     overrides: Overrides = field(default_factory=dict)  # extract.* only
     device: str = "auto"
 
 
 def interpolate(req: InterpolateRequest, progress: Progress | None = None) -> list[MeshArrays]:
-    from compact_sdf.interpolate import interpolate_shapes
+    from compact_sdf.extract.interpolate import interpolate_shapes
 
     if len(req.shapes) < 2:
         raise InputError("interpolation needs two shapes: --from A --to B (or --shapes A B ...)")
@@ -398,8 +399,8 @@ class EvaluateRequest(_Bounded):
     shape: str
     mesh: str  # ground truth
     mode: str = "fused"
-    resolution: int = 128
-    band: int = 3
+    resolution: int = EXTRACT_DEFAULTS.resolution
+    band: int = EXTRACT_DEFAULTS.band
     samples: int = 100_000  # surface samples on each mesh
     overrides: Overrides = field(default_factory=dict)  # extract.* only
     device: str = "auto"
@@ -423,8 +424,8 @@ class AblateRequest(_Bounded):
     model_dir: str
     shape: str
     mesh: str
-    resolution: int = 128
-    band: int = 3
+    resolution: int = EXTRACT_DEFAULTS.resolution
+    band: int = EXTRACT_DEFAULTS.band
     samples: int = 100_000
     overrides: Overrides = field(default_factory=dict)
     device: str = "auto"
@@ -476,7 +477,7 @@ class FitRequest(_Bounded):
 
 def fit(req: FitRequest, progress: Progress | None = None, should_stop: StopFn | None = None) -> FitResult:
     """Prepare the mesh (cancel stops it at once), then fit; the fit stops on its own terms."""
-    from compact_sdf.fit import fit_shape
+    from compact_sdf.training.add_shape import fit_shape
 
     cfg = req.config()
     (samples,), sources = load_samples(
@@ -508,7 +509,7 @@ class CodesExportRequest(_Bounded):
 
 
 def export_codes(req: CodesExportRequest) -> tuple[Path, LoadedModel]:
-    from compact_sdf.codes import export_codes as run
+    from compact_sdf.codes_io import export_codes as run
 
     loaded = _load(req.model_dir, req.device)
     return run(loaded, req.out), loaded
@@ -527,7 +528,7 @@ class CodesImportRequest(_Bounded):
 
 
 def import_codes(req: CodesImportRequest) -> list[str]:
-    from compact_sdf.codes import import_codes as run
+    from compact_sdf.codes_io import import_codes as run
 
     return list(run(req.model_dir, req.codes, force=req.force, label=req.label))
 

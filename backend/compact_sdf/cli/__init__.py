@@ -21,6 +21,10 @@ COMMAND_MODULES = (
     "compact_sdf.cli.prepare",
     "compact_sdf.cli.train",
     "compact_sdf.cli.extract",
+    "compact_sdf.cli.interpolate",
+    "compact_sdf.cli.codes",
+    "compact_sdf.cli.fit",
+    "compact_sdf.cli.evaluate",
     "compact_sdf.cli.serve",
     "compact_sdf.cli.collection",
 )

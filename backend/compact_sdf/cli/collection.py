@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from compact_sdf.cli import add_override_option
+from compact_sdf.config import DEFAULT_PRESET
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -27,7 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--extra", default=None, help="folder whose watertight .ply meshes join the collection")
     p.add_argument("--limit", type=int, default=None, help="keep the first N shapes (families interleaved)")
     p.add_argument("--prepare", action="store_true", help="also build every shape's training samples")
-    p.add_argument("--preset", default="preview", help="sampling settings of this preset (with --prepare)")
+    p.add_argument(
+        "--preset", default=DEFAULT_PRESET, help="sampling settings of this preset (with --prepare)"
+    )
     add_override_option(p)
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: one per core)")
     p.add_argument("--cache", default=None, help="sample cache folder (default $COMPACT_SDF_CACHE)")

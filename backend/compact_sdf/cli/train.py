@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         action=argparse.BooleanOptionalAction,
         default=default_of(TrainRequest, "collection"),
         help="more meshes than the preset's batch: 15 shapes per step at the preset's step cost, "
-        "steps growing linearly with the shapes, a wider grid (compact_sdf/scale.py, "
+        "steps growing linearly with the shapes, a wider grid (compact_sdf/training/scale.py, "
         "docs/benchmarks/collection.md); --no-collection keeps the preset as it is",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -132,7 +132,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_plot(args: argparse.Namespace) -> int:
-    from compact_sdf.losslog import plot_losses
+    from compact_sdf.training.losslog import plot_losses
 
     out = Path(args.out) if args.out else Path(args.model_dir) / "loss.png"
     print(plot_losses(Path(args.model_dir), out))

@@ -75,7 +75,7 @@ def _settings(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def save_mesh_atomic(mesh: Any, path: Path) -> None:
     """Write a result mesh atomically (the temporary sibling keeps the suffix ``save_mesh`` reads)."""
-    from compact_sdf.mesh import save_mesh
+    from compact_sdf.extract.mesh import save_mesh
 
     atomic_write(path, lambda tmp: save_mesh(mesh, tmp))
 

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from compact_sdf import model_cache, tasks
-from compact_sdf.mesh import mesh_bytes
+from compact_sdf.extract.mesh import mesh_bytes
 from compact_sdf.service.paths import DataDir
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Query
 from compact_sdf import footprint, tasks
 from compact_sdf.config import Config
 from compact_sdf.errors import InputError
-from compact_sdf.interpolate import check_weights
+from compact_sdf.extract.interpolate import check_weights
 from compact_sdf.service import schemas
 from compact_sdf.service.api import ApiError, Service, ServiceDep, check_extraction_memory, job_out
 from compact_sdf.service.jobs import CHECKPOINT, model_config

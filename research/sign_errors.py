@@ -25,7 +25,7 @@ def main() -> None:
     from compact_sdf.checkpoint import load_model
     from compact_sdf.data.load import load_mesh
     from compact_sdf.data.parallel import prepare_many
-    from compact_sdf.extract import extract_shape
+    from compact_sdf.extract.fusion import extract_shape
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True)

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from compact_sdf.config import ExtractConfig
-from compact_sdf.lattice import CORNERS, FieldFn, Lattice, cell_corners, corner_views, evaluate
+from compact_sdf.extract.lattice import CORNERS, FieldFn, Lattice, cell_corners, corner_views, evaluate
 
 SLOPE_MARGIN = 1.25  # the widened bound over the steepest slope measured
 MAX_WIDENINGS = 2  # then L = inf: nothing is dropped

@@ -38,15 +38,15 @@ import numpy as np
 import torch
 
 from compact_sdf.config import ExtractConfig
-from compact_sdf.connect import Joined, join_parts, join_stages, needs_join
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.errors import CompactSDFError, InputError
-from compact_sdf.extract_dense import dense_mesh, drop_band_artifacts, speck_volume
-from compact_sdf.handles import close_shallow_handles, quarter_cell
-from compact_sdf.lattice import FieldFn, Lattice, cell_corners, dilate, evaluate, march, merge
-from compact_sdf.mesh import MeshArrays
+from compact_sdf.extract.connect import Joined, join_parts, join_stages, needs_join
+from compact_sdf.extract.dense import dense_mesh, drop_band_artifacts, speck_volume
+from compact_sdf.extract.handles import close_shallow_handles, quarter_cell
+from compact_sdf.extract.lattice import FieldFn, Lattice, cell_corners, dilate, evaluate, march, merge
+from compact_sdf.extract.mesh import MeshArrays
+from compact_sdf.extract.search import Memo, Surface, find_surface
 from compact_sdf.progress import Progress
-from compact_sdf.search import Memo, Surface, find_surface
 
 if TYPE_CHECKING:
     from compact_sdf.checkpoint import LoadedModel

@@ -19,14 +19,14 @@ import numpy as np
 import torch
 
 from compact_sdf import bounds
-from compact_sdf.blend import extract_blend
 from compact_sdf.config import ExtractConfig
-from compact_sdf.connect import JOIN_GAP
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.errors import InputError
-from compact_sdf.extract import MODES, extract_shape
-from compact_sdf.mesh import MeshArrays
-from compact_sdf.mesh_quality import keep_large_components
+from compact_sdf.extract.blend import extract_blend
+from compact_sdf.extract.connect import JOIN_GAP
+from compact_sdf.extract.fusion import MODES, extract_shape
+from compact_sdf.extract.mesh import MeshArrays
+from compact_sdf.extract.mesh_quality import keep_large_components
 from compact_sdf.progress import Progress
 
 if TYPE_CHECKING:

@@ -12,9 +12,9 @@ import torch
 from scipy import ndimage
 
 from compact_sdf.config import ExtractConfig
-from compact_sdf.handles import close_shallow_handles
-from compact_sdf.lattice import CORNERS, FieldFn, Lattice, evaluate, march, merge
-from compact_sdf.mesh import MeshArrays
+from compact_sdf.extract.handles import close_shallow_handles
+from compact_sdf.extract.lattice import CORNERS, FieldFn, Lattice, evaluate, march, merge
+from compact_sdf.extract.mesh import MeshArrays
 from compact_sdf.progress import Progress
 
 KEEP_WITHIN = 0.5  # distance fusion: a component must reach |s_g| <= this x width somewhere

@@ -23,7 +23,7 @@ from compact_sdf.config import get_preset
 from compact_sdf.data import prepare_mesh
 from compact_sdf.data.load import load_mesh
 from compact_sdf.evaluate import evaluate_shape
-from compact_sdf.train import train
+from compact_sdf.training.train import train
 
 
 def main() -> int:

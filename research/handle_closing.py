@@ -1,7 +1,7 @@
 """Which handles does ``extract.handles=close`` close, and is each one right? (checked with the GT)
 
 The fused field of one shape on a dense lattice (N per side, as the extraction makes it), then the
-rule of ``compact_sdf/handles.py`` step by step (delta = q/4, q/2, q; perforations, then bridges).
+rule of ``compact_sdf/extract/handles.py`` step by step (delta = q/4, q/2, q; perforations, then bridges).
 Every cluster of lattice vertices it flips is compared with the ground truth's sign there: *right*
 (the model's handle was wrong: a perforated wall, a bridged gap) or *WRONG* (a true hole or gap
 closed). ``--closings`` instead prints what plain closings do, without the rule's Euler gate: a
@@ -24,9 +24,9 @@ from scipy import ndimage
 def main() -> None:
     from compact_sdf.data.groundtruth import signed_distance
     from compact_sdf.evaluate import shape_stats
-    from compact_sdf.extract_dense import mesh_volume
-    from compact_sdf.handles import close_side, line_cover, quarter_cell
-    from compact_sdf.lattice import Lattice
+    from compact_sdf.extract.dense import mesh_volume
+    from compact_sdf.extract.handles import close_side, line_cover, quarter_cell
+    from compact_sdf.extract.lattice import Lattice
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_shape_options(p)

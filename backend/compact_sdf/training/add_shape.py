@@ -1,4 +1,4 @@
-"""New shapes for a trained model (method.md section 5).
+"""Add to Model: new shapes for a trained model (method.md section 5).
 
 - Code only (fast, coarse): grid and both MLPs frozen, a fresh code is fitted to the new shape's
   samples with both branch losses (Adam lr 5e-3, x0.1 at half, 800 iterations by default, balanced
@@ -23,15 +23,15 @@ from pathlib import Path
 
 import torch
 
-from compact_sdf import band_check
 from compact_sdf.checkpoint import ShapeInfo, model_from_payload, read_checkpoint
-from compact_sdf.code_fit import FIT_ITERATIONS, fit_row
-from compact_sdf.codes import update_codes
+from compact_sdf.codes_io import update_codes
 from compact_sdf.config import PRESETS, Config
 from compact_sdf.data.samples import ShapeSamples
 from compact_sdf.device import resolve_device
 from compact_sdf.errors import InputError
+from compact_sdf.extract import band_check
 from compact_sdf.progress import Progress, span
+from compact_sdf.training.code_inversion import FIT_ITERATIONS, fit_row
 
 MODES = ("auto", "code", "full")
 AUTO_CODE_SHARE = 0.2  # of an auto fit's progress bar: the code fit (the fine-tune takes the rest)
@@ -131,7 +131,7 @@ def _fit_full(
     job: _Job, extra_steps: int | None, cache_dir: str | Path | None, warm: torch.Tensor | None
 ) -> FitResult:
     """Continue training the whole model with the new shape added (its code ``warm`` when fitted)."""
-    from compact_sdf.train import TrainProgress, train
+    from compact_sdf.training.train import TrainProgress, train
 
     shapes = _old_shapes(job, cache_dir)
     start = int(job.data["step"])

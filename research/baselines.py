@@ -17,12 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
-from torch import nn
-
 from compact_sdf.config import Config, ModelConfig
 from compact_sdf.data.sampler import BalancedSampler
 from compact_sdf.data.samples import ShapeSamples
 from compact_sdf.model import SkipMLP, pe_dim, positional_encoding
+from torch import nn
 
 
 def parameter_count(module: nn.Module) -> int:

@@ -1,6 +1,6 @@
 """Fit one shape's code to its samples with the decoder frozen (method.md section 5).
 
-Used by ``fit`` (a new shape, code only) and by ``train`` (the warm start of the codes a resumed
+Used by ``add_shape`` (a new shape, code only) and by ``train`` (the warm start of the codes a resumed
 run adds); its own module so that neither imports the other.
 """
 
@@ -10,13 +10,13 @@ from collections.abc import Callable
 
 import torch
 
-from compact_sdf import objective
 from compact_sdf.config import Config
 from compact_sdf.data.samples import ShapeSamples
 from compact_sdf.errors import Cancelled, InputError
 from compact_sdf.model import DualSDF
-from compact_sdf.objective import DeviceShape, draw_batch
 from compact_sdf.progress import Progress
+from compact_sdf.training import objective
+from compact_sdf.training.objective import DeviceShape, draw_batch
 
 FIT_LR = 5e-3
 FIT_ITERATIONS = 800

@@ -24,9 +24,9 @@ import torch
 from compact_sdf.config import ExtractConfig
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.errors import CompactSDFError
-from compact_sdf.extract import extract_shape, fuse, fusion_width
-from compact_sdf.lattice import FieldFn
-from compact_sdf.mesh import MeshArrays
+from compact_sdf.extract.fusion import extract_shape, fuse, fusion_width
+from compact_sdf.extract.lattice import FieldFn
+from compact_sdf.extract.mesh import MeshArrays
 from compact_sdf.progress import Progress
 
 if TYPE_CHECKING:

@@ -20,8 +20,6 @@ from typing import Any
 
 import torch
 
-from compact_sdf import band_check, objective
-from compact_sdf import distributed as ddp
 from compact_sdf.checkpoint import (
     CHECKPOINT_NAME,
     ShapeInfo,
@@ -29,19 +27,22 @@ from compact_sdf.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from compact_sdf.code_fit import fit_row
 from compact_sdf.config import Config
 from compact_sdf.data.samples import ShapeSamples
-from compact_sdf.divergence import DivergenceWatch
 from compact_sdf.errors import CheckpointError, InputError
-from compact_sdf.eta import StepClock
-from compact_sdf.losslog import LossLog
+from compact_sdf.extract import band_check
 from compact_sdf.model import DualSDF
-from compact_sdf.objective import DeviceShape, draw_batch
-from compact_sdf.optim import Optimizers
 from compact_sdf.progress import Progress
+from compact_sdf.training import distributed as ddp
+from compact_sdf.training import objective
+from compact_sdf.training.code_inversion import fit_row
+from compact_sdf.training.divergence import DivergenceWatch
+from compact_sdf.training.eta import StepClock
+from compact_sdf.training.losslog import LossLog
+from compact_sdf.training.objective import DeviceShape, draw_batch
+from compact_sdf.training.optim import Optimizers
 
-log = logging.getLogger("compact_sdf.train")
+log = logging.getLogger("compact_sdf.training.train")
 _LOSS_NAMES = ("loss_gen", "loss_ovf", "loss_z", "loss_c")
 MAX_ROLLBACKS = 4  # learning rates down to 1/16 before a run gives up
 
@@ -445,9 +446,7 @@ class _Trainer:
         chosen = self._choose()
         mine = chosen[world.rank :: world.size].tolist()
         batch = draw_batch({i: s.shapes[i] for i in mine}, tc.samples_per_shape, s.sample_gen, world.device)
-        terms = objective.losses(
-            s.model, batch, self.cfg, net=self.net, autocast=autocast, generator=s.batch_gen
-        )
+        terms = objective.losses(s.model, batch, self.cfg, net=self.net, autocast=autocast)
         s.opts.zero_grad()
         (objective.total(terms, tc, step) * (len(mine) * world.size / self.per_step)).backward()
         if world.distributed and s.model.sparse_grid:

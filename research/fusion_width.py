@@ -27,8 +27,8 @@ KS = (0.5, 0.75, 1.0, 1.5)
 def coverage(loaded, names: list[str], samples: int, mesh_dir: Path) -> None:
     """The true surface's shares at several widths, beside the share that training recorded at the
     default width from its own points (``band_check``, recomputed here from the cached samples)."""
-    from compact_sdf.band_check import band_coverage, generalization_set
     from compact_sdf.data.load import load_mesh
+    from compact_sdf.extract.band_check import band_coverage, generalization_set
     from compact_sdf.tasks import load_samples
 
     band, k0 = loaded.config.sampling.band_width, loaded.config.extract.width
@@ -70,7 +70,7 @@ def width_scan(loaded, names: list[str], widths: list[float], resolution: int, s
 
 def slopes(loaded, names: list[str], resolution: int) -> None:
     """The steepest s_g edge slope the search would measure with nothing dropped (its guard's input)."""
-    from compact_sdf.search import Memo, _search
+    from compact_sdf.extract.search import Memo, _search
 
     cfg = replace(loaded.config.extract, resolution=resolution)
     print(f"\n| shape | steepest s_g edge slope, N = {resolution} |\n|---|---|")

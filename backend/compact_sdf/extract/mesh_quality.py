@@ -1,13 +1,15 @@
 """Is a mesh one clean body? Components, topology and smoothness figures, and an optional clean-up.
 
-Used by the interpolation benchmark (bench/interpolation.py) to score in-between shapes, and by
-``interpolate_shapes(..., keep_fraction=...)``. Vertices are matched by index: meshes from the
-extractor share vertices between faces (lattice.merge), so face adjacency is exact.
+Scores the in-betweens of a path of shapes (``path_quality``, ``path_summary``: the interpolation
+benchmark) and backs ``interpolate_shapes(..., keep_fraction=...)``. Vertices are matched by index:
+meshes from the extractor share vertices between faces (lattice.merge), so face adjacency is exact.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import trimesh
@@ -91,3 +93,41 @@ def keep_large_components(
     kept_faces = faces[area[label] >= fraction * area.max()]
     kept, inverse = np.unique(kept_faces, return_inverse=True)
     return kept, inverse.reshape(-1, 3).astype(np.int64)
+
+
+# An in-between is smooth enough when its mean normal angle is at most this multiple of its ends'.
+GOAL_SMOOTHNESS = 1.2
+
+
+def path_quality(meshes: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[dict[str, float | int | bool]]:
+    """Figures of each ``(vertices, faces)`` along a path of shapes (ends included, evenly spaced
+    in ``t``), with each one's smoothness relative to the ``t``-weighted smoothness of the two ends:
+    an in-between should be no rougher than what it blends."""
+    steps: list[dict[str, float | int | bool]] = [dict(quality(v, f).to_dict()) for v, f in meshes]
+    ends = float(steps[0]["smoothness"]), float(steps[-1]["smoothness"])
+    for i, s in enumerate(steps):
+        t = i / (len(steps) - 1)
+        s["t"] = t
+        s["relative_smoothness"] = float(s["smoothness"]) / ((1 - t) * ends[0] + t * ends[1])
+    return steps
+
+
+def path_summary(paths: Sequence[Sequence[dict[str, Any]]]) -> dict[str, float | int]:
+    """Over the in-betweens of several paths (ends excluded): the share that is one body, manifold,
+    watertight, smooth within ``GOAL_SMOOTHNESS``, and mean figures."""
+    inner = [s for steps in paths for s in steps[1:-1]]
+    one = [s["components"] == 1 for s in inner]
+    manifold = [s["manifold"] for s in inner]
+    smooth = [s["relative_smoothness"] <= GOAL_SMOOTHNESS for s in inner]
+    return {
+        "in_betweens": len(inner),
+        "one_body": float(np.mean(one)),
+        "manifold": float(np.mean(manifold)),
+        "watertight": float(np.mean([s["watertight"] for s in inner])),
+        "one_body_and_manifold": float(np.mean([a and b for a, b in zip(one, manifold, strict=True)])),
+        "smooth_within_goal": float(np.mean(smooth)),
+        "mean_components": float(np.mean([s["components"] for s in inner])),
+        "mean_largest_share": float(np.mean([s["largest_share"] for s in inner])),
+        "mean_relative_smoothness": float(np.mean([s["relative_smoothness"] for s in inner])),
+        "max_relative_smoothness": float(np.max([s["relative_smoothness"] for s in inner])),
+    }

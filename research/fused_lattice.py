@@ -32,7 +32,7 @@ def load(args: argparse.Namespace) -> Any:
 
 def dense_fused(loaded: Any, shape: str, n: int) -> np.ndarray:
     """The fused field of ``shape`` on the full (n+1)^3 lattice, as the extraction defines it."""
-    from compact_sdf.extract_dense import dense_fused_volume
+    from compact_sdf.extract.dense import dense_fused_volume
 
     model, z = loaded.model, loaded.code(shape)
     with torch.no_grad():

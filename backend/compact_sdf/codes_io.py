@@ -28,7 +28,7 @@ from compact_sdf.checkpoint import LoadedModel, ShapeInfo, read_checkpoint, save
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.errors import InputError
 from compact_sdf.names import check_name
-from compact_sdf.optim import grow_code_moments
+from compact_sdf.training.optim import grow_code_moments
 
 FORMAT = "compact-sdf-codes"
 VERSION = 1

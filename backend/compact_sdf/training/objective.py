@@ -2,9 +2,8 @@
 
 A step draws a :class:`Batch` (balanced samples per branch for a few shapes), computes the named
 loss terms with :func:`losses` and minimises their weighted sum (:func:`total`):
-``L_gen + L_ovf + w(step) * (reg_code * L_z + reg_feature * L_c) + b(step) * L_blend`` (the last
-only with ``train.blend_weight > 0``, see latent_prior.py). A new term is one more entry in
-``losses`` and one more weight in ``loss_weights``.
+``L_gen + L_ovf + w(step) * (reg_code * L_z + reg_feature * L_c)``. A new term is one more entry
+in ``losses`` and one more weight in ``loss_weights``.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from compact_sdf.config import Config, SamplingConfig, TrainConfig
 from compact_sdf.data.sampler import BalancedSampler
 from compact_sdf.data.samples import ShapeSamples
 from compact_sdf.errors import InputError
-from compact_sdf.latent_prior import blend_ramp, blended_code_loss, code_prior
 from compact_sdf.model import DualSDF
 
 Criterion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -107,27 +105,18 @@ def losses(
     *,
     net: nn.Module | None = None,
     autocast: contextlib.AbstractContextManager | None = None,
-    generator: torch.Generator | None = None,
 ) -> dict[str, torch.Tensor]:
-    """The named loss terms of one step; ``net`` is the (DDP-wrapped) forward, default ``model``.
-
-    The blended-code term (latent_prior.py) joins when ``train.blend_weight > 0`` and a
-    ``generator`` (CPU) draws its pairs and weights; it calls ``model`` directly, outside ``net``.
-    """
+    """The named loss terms of one step; ``net`` is the (DDP-wrapped) forward, default ``model``."""
     tc = cfg.train
     with autocast if autocast is not None else contextlib.nullcontext():
         s_gen, s_ovf, feats = (net or model)(batch.idx, batch.gen_x, batch.ovf_x)
     crit = criterion(tc.loss)
-    terms = {
+    return {
         "loss_gen": crit(s_gen.float(), batch.gen_y),
         "loss_ovf": crit(*_clamped(s_ovf.float(), batch.ovf_y, tc.ovf_clamp * cfg.sampling.band_width)),
-        "loss_z": code_prior(model.codes.weight[batch.idx], tc.code_prior, cfg.model.code_init_std),
+        "loss_z": model.codes.weight[batch.idx].norm(dim=-1).mean(),
         "loss_c": feats.float().norm(dim=-1).mean(),
     }
-    if tc.blend_weight > 0 and generator is not None:
-        points = {"gen": (batch.gen_x, batch.gen_y), "ovf": (batch.ovf_x, batch.ovf_y)}
-        terms["loss_blend"] = blended_code_loss(model, batch.idx, points, tc, crit, generator)
-    return terms
 
 
 def loss_weights(cfg: TrainConfig, step: int) -> dict[str, float]:
@@ -138,7 +127,6 @@ def loss_weights(cfg: TrainConfig, step: int) -> dict[str, float]:
         "loss_ovf": 1.0,
         "loss_z": w * cfg.reg_code,
         "loss_c": w * cfg.reg_feature,
-        "loss_blend": blend_ramp(cfg, step),
     }
 
 

@@ -25,9 +25,9 @@ def main() -> None:
     from compact_sdf.checkpoint import load_model
     from compact_sdf.data.groundtruth import signed_distance
     from compact_sdf.data.load import load_mesh
-    from compact_sdf.extract import extract_shape, fusion_width
-    from compact_sdf.extract_dense import KEEP_WITHIN, speck_volume
-    from compact_sdf.lattice import evaluate
+    from compact_sdf.extract.dense import KEEP_WITHIN, speck_volume
+    from compact_sdf.extract.fusion import extract_shape, fusion_width
+    from compact_sdf.extract.lattice import evaluate
     from compact_sdf.metrics import normalized
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

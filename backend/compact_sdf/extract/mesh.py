@@ -15,7 +15,7 @@ import numpy as np
 
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.errors import CompactSDFError, InputError
-from compact_sdf.manifold import defects, drop_duplicate_faces
+from compact_sdf.extract.manifold import defects, drop_duplicate_faces
 
 if TYPE_CHECKING:
     import trimesh
