@@ -137,20 +137,21 @@ def _output_vertices(
     bound proves. At N = 128 this evaluates about 30% fewer vertices.
     """
     parent = field[::2, ::2, ::2]
-    side, n = field.shape[0], parent.shape[0] - 1
-    odd = np.arange(side) % 2
-    reach = np.sqrt(odd[:, None, None] + odd[None, :, None] + odd[None, None, :]) * (2.0 / (side - 1))
-    candidates = cell_corners(kept) & ~cell_corners(crossing) & np.isnan(field)
-    ruled_out = np.zeros_like(candidates)
+    crossed_corners = cell_corners(crossing)
+    where = np.argwhere(cell_corners(kept) & ~crossed_corners & np.isnan(field))
+    odd = where % 2
+    reach = np.sqrt(odd.sum(axis=1)) * (2.0 / (field.shape[0] - 1))
+    open_ = np.ones(len(where), dtype=bool)  # not ruled out yet
     for o in CORNERS:
-        at = [np.minimum((np.arange(side) + o[a] * odd) // 2, n) for a in range(3)]
-        q = parent[np.ix_(*at)]
+        q = parent[tuple(np.minimum((where + o * odd) // 2, parent.shape[0] - 1).T)]
         with np.errstate(invalid="ignore"):  # NaN: a parent corner not evaluated rules out nothing
             margin = lipschitz * reach + np.where(q > 0, widths[0], widths[1])
-            settled = candidates & ~ruled_out & (np.abs(q) > margin)
-        sign[settled] = _sign(q[settled])
-        ruled_out |= settled
-    return (candidates & ~ruled_out) | (cell_corners(crossing) & np.isnan(field))
+            settled = open_ & (np.abs(q) > margin)
+        sign[tuple(where[settled].T)] = _sign(q[settled])
+        open_ &= ~settled
+    out = crossed_corners & np.isnan(field)
+    out[tuple(where[open_].T)] = True
+    return out
 
 
 def steepest_slope(field: np.ndarray, cells: int) -> float:
