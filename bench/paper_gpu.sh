@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The paper preset on one GPU in one go, made for the device tool's 10-minute calls:
+# The paper preset on one GPU in one go, made to fit a 10-minute remote command:
 #   1. training step throughput, paper preset, ours against the release-style configuration
 #      (about 70 s on an H200; THROUGHPUT=0 skips it);
 #   2. one paper-preset model of every mesh in MESH_DIR (bf16) trained to step STEPS, resuming
