@@ -30,7 +30,27 @@ REPO = Path(__file__).resolve().parents[1]
 MESHES = REPO.parent / "shared" / "meshes"
 
 
-def train_model(meshes: list[Path], preset: str, steps: int | None, device: str) -> Path:
+STRESS = REPO / "out" / "bench" / "stress"
+
+
+def mesh_paths(names: list[str]) -> list[Path]:
+    """Shared meshes by stem; the procedural stress shapes (``bench/stress_shapes.py``) by name,
+    written to out/bench/stress/ first."""
+    from stress_shapes import SHAPES, write
+
+    if any(n in SHAPES for n in names) and not all((STRESS / f"{n}.ply").exists() for n in SHAPES):
+        write(STRESS)
+    return [(STRESS if n in SHAPES else MESHES) / f"{n}.ply" for n in names]
+
+
+def train_model(
+    meshes: list[Path], preset: str, steps: int | None, device: str, start: Path | None = None
+) -> Path:
+    """Train one model of ``meshes`` (cached by preset, steps and names); ``start`` is a model of
+    the same meshes and fewer steps to continue from (a resume is bit-exact, so the result is the
+    same as a run of ``steps`` from scratch)."""
+    import shutil
+
     from compact_sdf.config import get_preset
     from compact_sdf.data import prepare_mesh
     from compact_sdf.train import train
@@ -48,8 +68,11 @@ def train_model(meshes: list[Path], preset: str, steps: int | None, device: str)
         file=sys.stderr,
     )
     t0 = time.perf_counter()
-    train(model_dir, shapes, cfg, sources={m.stem: str(m) for m in meshes})
-    print(f"trained in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    if start is not None:
+        shutil.copytree(start, model_dir)
+    result = train(model_dir, shapes, cfg, resume=start is not None, sources={m.stem: str(m) for m in meshes})
+    print(f"trained in {time.perf_counter() - t0:.0f} s; held-out check got worse: {result.check_worse}",
+          file=sys.stderr)  # fmt: skip
     return model_dir
 
 

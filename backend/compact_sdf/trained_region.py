@@ -3,9 +3,13 @@
 The distance fusion uses s_o where ``|s_g| <= width``: s_g stands in for "near the true surface",
 where s_o had dense samples. That fails where s_g misses a part (thin walls, small through-holes
 and thin wings at the CPU presets): s_o has those parts, but the band never reaches them. The
-training set itself knows where the true surface is. Each cell of a small lattice over [-1,1]^3
-records the smallest ``|sdf|`` among the shape's s_o training samples inside it, as uint8 in
-steps of ``band_width / STEPS_PER_BAND`` (255: no sample that close). The fusion then also uses
+training set itself knows where the true surface is. A small lattice of R cells per side over
+[-1,1]^3 (R = the training band's lattice, at most ``MAX_CELLS``) records for each of its points
+the smallest ``|sdf|`` among the shape's s_o training samples nearest to that point (in the
+cube of one cell centred on it, where the training lattice puts a sample), as uint8 in steps of
+``band_width / STEPS_PER_BAND`` (255: no sample that close). A point looked up gets the entry of
+its nearest lattice point, so the entry bounds its distance to the surface within half a cell
+diagonal of a sample. The fusion then also uses
 s_o on the cells with a sample within ``USE_WITHIN`` band widths, and keeps a closed part of the
 fused surface when it passes through a cell with a sample within ``KEEP_WITHIN`` band widths
 (``extract_dense.drop_band_artifacts``): s_o's far-field surfaces never come that close to a
@@ -30,7 +34,8 @@ KEEP_WITHIN = 0.25  # band widths: a closed part is kept if it passes through a 
 
 @dataclass(frozen=True)
 class TrainedRegion:
-    """One shape's record: ``grid`` uint8 (R, R, R) over [-1,1]^3, in steps of ``band_width / 64``."""
+    """One shape's record: ``grid`` uint8 (R, R, R) over [-1,1]^3, in steps of ``band_width / 64``
+    (entry i for the lattice point -1 + 2i/R; the last point of each axis shares the entry before)."""
 
     grid: np.ndarray
     band_width: float
@@ -39,22 +44,25 @@ class TrainedRegion:
         """Bool (R, R, R): cells holding a training sample within ``bands`` band widths of the surface."""
         return self.grid <= bands * STEPS_PER_BAND
 
-    def near(self, points: np.ndarray, bands: float) -> np.ndarray:
-        """Bool per point (unit coordinates): its cell holds a sample within ``bands`` band widths."""
+    def _index(self, coords: np.ndarray) -> np.ndarray:
+        """Entry index of unit coordinates: their nearest lattice point (ties go up)."""
         cells = self.grid.shape[0]
-        ijk = np.clip(np.floor((np.asarray(points) + 1.0) * (cells / 2.0)).astype(np.int64), 0, cells - 1)
+        return np.clip(np.floor((coords + 1.0) * (cells / 2.0) + 0.5).astype(np.int64), 0, cells - 1)
+
+    def near(self, points: np.ndarray, bands: float) -> np.ndarray:
+        """Bool per point (unit coordinates): its entry holds a sample within ``bands`` band widths."""
+        ijk = self._index(np.asarray(points, dtype=np.float64))
         return self.cells_within(bands)[ijk[:, 0], ijk[:, 1], ijk[:, 2]]
 
     def lattice_mask(self, resolution: int, bands: float = USE_WITHIN) -> np.ndarray:
-        """Bool (N+1)^3: the extraction lattice's vertices whose cell holds a sample that close."""
-        cells = self.grid.shape[0]
-        index = np.minimum(np.arange(resolution + 1) * cells // resolution, cells - 1)
+        """Bool (N+1)^3: the extraction lattice's vertices whose entry holds a sample that close."""
+        index = self._index(-1.0 + 2.0 * np.arange(resolution + 1) / resolution)
         return self.cells_within(bands)[np.ix_(index, index, index)]
 
 
 def record(points: torch.Tensor, sdf: torch.Tensor, band_width: float, cells: int) -> TrainedRegion:
     """The record of one shape's s_o training samples (any device; the grid comes back on the CPU)."""
-    ijk = ((points + 1.0) * (cells / 2.0)).floor().long().clamp(0, cells - 1)
+    ijk = ((points + 1.0) * (cells / 2.0) + 0.5).floor().long().clamp(0, cells - 1)
     flat = (ijk[:, 0] * cells + ijk[:, 1]) * cells + ijk[:, 2]
     steps = (sdf.abs() * (STEPS_PER_BAND / band_width)).ceil().clamp(max=255).to(torch.int32)
     grid = torch.full((cells**3,), 255, dtype=torch.int32, device=points.device)
