@@ -90,15 +90,19 @@ def main() -> None:
     p.add_argument("--device", default="cpu", help="where the model runs: cpu, cuda or auto")
     p.add_argument("--save-dir", type=Path, help="also write each reconstruction here as <name>.ply")
     p.add_argument("--handles", choices=["keep", "close"], help="extract.handles (default: the model's)")
+    p.add_argument(
+        "--no-trained-region", action="store_true", help="fuse without the record of where s_o was trained"
+    )
     args = p.parse_args()
     torch.set_num_threads(1)
     loaded = load_model(args.model, resolve_device(args.device))
     cfg = replace(loaded.config.extract, resolution=args.resolution)
-    cfg = replace(cfg, handles=args.handles or cfg.handles)
+    cfg = replace(cfg, handles=args.handles or cfg.handles, trained_region=not args.no_trained_region)
     fine = loaded.config.sampling.fine_cells
     n = args.resolution
     print(
         f"model {args.model} ({loaded.config.preset}), N = {n}, fusion {cfg.fusion}, handles {cfg.handles}, "
+        f"trained region {'on' if cfg.trained_region and loaded.regions else 'off'}, "
         f"training lattice {fine}"
     )
     print()
