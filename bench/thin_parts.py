@@ -62,7 +62,7 @@ def main() -> None:
     from compact_sdf.metrics import evaluate_meshes, normalized
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True)
+    p.add_argument("--model", required=True, help="a model directory, or one of its states (best.pt)")
     p.add_argument("--meshes", nargs="+", required=True)
     p.add_argument("--resolution", type=int, default=256)
     p.add_argument(
