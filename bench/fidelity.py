@@ -118,7 +118,7 @@ def render_pair(gt: trimesh.Trimesh, pred: trimesh.Trimesh, title: str, path: Pa
 def main() -> None:
     from compact_sdf.checkpoint import load_model
     from compact_sdf.data.load import load_mesh
-    from compact_sdf.evaluate import ablate, shape_stats
+    from compact_sdf.evaluate import ablate, evaluate_shape, shape_stats
     from compact_sdf.metrics import evaluate_meshes, normalized
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -184,6 +184,8 @@ def main() -> None:
             results[name][str(n)] = table = ablate(
                 loaded, name, gt, ecfg, samples=args.samples, sparse_overfitting=args.sparse_overfitting
             )
+            off = replace(ecfg, trained_region=False)
+            table["fused_no_region"] = evaluate_shape(loaded, name, gt, off, "fused", samples=args.samples)[0]
             fused = table["fused"]
             print(f"{name} N={n}: CD {fused['chamfer']:.3e} F@0.01 {fused['fscore@0.01']:.3f} "
                   f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr)  # fmt: skip

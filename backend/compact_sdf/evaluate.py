@@ -32,8 +32,7 @@ ABLATION: dict[str, tuple[str, dict[str, Any]]] = {
     "generalization": ("generalization", {}),
     "overfitting": ("overfitting", {}),
     "paper_n3": ("fused", {"fusion": "paper", "band": 3}),
-    "fused": ("fused", {"fusion": "distance", "trained_region": True}),
-    "fused_no_region": ("fused", {"fusion": "distance", "trained_region": False}),
+    "fused": ("fused", {"fusion": "distance"}),
 }
 
 
