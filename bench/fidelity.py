@@ -9,7 +9,16 @@ components and manifold check beside the ground truth's (thin parts and holes). 
 defaults to 192, which is not one of the training lattices of the preview preset (64 and 128
 cells). One reconstruction is rendered next to its ground truth into docs/img/.
 
-    .venv/bin/python bench/fidelity.py --preset preview --meshes bunny spot fandisk
+The default fusion uses the record of where s_o was trained (``trained_region.py``); the
+``fused_no_region`` column is the same fusion without it (``--no-trained-region`` scores only
+that). ``--curve 1 2 4`` trains the same model to 1, 2 and 4 times ``--steps`` (each continuing
+the previous, which equals a run from scratch) and scores the default fusion of the last state and
+of ``best.pt`` at each: more training must not make a shape worse. Stress shapes
+(``bench/stress_shapes.py``: housing, statue, ...) are named like the shared meshes.
+
+    .venv/bin/python bench/fidelity.py --preset preview --meshes housing statue tray_bottom featuretype \
+        scorpion airplane cow --resolutions 256 --threads 1
+    .venv/bin/python bench/fidelity.py --preset preview --meshes housing statue --curve 1 2 4 --samples 200000
     .venv/bin/python bench/fidelity.py --model DIR --meshes all --resolutions 128 256
 """
 
@@ -25,12 +34,29 @@ from pathlib import Path
 import numpy as np
 import torch
 import trimesh
+from _harness import CACHE, MESHES, OUT, REPO, load, open_model, write_results
 
-REPO = Path(__file__).resolve().parents[1]
-MESHES = REPO.parent / "shared" / "meshes"
+STRESS = OUT / "stress"
 
 
-def train_model(meshes: list[Path], preset: str, steps: int | None, device: str) -> Path:
+def mesh_paths(names: list[str]) -> list[Path]:
+    """Shared meshes by stem; the procedural stress shapes (``bench/stress_shapes.py``) by name,
+    written to out/bench/stress/ first."""
+    from stress_shapes import SHAPES, write
+
+    if any(n in SHAPES for n in names) and not all((STRESS / f"{n}.ply").exists() for n in SHAPES):
+        write(STRESS)
+    return [(STRESS if n in SHAPES else MESHES) / f"{n}.ply" for n in names]
+
+
+def train_model(
+    meshes: list[Path], preset: str, steps: int | None, device: str, start: Path | None = None
+) -> Path:
+    """Train one model of ``meshes`` (cached by preset, steps and names); ``start`` is a model of
+    the same meshes and fewer steps to continue from (a resume is bit-exact, so the result is the
+    same as a run of ``steps`` from scratch)."""
+    import shutil
+
     from compact_sdf.config import get_preset
     from compact_sdf.data import prepare_mesh
     from compact_sdf.training.train import train
@@ -38,18 +64,21 @@ def train_model(meshes: list[Path], preset: str, steps: int | None, device: str)
     cfg = get_preset(preset)
     steps = steps or cfg.train.steps
     cfg = replace(cfg, train=replace(cfg.train, steps=steps, device=device))
-    model_dir = REPO / "out" / "bench" / f"fidelity_{preset}_{steps}_{'_'.join(m.stem for m in meshes)}"
+    model_dir = OUT / f"fidelity_{preset}_{steps}_{'_'.join(m.stem for m in meshes)}"
     if (model_dir / "checkpoint.pt").exists():
         return model_dir
     t0 = time.perf_counter()
-    shapes = [prepare_mesh(m, cfg=cfg.sampling, cache_dir=REPO / "out" / "cache") for m in meshes]
+    shapes = [prepare_mesh(m, cfg=cfg.sampling, cache_dir=CACHE) for m in meshes]
     print(
         f"samples ready in {time.perf_counter() - t0:.0f} s; training {preset} for {steps} steps",
         file=sys.stderr,
     )
     t0 = time.perf_counter()
-    train(model_dir, shapes, cfg, sources={m.stem: str(m) for m in meshes})
-    print(f"trained in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    if start is not None:
+        shutil.copytree(start, model_dir)
+    result = train(model_dir, shapes, cfg, resume=start is not None, sources={m.stem: str(m) for m in meshes})
+    print(f"trained in {time.perf_counter() - t0:.0f} s; held-out check got worse: {result.check_worse}",
+          file=sys.stderr)  # fmt: skip
     return model_dir
 
 
@@ -84,9 +113,8 @@ def render_pair(gt: trimesh.Trimesh, pred: trimesh.Trimesh, title: str, path: Pa
 
 
 def main() -> None:
-    from compact_sdf.checkpoint import load_model
     from compact_sdf.data.load import load_mesh
-    from compact_sdf.evaluate import ablate, shape_stats
+    from compact_sdf.evaluate import ablate, evaluate_shape, shape_stats
     from compact_sdf.metrics import evaluate_meshes, normalized
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -104,7 +132,13 @@ def main() -> None:
         "--sparse-overfitting", action="store_true", help="s_o alone via the guarded sparse search"
     )
     p.add_argument("--render", default=None, help="shape to render (default: none)")
-    p.add_argument("--json", default=str(REPO / "out" / "bench" / "fidelity.json"))
+    p.add_argument(
+        "--no-trained-region",
+        action="store_true",
+        help="the default fusion without the record of where s_o was trained (the ablation)",
+    )
+    p.add_argument("--curve", type=int, nargs="+", default=None, help="multiples of --steps to score")
+    p.add_argument("--json", default=str(OUT / "fidelity.json"))
     p.add_argument("--tables", nargs="+", default=None, help="only print the tables of these JSON runs")
     p.add_argument(
         "--refresh",
@@ -125,10 +159,13 @@ def main() -> None:
             print_tables({k: v for run in merged for k, v in run["shapes"].items() if str(n) in v}, str(n))
         return
     torch.set_num_threads(args.threads)
-    meshes = watertight_meshes() if args.meshes == ["all"] else [MESHES / f"{m}.ply" for m in args.meshes]
+    meshes = watertight_meshes() if args.meshes == ["all"] else mesh_paths(args.meshes)
+    if args.curve:
+        steps_curve(meshes, args)
+        return
     model_dir = Path(args.model) if args.model else train_model(meshes, args.preset, args.steps, args.device)
-    loaded = load_model(model_dir, device=args.device)
-    results: dict[str, dict] = {}
+    loaded = open_model(model_dir, device=args.device)
+    load_start, results = load(), {}
     for path in meshes:
         name = path.stem
         gt = load_mesh(path)
@@ -139,17 +176,18 @@ def main() -> None:
         }
         for n in args.resolutions:
             t0 = time.perf_counter()
-            ecfg = replace(loaded.config.extract, resolution=n)
+            ecfg = replace(loaded.config.extract, resolution=n, trained_region=not args.no_trained_region)
             results[name][str(n)] = table = ablate(
                 loaded, name, gt, ecfg, samples=args.samples, sparse_overfitting=args.sparse_overfitting
             )
+            off = replace(ecfg, trained_region=False)
+            table["fused_no_region"] = evaluate_shape(loaded, name, gt, off, "fused", samples=args.samples)[0]
             fused = table["fused"]
             print(f"{name} N={n}: CD {fused['chamfer']:.3e} F@0.01 {fused['fscore@0.01']:.3f} "
                   f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr)  # fmt: skip
             out = {"model": str(model_dir), "preset": loaded.config.preset, "resolutions": args.resolutions}
             out.update({"samples": args.samples, "threads": args.threads, "device": args.device})
-            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.json).write_text(json.dumps({**out, "shapes": results}, indent=2) + "\n")  # after each
+            write_results(Path(args.json), {**out, "shapes": results}, load_start)  # after each
         if name == args.render:
             from compact_sdf.extract.fusion import extract_shape
 
@@ -166,12 +204,11 @@ def refresh_fused(path: Path, samples: int) -> None:
     """The run's ``fused`` entries again, from its model, with this checkout's extraction."""
     import subprocess
 
-    from compact_sdf.checkpoint import load_model
     from compact_sdf.data.load import load_mesh
     from compact_sdf.evaluate import ABLATION, evaluate_shape
 
     run = json.loads(path.read_text())
-    loaded = load_model(Path(run["model"]))
+    loaded = open_model(Path(run["model"]))
     mode, settings = ABLATION["fused"]
     for name, entry in run["shapes"].items():
         gt = load_mesh(MESHES / f"{name}.ply")
@@ -185,6 +222,43 @@ def refresh_fused(path: Path, samples: int) -> None:
     print(f"{out.name}: fused re-scored at {run['fused_refreshed_at']}", file=sys.stderr)
 
 
+def steps_curve(meshes: list[Path], args: argparse.Namespace) -> None:
+    """Fused CD per shape after each multiple of the steps, for the last state and ``best.pt``."""
+    from compact_sdf.checkpoint import BEST_NAME
+    from compact_sdf.config import get_preset
+    from compact_sdf.data.load import load_mesh
+    from compact_sdf.evaluate import evaluate_shape
+
+    base = args.steps or get_preset(args.preset).train.steps
+    rows: dict[str, list[str]] = {m.stem: [] for m in meshes}
+    model_dir, checks = None, []
+    for multiple in sorted(args.curve):
+        model_dir = train_model(meshes, args.preset, base * multiple, args.device, model_dir)
+        summary = json.loads((model_dir / "model.json").read_text())["check"]
+        checks.append(f"{base * multiple}: mean check {np.mean(list(summary['last'].values())):.3e}, "
+                      f"best.pt = step {summary['best_step']}")  # fmt: skip
+        for state in ("checkpoint.pt", BEST_NAME):
+            loaded = open_model(model_dir / state, device=args.device)
+            n = args.resolutions[-1]
+            ecfg = replace(loaded.config.extract, resolution=n, trained_region=not args.no_trained_region)
+            for path in meshes:
+                metrics = evaluate_shape(
+                    loaded, path.stem, load_mesh(path), ecfg, "fused", samples=args.samples
+                )[0]
+                rows[path.stem].append(f"{metrics['chamfer']:.3e}")
+                print(f"{path.stem} {base * multiple} {state}: {rows[path.stem][-1]}", file=sys.stderr)
+    steps = [base * m for m in sorted(args.curve)]
+    print("| shape | " + " | ".join(f"{s} steps last / best.pt" for s in steps) + " |")
+    print("|---|" + "---|" * len(steps))
+    for name, cells in rows.items():
+        print(
+            f"| {name} | "
+            + " | ".join(f"{a} / {b}" for a, b in zip(cells[::2], cells[1::2], strict=True))
+            + " |"
+        )
+    print("\n" + "\n".join(checks))
+
+
 def watertight_meshes() -> list[Path]:
     """Every shared mesh that passes the edge test (the training input the method asks for)."""
     from compact_sdf.data.load import load_mesh
@@ -195,7 +269,11 @@ def watertight_meshes() -> list[Path]:
 def print_tables(results: dict[str, dict], n: str) -> None:
     """Ablation (CD, F@0.005, F@0.01 per configuration, fused over the better branch) and thin parts."""
     keys = list(next(iter(results.values()))[n])
-    print("| shape | " + " | ".join(f"{k} CD / F@0.005 / F@0.01" for k in keys) + " | fused / best branch |")
+    print(
+        "| shape | "
+        + " | ".join(f"{k} CD / F@0.005 / F@0.01" for k in keys)
+        + " | fused (/ without the record) over the better branch |"
+    )
     print("|---|" + "---|" * (len(keys) + 1))
     for name, r in results.items():
         t = r[n]
@@ -203,7 +281,8 @@ def print_tables(results: dict[str, dict], n: str) -> None:
             f"{t[k]['chamfer']:.3e} / {t[k]['fscore@0.005']:.3f} / {t[k]['fscore@0.01']:.3f}" for k in keys
         ]
         best = min(t["generalization"]["chamfer"], t["overfitting"]["chamfer"])
-        print(f"| {name} | " + " | ".join(cells) + f" | {t['fused']['chamfer'] / best:.3f} |")
+        ratios = " / ".join(f"{t[k]['chamfer'] / best:.2f}" for k in ("fused", "fused_no_region") if k in t)
+        print(f"| {name} | " + " | ".join(cells) + f" | {ratios} |")
     print()
     print("| shape | GT area | GT genus | " + " | ".join(f"{k} area % / genus / parts" for k in keys) + " |")
     print("|---|---|---|" + "---|" * len(keys))

@@ -6,7 +6,8 @@
 #      when MODEL_DIR already holds a checkpoint (a later call on the same warm machine). On an
 #      H200, twelve shared meshes: 85 s to prepare and load, 0.116 s a step, so the default 1800
 #      steps fit one call with the scoring and 4000 (the paper's) take two;
-#   3. bench/thin_parts.py on it at N = 256: area, genus, parts, manifold, CD and F@0.005
+#   3. bench/thin_parts.py on its best.pt (the state with the lowest held-out check; the last
+#      state when there is none) at N = 256: area, genus, parts, manifold, CD and F@0.005
 #      (the KEEP meshes first; 6-8 s a mesh on an H200; SCORE=0 skips it).
 # Each stage runs even if an earlier one failed, so one call shows as much as it can.
 #
@@ -40,12 +41,13 @@ stamp "train $preset on ${#meshes[@]} meshes to step $steps"
 resume=$([ -f "$model/checkpoint.pt" ] && echo --resume)
 $py -m compact_sdf train --preset "$preset" --set train.precision=bf16 --cache "${CACHE_DIR:-$model.cache}" \
   --out "$model" --no-progress --steps "$steps" $resume "${meshes[@]}" || echo "FAILED train"
-cp "$model/log.csv" "$model/model.json" "$out/" 2>/dev/null
+cp "$model/log.csv" "$model/model.json" "$out/" 2>/dev/null  # model.json: the held-out checks too
 
 [ "${SCORE:-1}" = 0 ] && { stamp "end (SCORE=0)"; exit 0; }
 stamp "thin parts at N = 256"
+scored=$([ -f "$model/best.pt" ] && echo "$model/best.pt" || echo "$model")
 # shellcheck disable=SC2086
-$py bench/thin_parts.py --model "$model" --mesh-dir "$mesh_dir" --meshes $names --resolution 256 \
+$py bench/thin_parts.py --model "$scored" --mesh-dir "$mesh_dir" --meshes $names --resolution 256 \
   --cd 200000 --no-lattice --device auto --save-dir "$model/meshes" | tee "$out/thin_parts.md" \
   || echo "FAILED thin parts"
 for name in $keep; do

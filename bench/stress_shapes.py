@@ -13,6 +13,10 @@ known by construction:
 - ``comb``: 12 teeth 0.025 wide with gaps of 0.012 to 0.03 between them (genus 0)
 - ``lattice``: a 3 x 3 x 3 cubic frame of round struts 0.03 across, like a scanned lattice
   sculpture or an infill (64 joints, 144 struts: genus 81)
+- ``housing``: an open CAD housing, walls 0.015 thick (1.5% of its length) with sharp edges, 24
+  round through-holes 0.012 to 0.04 across in its floor and a slot in one side (genus 25)
+- ``statue``: a figure with two thin wings 0.012 thick and a raised arm holding a torch; the
+  legs and the base close one loop (genus 1)
 
 Sizes are in units of the longest side (1.0); preparation scales that to about 1.8 normalised
 units, so a 0.012 hole is about 0.022 across there (1.4 cells of a 128 lattice).
@@ -28,11 +32,22 @@ from pathlib import Path
 
 import numpy as np
 import trimesh
+from _harness import OUT
 from compact_sdf.data.families import box, union
 from manifold3d import Manifold
 
 SEGMENTS = 32
-GENUS = {"holed_plate": 24, "bracket": 5, "winged": 0, "spider": 0, "grille": 9, "comb": 0, "lattice": 81}
+GENUS = {
+    "holed_plate": 24,
+    "bracket": 5,
+    "winged": 0,
+    "spider": 0,
+    "grille": 9,
+    "comb": 0,
+    "lattice": 81,
+    "housing": 25,
+    "statue": 1,
+}
 
 
 def _hole(radius: float, x: float, y: float, depth: float = 1.0) -> Manifold:
@@ -119,7 +134,36 @@ def lattice() -> Manifold:
     return union(struts)
 
 
-SHAPES = {f.__name__: f for f in (holed_plate, bracket, winged, spider, grille, comb, lattice)}
+def housing() -> Manifold:
+    """The shape that s_g misses at the CPU presets: thin walls, many small holes, sharp edges."""
+    wall = 0.015
+    outer = box((1.0, 0.6, 0.3), (0.0, 0.0, 0.15))
+    inner = box((1.0 - 2 * wall, 0.6 - 2 * wall, 0.3), (0.0, 0.0, 0.15 + wall))
+    diameters = np.linspace(0.012, 0.04, 24)
+    holes = [_hole(d / 2, -0.4 + 0.16 * (i % 6), -0.2 + 0.133 * (i // 6)) for i, d in enumerate(diameters)]
+    slot = box((0.3, 0.2, 0.05), (0.0, 0.3, 0.18))  # through the +y wall
+    return _minus(outer - inner, [*holes, slot])
+
+
+def statue() -> Manifold:
+    """A standing figure with thin wings and a raised arm holding a torch (thin parts far from the body)."""
+    body = Manifold.sphere(0.09, SEGMENTS).scale([1.0, 0.7, 2.2]).translate([0.0, 0.0, 0.0])
+    head = Manifold.sphere(0.055, SEGMENTS).translate([0.0, 0.0, 0.235])
+    legs = [_segment(np.array([x, 0.0, -0.12]), np.array([x, 0.0, -0.45]), 0.03) for x in (-0.045, 0.045)]
+    base = box((0.3, 0.2, 0.05), (0.0, 0.0, -0.47))
+    arm = _segment(np.array([0.07, 0.0, 0.15]), np.array([0.16, 0.0, 0.42]), 0.018)
+    torch_ = _segment(np.array([0.16, 0.0, 0.38]), np.array([0.17, 0.0, 0.5]), 0.012)
+    flame = Manifold.cylinder(0.06, 0.03, 0.0, SEGMENTS).translate([0.17, 0.0, 0.5])
+    wings = [
+        box((0.012, 0.42, 0.3)).rotate([angle, 0.0, 0.0]).translate([-0.06, side * 0.2, 0.14])
+        for side, angle in ((1, -25.0), (-1, 25.0))
+    ]
+    return union([body, head, *legs, base, arm, torch_, flame, *wings])
+
+
+SHAPES = {
+    f.__name__: f for f in (holed_plate, bracket, winged, spider, grille, comb, lattice, housing, statue)
+}
 
 
 def write(out: Path) -> list[Path]:
@@ -142,7 +186,7 @@ def write(out: Path) -> list[Path]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, default=Path("out/bench/stress"))
+    p.add_argument("--out", type=Path, default=OUT / "stress")
     for path in write(p.parse_args().out):
         print(path)
 

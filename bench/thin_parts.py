@@ -25,10 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _harness import MESHES, OUT, open_model
 
-REPO = Path(__file__).resolve().parents[1]
-MESHES = REPO.parent / "shared" / "meshes"
-CACHE = REPO / "out" / "bench" / "thin_parts"
+CACHE = OUT / "thin_parts"
 
 
 def lattice_genus(gt, cells: int, key: str, levels: tuple[float, ...] = (0.0,)) -> list[int | None]:
@@ -53,7 +52,6 @@ def lattice_genus(gt, cells: int, key: str, levels: tuple[float, ...] = (0.0,)) 
 
 
 def main() -> None:
-    from compact_sdf.checkpoint import load_model
     from compact_sdf.data.load import load_mesh, mesh_hash
     from compact_sdf.device import resolve_device
     from compact_sdf.errors import CompactSDFError
@@ -62,7 +60,7 @@ def main() -> None:
     from compact_sdf.metrics import evaluate_meshes, normalized
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True)
+    p.add_argument("--model", required=True, help="a model directory, or one of its states (best.pt)")
     p.add_argument("--meshes", nargs="+", required=True)
     p.add_argument("--resolution", type=int, default=256)
     p.add_argument(
@@ -90,15 +88,19 @@ def main() -> None:
     p.add_argument("--device", default="cpu", help="where the model runs: cpu, cuda or auto")
     p.add_argument("--save-dir", type=Path, help="also write each reconstruction here as <name>.ply")
     p.add_argument("--handles", choices=["keep", "close"], help="extract.handles (default: the model's)")
+    p.add_argument(
+        "--no-trained-region", action="store_true", help="fuse without the record of where s_o was trained"
+    )
     args = p.parse_args()
     torch.set_num_threads(1)
-    loaded = load_model(args.model, resolve_device(args.device))
+    loaded = open_model(args.model, resolve_device(args.device))
     cfg = replace(loaded.config.extract, resolution=args.resolution)
-    cfg = replace(cfg, handles=args.handles or cfg.handles)
+    cfg = replace(cfg, handles=args.handles or cfg.handles, trained_region=not args.no_trained_region)
     fine = loaded.config.sampling.fine_cells
     n = args.resolution
     print(
         f"model {args.model} ({loaded.config.preset}), N = {n}, fusion {cfg.fusion}, handles {cfg.handles}, "
+        f"trained region {'on' if cfg.trained_region and loaded.regions else 'off'}, "
         f"training lattice {fine}"
     )
     print()

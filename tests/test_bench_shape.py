@@ -15,8 +15,6 @@ from test_code_shape import _cycle, _imports
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
 MAX_BENCHMARKS = 12
-# Being reworked on another line of work; they move onto the harness when that lands.
-PENDING = {"fidelity", "stress_shapes", "thin_parts"}
 
 
 def _scripts(folder: Path) -> dict[str, Path]:
@@ -41,7 +39,7 @@ def test_benchmarks_share_the_harness() -> None:
     graph = {m: _imports(m, p, set(mods)) for m, p in mods.items()}
     # the other benchmarks that a benchmark imports count: they import the harness themselves
     reach = {m: graph[m] | {n for d in graph[m] for n in graph[d]} for m in graph}
-    missing = [m for m in mods if not m.startswith("_") and m not in PENDING and "_harness" not in reach[m]]
+    missing = [m for m in mods if not m.startswith("_") and "_harness" not in reach[m]]
     assert not missing, f"benchmarks not on bench/_harness.py: {missing}"
 
 

@@ -66,6 +66,12 @@ def test_sparse_equals_dense_on_a_trained_model(
         assert len(sparse.faces) > 100
         assert_same_mesh(sparse, dense, tol=1e-5)
         assert defects(sparse.faces).manifold
+        if fusion == "distance":  # with the record of where s_o was trained, too
+            region = loaded.region(name)
+            assert region is not None
+            with_region = extract_field(gen, ovf, cfg, band_width=band_width, region=region)
+            dense_region = dense_mesh(gen, cfg, ovf_fn=ovf, band_width=band_width, region=region)
+            assert_same_mesh(with_region, dense_region, tol=1e-5)
         if fusion == "distance":  # closing shallow handles sees the same lattice on both paths
             depth = quarter_cell(loaded.config.sampling.fine_cells)
             closed = extract_field(gen, ovf, cfg, band_width=band_width, handle_depth=depth)

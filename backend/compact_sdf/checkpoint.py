@@ -1,9 +1,11 @@
 """Model directories: atomic checkpoint writes, a readable summary, and ``load_model``.
 
 A model directory holds ``checkpoint.pt`` (everything needed to resume bit-exactly: config, shape
-names / hashes / normalisations, step, model, optimiser and RNG states), ``model.json`` (a summary
-for people and the service) and ``log.csv`` (the loss log). Files are written to a temporary name
-and renamed, so a crash mid-write never leaves a half checkpoint behind.
+names / hashes / normalisations, step, model, optimiser and RNG states, and where s_o was trained:
+``trained_region.py``), ``best.pt`` (the same for the state with the lowest held-out check,
+``heldout.py``), ``model.json`` (a summary for people and the service) and ``log.csv`` (the loss
+log). Files are written to a temporary name and renamed, so a crash mid-write never leaves a half
+checkpoint behind.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from compact_sdf.config import Config
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.errors import CheckpointError, InputError
 from compact_sdf.model import DualSDF
+from compact_sdf.trained_region import TrainedRegion, from_payload
 
 CHECKPOINT_NAME = "checkpoint.pt"
+BEST_NAME = "best.pt"
 SUMMARY_NAME = "model.json"
 FORMAT = "compact-sdf-checkpoint"
 FORMAT_VERSION = 1
@@ -68,6 +72,8 @@ class LoadedModel:
     # values derived from this model that a long-lived process keeps as long as the model itself
     # (blend.py: each shape's fields on the lattice for live blends); dropped with the model
     memo: OrderedDict[Any, Any] = field(default_factory=OrderedDict)
+    # where s_o was trained, per shape name (trained_region.py); empty for older checkpoints
+    regions: dict[str, TrainedRegion] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -79,19 +85,24 @@ class LoadedModel:
                 return i
         raise InputError(f"unknown shape '{name}'; this model knows: {', '.join(self.names)}")
 
+    def region(self, name: str) -> TrainedRegion | None:
+        """Where s_o was trained for this shape, or None (an older checkpoint, an imported code)."""
+        return self.regions.get(name)
+
     def code(self, name: str) -> torch.Tensor:
         """The latent code ``(d,)`` of a shape, detached."""
         return self.model.codes.weight[self.shape_index(name)].detach()
 
 
-def save_checkpoint(model_dir: Path, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` (see ``train.py``) as ``checkpoint.pt`` plus ``model.json``, both atomically."""
+def save_checkpoint(model_dir: Path, payload: dict[str, Any], name: str = CHECKPOINT_NAME) -> Path:
+    """Write ``payload`` (see ``train.py``) as ``name`` atomically; ``checkpoint.pt`` also updates
+    ``model.json`` (``best.pt`` is an extra state beside it)."""
     model_dir = Path(model_dir)
     full = {"format": FORMAT, "version": FORMAT_VERSION, **payload}
-    path = model_dir / CHECKPOINT_NAME
+    path = model_dir / name
     atomic_write(path, lambda p: torch.save(full, p))
-    summary = summarize(full)
-    atomic_write_json(model_dir / SUMMARY_NAME, summary)
+    if name == CHECKPOINT_NAME:
+        atomic_write_json(model_dir / SUMMARY_NAME, summarize(full))
     return path
 
 
@@ -109,6 +120,7 @@ def summarize(payload: dict[str, Any]) -> dict[str, Any]:
         "last_losses": payload.get("last_losses", {}),
         "rollbacks": payload.get("rollbacks", []),
         "band_coverage": payload.get("band_coverage", {}),
+        "check": payload.get("check", {}),
         "elapsed_s": payload.get("elapsed", 0.0),
         "config": payload["config"],
     }
@@ -161,6 +173,15 @@ def load_model(model_dir: str | Path, device: str | torch.device = "cpu") -> Loa
         shapes = [ShapeInfo.from_dict(s) for s in data["shapes"]]
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"damaged shape table in checkpoint: {exc}") from None
+    try:
+        regions = from_payload(data.get("trained_region"))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"damaged trained-region record in checkpoint: {exc}") from None
     return LoadedModel(
-        model=model, config=cfg, shapes=shapes, step=int(data["step"]), model_dir=Path(model_dir)
+        model=model,
+        config=cfg,
+        shapes=shapes,
+        step=int(data["step"]),
+        model_dir=Path(model_dir),
+        regions=regions,
     )

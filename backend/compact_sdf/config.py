@@ -93,6 +93,9 @@ class ExtractConfig:
     # perforations and bridges shallower than a quarter of a training cell (handles.py): right on
     # thin CAD walls, but it closes true shallow holes too (docs/benchmarks/fidelity.md), so opt-in
     handles: Literal["keep", "close"] = "keep"
+    # distance fusion: also use s_o where the shape's s_o training samples say the true surface is
+    # (trained_region.py; models trained before the record fuse without it). False: s_g's band only
+    trained_region: bool = True
     batch_points: int = 262_144
     coarse_cells: int = 16  # cells per side of the first level of the sparse surface search
     # assumed bound on |grad s_g|: a cell is skipped when a corner has |s| > L * diagonal

@@ -126,6 +126,13 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"the loss diverged {result.rollbacks} time(s); training went back to a checkpoint each time")
     if result.band_advice:
         print(f"warning: {result.band_advice}")
+    if result.check_worse:
+        worse = ", ".join(f"{n} ({lo:.3g} -> {last:.3g})" for n, (lo, last) in result.check_worse.items())
+        print(
+            f"warning: the held-out check of {worse} got worse with more training; "
+            f"{result.model_dir / 'best.pt'} keeps the state with the lowest mean check "
+            f"(step {result.best_step})"
+        )
     if result.cancelled:
         print(f"resume with: compact-sdf train --resume --out {result.model_dir}")
     return 0

@@ -16,6 +16,8 @@ from compact_sdf.extract.handles import close_shallow_handles
 from compact_sdf.extract.lattice import CORNERS, FieldFn, Lattice, evaluate, march, merge
 from compact_sdf.extract.mesh import MeshArrays
 from compact_sdf.progress import Progress
+from compact_sdf.trained_region import KEEP_WITHIN as REGION_KEEP_WITHIN
+from compact_sdf.trained_region import TrainedRegion
 
 KEEP_WITHIN = 0.5  # distance fusion: a component must reach |s_g| <= this x width somewhere
 
@@ -43,11 +45,14 @@ def crossed_cells(volume: np.ndarray) -> np.ndarray:
     return (lo <= 0.0) & (hi >= 0.0)
 
 
-def band_mask(gen_volume: np.ndarray, cfg: ExtractConfig, width: float) -> np.ndarray:
+def band_mask(
+    gen_volume: np.ndarray, cfg: ExtractConfig, width: float, region: TrainedRegion | None = None
+) -> np.ndarray:
     """Bool (N+1)^3: the band of ``extract``'s definition, computed from the whole s_g volume.
 
     Paper fusion: vertices within Chebyshev distance ``cfg.band`` of a corner of an s_g-crossed
-    cell. Distance fusion: those corners and every vertex with ``|s_g| <= width``.
+    cell. Distance fusion: those corners, every vertex with ``|s_g| <= width`` and, with a
+    ``region``, every vertex in a cell where s_o was trained (``TrainedRegion.lattice_mask``).
     """
     cells = crossed_cells(gen_volume)
     n = cells.shape[0]
@@ -55,7 +60,8 @@ def band_mask(gen_volume: np.ndarray, cfg: ExtractConfig, width: float) -> np.nd
     for i, j, k in CORNERS:
         corners[i : i + n, j : j + n, k : k + n] |= cells
     if cfg.fusion == "distance":
-        return corners | (np.abs(gen_volume) <= width)
+        trained = region.lattice_mask(cells.shape[0]) if region is not None else False
+        return corners | (np.abs(gen_volume) <= width) | trained
     if cfg.band == 0:
         return corners
     return ndimage.binary_dilation(corners, structure=np.ones((3, 3, 3), bool), iterations=cfg.band)
@@ -86,9 +92,11 @@ def drop_band_artifacts(
     batch: int,
     device: torch.device | str,
     min_volume: float = 0.0,
+    region: TrainedRegion | None = None,
 ) -> MeshArrays:
-    """The distance fusion's last step: drop every component that never comes near s_g's surface,
-    and every component enclosing less than ``min_volume`` (normalised units).
+    """The distance fusion's last step: drop every component that never comes near s_g's surface
+    (with a ``region``: near the surface s_o was trained on), and every component enclosing less
+    than ``min_volume`` (normalised units).
 
     Where s_o is wrong deep inside or outside the shape (few samples there), the band's edge at
     ``|s_g| = width`` cuts its wrong sign off against s_g's and leaves small closed shells (measured
@@ -103,13 +111,21 @@ def drop_band_artifacts(
     tips cut off by thin necks) enclose 5.3 and 7.9 training cells (128 per side). With the
     paper's 512 training lattice, N = 256 voids of one vertex enclose 1.2-1.4 of its cells
     (docs/benchmarks/fidelity.md): the extraction voxel is the bound there.
+
+    A ``region`` knows where the true surface is: a component is kept when it passes through a
+    cell with a training sample within ``trained_region.KEEP_WITHIN`` band widths. Real parts s_g
+    misses (thin walls and wings at the CPU presets) pass that test and not s_g's; s_o's far-field
+    surfaces and the shells at the band's edge pass neither.
     """
     if len(mesh.faces) == 0:
         return mesh
-    values = evaluate(gen_fn, mesh.vertices, batch, device)
+    if region is not None:
+        near = region.near(mesh.vertices, REGION_KEEP_WITHIN)
+    else:
+        near = np.abs(evaluate(gen_fn, mesh.vertices, batch, device)) <= KEEP_WITHIN * width
     label = mesh.component_labels()
     big = np.abs(mesh.component_volumes(label)) >= min_volume
-    return mesh.keep_components((np.abs(values) <= KEEP_WITHIN * width) & big[label], label)
+    return mesh.keep_components(near & big[label], label)
 
 
 def speck_volume(fine_cells: int, resolution: int) -> float:
@@ -124,6 +140,7 @@ def dense_fused_volume(
     cfg: ExtractConfig,
     device: torch.device | str,
     band_width: float = 0.0,
+    region: TrainedRegion | None = None,
 ) -> np.ndarray:
     """The fused field of ``extract`` on the full lattice: s_o inside the band, s_g elsewhere.
 
@@ -133,7 +150,7 @@ def dense_fused_volume(
     if ovf_fn is None:
         return gen
     ovf = dense_volume(ovf_fn, cfg.resolution, cfg.batch_points, device)
-    return np.where(band_mask(gen, cfg, cfg.width * band_width), ovf, gen)
+    return np.where(band_mask(gen, cfg, cfg.width * band_width, region), ovf, gen)
 
 
 def dense_mesh(
@@ -146,17 +163,20 @@ def dense_mesh(
     band_width: float = 0.0,
     min_volume: float = 0.0,
     handle_depth: float = 0.0,
+    region: TrainedRegion | None = None,
 ) -> MeshArrays:
     """Mesh of ``fn`` alone, or of the fusion of ``fn`` (as s_g) with ``ovf_fn``, evaluated densely
     (the rules of ``extract.extract_field``, for the tests that compare the two)."""
     report: Progress = progress or (lambda stage, fraction: None)
     report("dense evaluation", 0.0)
-    volume = dense_fused_volume(fn, ovf_fn, cfg, device, band_width)
+    region = region if ovf_fn is not None and cfg.fusion == "distance" else None
+    volume = dense_fused_volume(fn, ovf_fn, cfg, device, band_width, region)
     if ovf_fn is not None and cfg.fusion == "distance" and handle_depth > 0:
         close_shallow_handles(volume, handle_depth)
     report("marching cubes", 0.8)
     mesh = mesh_volume(volume)
     if ovf_fn is not None and cfg.fusion == "distance":
-        mesh = drop_band_artifacts(mesh, fn, cfg.width * band_width, cfg.batch_points, device, min_volume)
+        width = cfg.width * band_width
+        mesh = drop_band_artifacts(mesh, fn, width, cfg.batch_points, device, min_volume, region)
     report("done", 1.0)
     return mesh

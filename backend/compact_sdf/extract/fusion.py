@@ -10,14 +10,18 @@ by ``cfg.fusion``:
   (``sampling.band_width``: where ``s_o`` had dense supervision). The band is a fixed width in
   the model's own units, the same at every N, so a wall or hole that ``s_g`` misses by less than
   ``w`` keeps ``s_o``'s detail at every resolution, while ``s_o``'s far-field surfaces (where
-  ``|s_g| > w``; it saw few samples there) are still replaced by ``s_g``.
+  ``|s_g| > w``; it saw few samples there) are still replaced by ``s_g``. With the shape's
+  record of where s_o was trained (``trained_region.py``, ``cfg.trained_region``), the band
+  also holds every vertex whose cell had an s_o training sample within half a band width of the
+  true surface: the parts s_g misses by more than ``w`` (thin walls, small holes, thin wings at
+  the CPU presets) keep s_o too.
 - ``"paper"``: every vertex within Chebyshev distance ``n = cfg.band`` (in vertices) of a corner
   of a cell crossed by ``s_g`` (the paper's definition; its width shrinks as N grows).
 
 The fused field is ``s_o`` on ``B`` and ``s_g`` elsewhere; marching cubes (scikit-image, Lewiner)
 at level 0 meshes it. The distance fusion then drops the closed parts that never come near s_g's
-surface and those enclosing less than one cell of the training lattice
-(``extract_dense.drop_band_artifacts``).
+surface (with the record: near the trained surface) and those enclosing less than one cell of the
+training lattice (``extract_dense.drop_band_artifacts``).
 
 Sparse evaluation. ``search.find_surface`` finds the cells that may hold ``|s_g| <= w`` or a
 crossing, with exact ``s_g`` on their corners, without evaluating most of the lattice (its
@@ -47,6 +51,7 @@ from compact_sdf.extract.lattice import FieldFn, Lattice, cell_corners, dilate, 
 from compact_sdf.extract.mesh import MeshArrays
 from compact_sdf.extract.search import Memo, Surface, find_surface
 from compact_sdf.progress import Progress
+from compact_sdf.trained_region import TrainedRegion
 
 if TYPE_CHECKING:
     from compact_sdf.checkpoint import LoadedModel
@@ -77,7 +82,13 @@ def fusion_width(cfg: ExtractConfig, band_width: float) -> float:
     return cfg.width * band_width if cfg.fusion == "distance" else 0.0
 
 
-def band_of(crossed: np.ndarray, gen: np.ndarray, cfg: ExtractConfig, width: float) -> np.ndarray:
+def band_of(
+    crossed: np.ndarray,
+    gen: np.ndarray,
+    cfg: ExtractConfig,
+    width: float,
+    region: TrainedRegion | None = None,
+) -> np.ndarray:
     """Bool (N+1)^3: the band B of the module docstring from the crossed cells and s_g's values.
 
     ``gen`` may hold NaN where s_g was not evaluated (those vertices are never within ``width``).
@@ -85,8 +96,9 @@ def band_of(crossed: np.ndarray, gen: np.ndarray, cfg: ExtractConfig, width: flo
     corners = cell_corners(crossed)
     if cfg.fusion == "paper":
         return dilate(corners, cfg.band)
+    trained = region.lattice_mask(cfg.resolution) if region is not None else False
     with np.errstate(invalid="ignore"):
-        return corners | (np.abs(gen) <= width)
+        return corners | (np.abs(gen) <= width) | trained
 
 
 def extract_field(
@@ -99,6 +111,7 @@ def extract_field(
     min_volume: float = 0.0,
     handle_depth: float = 0.0,
     join_gap: float = 0.0,
+    region: TrainedRegion | None = None,
     progress: Progress | None = None,
 ) -> MeshArrays:
     """Fused mesh of two fields in unit coordinates; ``ovf_fn=None`` meshes ``s_g`` alone.
@@ -108,9 +121,10 @@ def extract_field(
     ``handle_depth > 0`` closes the handles shallower than that (``handles.py``, distance fusion).
     ``join_gap > 0`` joins parts that the field brings closer than that level
     (``connect.join_parts``; the search then keeps exact ``s_g`` values out to it, and the band
-    holds the fused values).
+    holds the fused values). ``region`` (distance fusion): where s_o was trained.
     """
     _check_config(cfg)
+    region = region if ovf_fn is not None and cfg.fusion == "distance" else None
     width = fusion_width(cfg, band_width) if ovf_fn is not None else 0.0
     if ovf_fn is not None and cfg.fusion == "distance" and width <= 0.0:
         raise InputError("the distance fusion needs the model's band width (band_width > 0)")
@@ -121,7 +135,10 @@ def extract_field(
     surface = find_surface(memo, cfg, device, width)
     report("band", 0.4)
     field = surface.field
-    band = cell_corners(surface.crossed) if ovf_fn is None else band_of(surface.crossed, field, cfg, width)
+    if ovf_fn is None:
+        band = cell_corners(surface.crossed)
+    else:
+        band = band_of(surface.crossed, field, cfg, width, region)
     near = dilate(band, 1)  # the band and its shell: every corner of every cell touching the band
     if ovf_fn is not None:
         band_values = evaluate(ovf_fn, lat.points(np.argwhere(band)), cfg.batch_points, device)
@@ -142,7 +159,7 @@ def extract_field(
     verts, faces = merge(_march_blocks(field, band, cfg.block_cells))
     mesh = MeshArrays.from_lattice(verts, faces, cfg.resolution)
     if ovf_fn is not None and cfg.fusion == "distance":
-        mesh = drop_band_artifacts(mesh, gen_fn, width, cfg.batch_points, device, min_volume)
+        mesh = drop_band_artifacts(mesh, gen_fn, width, cfg.batch_points, device, min_volume, region)
     report("done", 1.0)
     return mesh
 
@@ -241,7 +258,10 @@ def extract_shape(
         return model.sdf_ovf(z, x)
 
     if mode == "fused":
-        mesh = fuse(loaded, gen_fn, ovf_fn, cfg, device, progress=progress)
+        region = None
+        if isinstance(code_or_name, str) and cfg.trained_region:
+            region = loaded.region(code_or_name)
+        mesh = fuse(loaded, gen_fn, ovf_fn, cfg, device, region=region, progress=progress)
     elif mode == "generalization":
         mesh = extract_field(gen_fn, None, cfg, device, join_gap=join_gap, progress=progress)
     elif mode == "overfitting-sparse":
@@ -264,10 +284,12 @@ def fuse(
     device: torch.device | str,
     *,
     join_gap: float = 0.0,
+    region: TrainedRegion | None = None,
     progress: Progress | None = None,
 ) -> MeshArrays:
     """``extract_field`` of two fields with the model's own fusion settings: its training band, the
-    smallest part it can have shaped, and the pinhole rule when ``cfg.handles`` asks for it."""
+    smallest part it can have shaped, and the pinhole rule when ``cfg.handles`` asks for it.
+    ``region``: where the shape's s_o was trained (a stored shape's, not a blend's)."""
     sampling = loaded.config.sampling
     return extract_field(
         gen_fn,
@@ -278,5 +300,6 @@ def fuse(
         min_volume=speck_volume(sampling.fine_cells, cfg.resolution),
         handle_depth=quarter_cell(sampling.fine_cells) if cfg.handles == "close" else 0.0,
         join_gap=join_gap,
+        region=region,
         progress=progress,
     )

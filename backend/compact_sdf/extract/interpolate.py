@@ -188,7 +188,9 @@ def interpolate_shapes(
             mesh = extract_blend(loaded, names, z, row, cfg, norm, join_gap=join_gap)
         else:
             gap = join_gap if how == "generalization" and not end else 0.0
-            mesh = extract_shape(loaded, z, cfg, how, normalization=norm, join_gap=gap)
+            # an end is that shape's own reconstruction (with the record of where its s_o was trained)
+            source = names[int(row.argmax())] if end else z
+            mesh = extract_shape(loaded, source, cfg, how, normalization=norm, join_gap=gap)
         meshes.append(drop_small_parts(mesh, keep_fraction))
     if progress is not None:
         progress("done", 1.0)

@@ -5,6 +5,10 @@ Each step draws ``shapes_per_batch`` shapes, ``samples_per_shape`` samples per b
 ``L_gen + L_ovf + w(step) * (reg_code * L_z + reg_feature * L_c)`` with the three-group Adam of
 ``optim.py``. Everything random comes from explicit ``torch.Generator``s whose states go into the
 checkpoint, so a resumed CPU run continues exactly where it stopped.
+
+Beside the model, each checkpoint records where s_o was trained, shape by shape
+(``trained_region.py``, read by the fusion), and the held-out check of every shape
+(``heldout.py``): ``best.pt`` keeps the state with the lowest mean check.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from typing import Any
 
 import torch
 
+from compact_sdf import trained_region
 from compact_sdf.checkpoint import (
+    BEST_NAME,
     CHECKPOINT_NAME,
     ShapeInfo,
     model_from_payload,
@@ -34,7 +40,7 @@ from compact_sdf.extract import band_check
 from compact_sdf.model import DualSDF
 from compact_sdf.progress import Progress
 from compact_sdf.training import distributed as ddp
-from compact_sdf.training import objective
+from compact_sdf.training import heldout, objective
 from compact_sdf.training.code_inversion import fit_row
 from compact_sdf.training.divergence import DivergenceWatch
 from compact_sdf.training.eta import StepClock
@@ -73,6 +79,10 @@ class TrainResult:
     # (name -> share), and what to do about it ("" when none)
     band_misses: dict[str, float] = field(default_factory=dict)
     band_advice: str = ""
+    # shapes whose held-out check ended over heldout.WORSE times its lowest in this run:
+    # name -> (lowest, last); best.pt holds the state of step ``best_step``
+    check_worse: dict[str, tuple[float, float]] = field(default_factory=dict)
+    best_step: int | None = None
 
 
 @contextlib.contextmanager
@@ -188,6 +198,9 @@ class _State:
     speed: float = 0.0  # sample points per second, smoothed
     clock: StepClock = field(default_factory=StepClock)  # the time left (eta.py)
     t_begin: float = field(default_factory=time.perf_counter)
+    held: list[heldout.Held] = field(default_factory=list)  # per shape, in ``shapes`` order
+    regions: dict[str, trained_region.TrainedRegion] = field(default_factory=dict)
+    checks: heldout.Checks = field(default_factory=heldout.Checks)
 
     def elapsed(self) -> float:
         return self.elapsed0 + time.perf_counter() - self.t_begin
@@ -207,6 +220,8 @@ class _State:
             "rollbacks": self.rollbacks,
             "lowest_losses": self.watch.lowest,
             "band_coverage": {n: asdict(c) for n, c in self.coverage.items()},
+            "trained_region": trained_region.to_payload(self.regions),
+            "check": self.checks.to_dict(),
         }
 
 
@@ -231,8 +246,10 @@ def _fresh(
     model.to(world.device)
     opts = Optimizers(model, cfg.train)
     batch_gen, sample_gen = _generators(cfg, world)
-    dev = _device_shapes(shapes, cfg, world)
-    return _State(model_dir, model, opts, dev, infos, batch_gen, sample_gen, 0, 0.0, resumed=False)
+    dev, held, regions = _device_shapes(shapes, cfg, world)
+    state = _State(model_dir, model, opts, dev, infos, batch_gen, sample_gen, 0, 0.0, resumed=False)
+    state.held, state.regions = held, regions
+    return state
 
 
 def _restore(
@@ -285,11 +302,14 @@ def _restore(
     start = int(data["step"])
     batch_gen, sample_gen = _generators(cfg, world)
     _set_generators(batch_gen, sample_gen, data, cfg, world, fresh_samples=bool(new))
-    dev = _device_shapes(shapes, cfg, world)
+    dev, held, regions = _device_shapes(shapes, cfg, world)
     elapsed0 = float(data.get("elapsed", 0.0))
     state = _State(
         model_dir, model, opts, dev, infos, batch_gen, sample_gen, start, elapsed0, resumed=True, new=new
     )
+    state.held, state.regions = held, regions
+    # added shapes change what the mean is over: their run starts a new best
+    state.checks = heldout.Checks() if new else heldout.Checks.carried(data.get("check"))
     state.rollbacks = list(data.get("rollbacks", []))
     # the last measurement until this run measures again (a resume with no new steps reports it)
     state.coverage = band_check.recorded(data.get("band_coverage", {}))
@@ -316,10 +336,22 @@ def _set_generators(
         sample_gen.manual_seed(cfg.train.seed + 1 + world.rank + 7919 * int(data["step"]))
 
 
-def _device_shapes(shapes: list[ShapeSamples], cfg: Config, world: ddp.World) -> list[DeviceShape]:
+def _device_shapes(
+    shapes: list[ShapeSamples], cfg: Config, world: ddp.World
+) -> tuple[list[DeviceShape], list[heldout.Held], dict[str, trained_region.TrainedRegion]]:
+    """Each shape's training samples on the device (its held-out points removed), its held-out
+    points, and the record of where its s_o samples lie."""
     if len(shapes) < world.size:
         raise InputError(f"{world.size} ranks need at least as many shapes; got {len(shapes)}")
-    return [DeviceShape(s, world.device, cfg.sampling) for s in shapes]
+    sampling = cfg.sampling
+    cells = trained_region.region_cells(sampling.fine_cells)
+    dev, held, regions = [], [], {}
+    for s in shapes:
+        kept, h = heldout.split(s, sampling.band_width, cfg.train.seed, world.device)
+        dev.append(DeviceShape(kept, world.device, sampling))
+        held.append(h)
+        regions[s.name] = trained_region.record(dev[-1].ovf_x, dev[-1].ovf_y, sampling.band_width, cells)
+    return dev, held, regions
 
 
 class _Trainer:
@@ -351,6 +383,8 @@ class _Trainer:
     def run(self) -> TrainResult:
         s, total = self.s, self.cfg.train.steps
         done, cancelled, first = s.start, False, len(s.rollbacks)
+        if s.resumed and self.world.is_main:
+            self._check(s.start)  # the start state is measured: a resume must not make it worse
         s.clock.start(time.perf_counter())
         with _precision(self.world.device, self.cfg.train.precision) as autocast:
             while done < total:
@@ -394,6 +428,8 @@ class _Trainer:
             rollbacks=len(s.rollbacks) - first,
             band_misses=band_misses,
             band_advice=band_advice,
+            check_worse=heldout.got_worse(s.checks.lowest, s.checks.last),
+            best_step=s.checks.best_step,
         )
 
     def _go_back(self, at: int, why: str) -> int:
@@ -477,6 +513,18 @@ class _Trainer:
             eta = s.clock.eta(total - done)
             self.progress(TrainProgress(done, total, values["loss_gen"], values["loss_ovf"], s.speed, eta))
 
+    def _check(self, done: int) -> dict[str, Any] | None:
+        """Measure the held-out checks; a new lowest mean writes ``best.pt``. Returns the payload
+        when it was built (the caller saves the same state)."""
+        s = self.s
+        values = heldout.measure(s.model, s.held)
+        if not s.checks.update([i.name for i in s.infos], values, done):
+            return None
+        payload = s.payload(self.cfg, done)
+        save_checkpoint(s.model_dir, payload, name=BEST_NAME)
+        return payload
+
     def _checkpoint(self, done: int) -> None:
-        save_checkpoint(self.s.model_dir, self.s.payload(self.cfg, done))
+        payload = self._check(done) or self.s.payload(self.cfg, done)
+        save_checkpoint(self.s.model_dir, payload)
         self.saved_step = done
