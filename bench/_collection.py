@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from _harness import CACHE, MESHES, normalization, open_model
+from _harness import CACHE, MESHES, load, normalization, open_model, peak_mb
 
 
 def collection(n: int, root: Path) -> list[Path]:
@@ -66,3 +66,18 @@ def score_loaded(loaded: Any, paths: list[Path], args: argparse.Namespace) -> di
         mesh = extract_shape(loaded, path.stem, ecfg, "fused")
         out[path.stem] = score(mesh, path, normalization(loaded, path.stem), args)
     return out
+
+
+def train_info(cfg: Any, steps: int, seconds: float, load0: list[float], cpu: float) -> dict[str, Any]:
+    """What a training run cost, in the same fields for every method compared."""
+    return {
+        "config": cfg.to_dict(),
+        "rule_steps": cfg.train.steps,
+        "steps": steps,
+        "train_s": seconds,
+        "train_cpu_s": cpu,
+        "step_cpu_s": cpu / max(1, steps),
+        "peak_train_mb": peak_mb(),
+        "load_start": load0,
+        "load_end": load(),
+    }

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from _collection import collection, config, samples, score_model
+from _collection import collection, config, samples, score_model, train_info
 from _harness import CACHE, MESHES, OUT, REPO, cpu_timer, load, machine, peak_mb
 from compact_sdf.config import DEFAULT_PRESET
 
@@ -66,25 +66,11 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
     ddp.teardown(world)
     if not world.is_main:
         sys.exit(0)
-    info = _train_info(cfg, res.step, time.perf_counter() - t0, load0, cpu) | {"ranks": world.size}
+    info = train_info(cfg, res.step, time.perf_counter() - t0, load0, cpu) | {"ranks": world.size}
     last = paths[len(paths) - args.eval_last :] if args.eval_last else []
     scored = paths[: len(paths) - len(last) : args.eval_every] + last
     info["metrics"] = score_model(model_dir, scored, args)
     return info
-
-
-def _train_info(cfg: Any, steps: int, seconds: float, load0: list[float], cpu: float) -> dict[str, Any]:
-    return {
-        "config": cfg.to_dict(),
-        "rule_steps": cfg.train.steps,
-        "steps": steps,
-        "train_s": seconds,
-        "train_cpu_s": cpu,
-        "step_cpu_s": cpu / max(1, steps),
-        "peak_train_mb": peak_mb(),
-        "load_start": load0,
-        "load_end": load(),
-    }
 
 
 def run_add(args: argparse.Namespace) -> dict[str, Any]:
@@ -115,7 +101,7 @@ def run_add(args: argparse.Namespace) -> dict[str, Any]:
         steps = (
             train(model_dir, shapes, cfg, resume=True, should_stop=cpu_timer(args.minutes * 60)).step - done
         )
-    info = _train_info(cfg, steps, time.perf_counter() - t0, load0, time.process_time() - c0)
+    info = train_info(cfg, steps, time.perf_counter() - t0, load0, time.process_time() - c0)
     info["base_steps"] = done
     scored = paths[: args.n : args.eval_every] + paths[args.n :]  # every k-th old shape, all new ones
     info["metrics"] = score_model(model_dir, scored, args)

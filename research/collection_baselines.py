@@ -20,8 +20,8 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
-from _collection import collection, config, samples, score, score_model  # noqa: E402
-from _harness import OUT, cpu_timer, load, machine, peak_mb  # noqa: E402
+from _collection import collection, config, samples, score, score_model, train_info  # noqa: E402
+from _harness import OUT, cpu_timer, load, machine  # noqa: E402
 
 ROOT = OUT / "collection"
 
@@ -30,19 +30,6 @@ def _clear(path: Path) -> None:
     import shutil
 
     shutil.rmtree(path, ignore_errors=True)
-
-
-def _train_info(cfg: Any, steps: int, seconds: float, load0: list[float], cpu: float) -> dict[str, Any]:
-    return {
-        "config": cfg.to_dict(),
-        "steps": steps,
-        "train_s": seconds,
-        "train_cpu_s": cpu,
-        "step_cpu_s": cpu / max(1, steps),
-        "peak_train_mb": peak_mb(),
-        "load_start": load0,
-        "load_end": load(),
-    }
 
 
 def run_codes_only(args: argparse.Namespace) -> dict[str, Any]:
@@ -55,7 +42,7 @@ def run_codes_only(args: argparse.Namespace) -> dict[str, Any]:
     budget = dual_parameters(cfg.model, args.n)
     load0, c0 = load(), time.process_time()
     res = train_codes_only(shapes, cfg, budget, should_stop=cpu_timer(args.minutes * 60))
-    info = _train_info(cfg, res.steps, res.seconds, load0, time.process_time() - c0) | {
+    info = train_info(cfg, res.steps, res.seconds, load0, time.process_time() - c0) | {
         "parameters": res.parameters,
         "budget": budget,
     }
@@ -87,7 +74,7 @@ def run_per_shape(args: argparse.Namespace) -> dict[str, Any]:
         model_dir = ROOT / f"per_shape_{args.n}" / s.name
         _clear(model_dir)
         steps += train(model_dir, [s], small, should_stop=cpu_timer(args.minutes * 60 / args.n)).step
-    info = _train_info(small, steps, time.perf_counter() - t0, load0, time.process_time() - c0)
+    info = train_info(small, steps, time.perf_counter() - t0, load0, time.process_time() - c0)
     info |= {"budget": budget, "parameters_each": dual_parameters(small.model, 1)}
     for path in paths:
         metrics |= score_model(ROOT / f"per_shape_{args.n}" / path.stem, [path], args)
