@@ -9,7 +9,10 @@
 #   3. bench/thin_parts.py on its best.pt (the state with the lowest held-out check; the last
 #      state when there is none) at N = 256: area, genus, parts, manifold, CD and F@0.005
 #      (the KEEP meshes first; 6-8 s a mesh on an H200; SCORE=0 skips it).
-# Each stage runs even if an earlier one failed, so one call shows as much as it can.
+#   4. (PAPER=1, a call of its own) bench/paper.py single on max_planck: the paper preset beside
+#      the release-style configuration at equal precision (bf16), fidelity against time for both.
+# Each stage runs even if an earlier one failed, so one call shows as much as it can. The steps
+# curve is three calls on one warm machine with MODEL_DIR kept: STEPS = 1200, 2400, 4000.
 #
 #   bash bench/paper_gpu.sh MESH_DIR OUT [STEPS] [PRESET]
 #
@@ -30,6 +33,15 @@ stamp() { echo "== $(date -u +%T) $*"; }
 
 stamp "device"
 $py -c "import torch; print(torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')"
+
+if [ "${PAPER:-0}" = 1 ]; then
+  stamp "paper.py single (paper preset vs release-style, bf16 both)"
+  $py bench/paper.py single --mesh "$mesh_dir/max_planck.ply" --out "$out/paper_single" --preset "$preset" \
+    --precision bf16 --evals 300,600,1200 --budget-s 200 --resolutions 256 \
+    --extract-resolution 256 || echo "FAILED paper.py"
+  stamp "end (PAPER=1)"
+  exit 0
+fi
 
 if [ "${THROUGHPUT:-1}" != 0 ]; then
   stamp "throughput ($preset, ours vs release)"
