@@ -71,17 +71,54 @@ def same_sign(field: np.ndarray) -> np.ndarray:
     return positive | negative
 
 
-def _beyond(value: np.ndarray, margin: float, widths: tuple[float, float]) -> np.ndarray:
-    """Values further than ``margin`` past the band ``-widths[1] <= s <= widths[0]``."""
-    if widths[0] == widths[1]:  # the usual symmetric band: one comparison pass over the array
-        return np.abs(value) > margin + widths[0]
-    return (value > margin + widths[0]) | (value < -(margin + widths[1]))
+def _beyond(value: np.ndarray, margin: float | np.ndarray, widths: tuple[float, float]) -> np.ndarray:
+    """Values further than ``margin`` past the band ``-widths[1] <= s <= widths[0]`` (NaN: never).
+    Thresholds are compared in the values' precision, as a scalar margin is."""
+    upper = np.asarray(margin + widths[0]).astype(value.dtype)
+    lower = np.asarray(-(margin + widths[1])).astype(value.dtype)
+    return (value > upper) | (value < lower)
 
 
-def _keep_cells(field: np.ndarray, margin: float, widths: tuple[float, float]) -> np.ndarray:
-    """Cells the rule of the module docstring cannot drop (``margin = L * d``)."""
-    far = np.logical_or.reduce([_beyond(v, margin, widths) for v in corner_views(field)])
-    return ~(same_sign(field) & far)
+def _keep_cells(
+    field: np.ndarray, cells: np.ndarray, margin: float, widths: tuple[float, float]
+) -> np.ndarray:
+    """``cells`` less those the rule of the module docstring drops (``margin = L * d``); only the
+    marked cells are read, so a level costs what its kept cells cost, not the whole lattice."""
+    index = np.flatnonzero(cells)
+    values = _corner_values(field, index, cells.shape[0])
+    drop = _same_sign_rows(values) & _any8(_beyond(values, margin, widths))
+    out = cells.copy()
+    out.flat[index[drop]] = False
+    return out
+
+
+def _corner_values(field: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
+    """(K, 8) values of ``field`` ((n+1)^3) at the corners of the cells with flat indices ``index``
+    in an (n)^3 array, in ``CORNERS`` order."""
+    i, j, k = np.unravel_index(index, (n, n, n))
+    side = n + 1
+    base = (i * side + j) * side + k
+    offsets = (CORNERS[:, 0] * side + CORNERS[:, 1]) * side + CORNERS[:, 2]
+    return field.ravel()[base[:, None] + offsets[None, :]]
+
+
+def _same_sign_rows(values: np.ndarray) -> np.ndarray:
+    """Per row: all values > 0 or all < 0 (NaN counts as neither), as ``same_sign``."""
+    return _all8(values > 0.0) | _all8(values < 0.0)
+
+
+_ONES8 = np.frombuffer(np.ones(8, dtype=bool).tobytes(), dtype=np.uint64)[0]
+
+
+def _any8(flags: np.ndarray) -> np.ndarray:
+    """``flags.any(axis=-1)`` for a last axis of 8 bools, read as one 64-bit word per row (numpy's
+    reduction over a short axis costs more than the comparisons that made it)."""
+    return np.ascontiguousarray(flags).view(np.uint64)[..., 0] != 0
+
+
+def _all8(flags: np.ndarray) -> np.ndarray:
+    """``flags.all(axis=-1)`` for a last axis of 8 bools (see ``_any8``)."""
+    return np.ascontiguousarray(flags).view(np.uint64)[..., 0] == _ONES8
 
 
 def _refine(a: np.ndarray, cut: int) -> np.ndarray:
@@ -102,18 +139,21 @@ def _children_kept(
 
     A parent corner ``q`` with ``|s(q)| > L * r + width`` (``r`` its largest distance to a child,
     one or two child sides per axis) settles that whole child as the cell rule does; a parent
-    whose corners disagree in sign keeps all its children.
+    whose corners disagree in sign keeps all its children. Only the kept parents are read.
     """
-    side = 2.0 / fine.cells
-    views = corner_views(parent_field)
-    certain = same_sign(parent_field) & parents
+    n = parents.shape[0]
+    index = np.flatnonzero(parents)
+    values = _corner_values(parent_field, index, n)
+    # reach[o, q]: from parent corner q to the far side of the child at offset o
+    same = (CORNERS[:, None, :] == CORNERS[None, :, :]).sum(axis=2)
+    reach = (2.0 / fine.cells) * np.sqrt(same + 4.0 * (3 - same))
+    ruled_out = _any8(_beyond(values[:, None, :], lipschitz * reach[None, :, :], widths))
+    kept = ~(_same_sign_rows(values)[:, None] & ruled_out)  # (K, 8 children)
     out = np.zeros((fine.cells,) * 3, dtype=bool)
-    for o in CORNERS:
-        ruled_out = np.zeros_like(certain)
-        for q, value in zip(CORNERS, views, strict=True):
-            reach = side * float(np.sqrt(np.sum(np.where(o == q, 1.0, 4.0))))
-            ruled_out |= _beyond(value, lipschitz * reach, widths)
-        out[o[0] :: 2, o[1] :: 2, o[2] :: 2] = parents & ~(certain & ruled_out)
+    parent_ijk = np.stack(np.unravel_index(index, (n, n, n)), axis=1)
+    for c, o in enumerate(CORNERS):
+        child = 2 * parent_ijk[kept[:, c]] + o
+        out[tuple(child.T)] = True
     return out
 
 
@@ -164,6 +204,25 @@ def steepest_slope(field: np.ndarray, cells: int) -> float:
     return steepest * cells / 2.0
 
 
+def _slope_around(field: np.ndarray, index: np.ndarray, cells: int) -> float:
+    """``steepest_slope`` over the edges at the vertices with flat indices ``index`` only: after a
+    refinement every edge with both ends evaluated has a newly evaluated end (the carried vertices
+    lie two steps apart), so these edges are all of them."""
+    side = field.shape[0]
+    flat = field.ravel()
+    values = flat[index]
+    steepest = 0.0
+    for stride in (side * side, side, 1):
+        coord = (index // stride) % side
+        for step in (-1, 1):
+            ok = (coord + step >= 0) & (coord + step < side)
+            if ok.any():
+                diff = np.fmax.reduce(np.abs(flat[index[ok] + step * stride] - values[ok]))
+                if np.isfinite(diff):
+                    steepest = max(steepest, float(diff))
+    return steepest * cells / 2.0
+
+
 class Memo:
     """s_g values already evaluated on the output lattice, so a search that starts again with a
     wider bound (or a wider width) re-evaluates no vertex: coarse levels are sub-lattices of it."""
@@ -191,7 +250,7 @@ def _search(memo: Memo, widths: tuple[float, float], lipschitz: float) -> tuple[
     grid = np.indices((lat.side,) * 3).reshape(3, -1).T
     field = memo(lat, grid).reshape((lat.side,) * 3)
     sign = _sign(field)
-    cells = _keep_cells(field, lat.cell_diagonal() * lipschitz, widths)
+    cells = _keep_cells(field, np.ones((lat.cells,) * 3, dtype=bool), lat.cell_diagonal() * lipschitz, widths)
     slope = steepest_slope(field, lat.cells)
     for cells_per_side in sizes[1:]:
         if slope > lipschitz:
@@ -208,11 +267,12 @@ def _search(memo: Memo, widths: tuple[float, float], lipschitz: float) -> tuple[
             cells, widths = crossing, (0.0, 0.0)
         else:
             missing = cell_corners(cells) & np.isnan(field)
-        values = memo(fine, np.argwhere(missing))
-        field[missing] = values
-        sign[missing] = _sign(values)
-        cells &= _keep_cells(field, fine.cell_diagonal() * lipschitz, widths)
-        slope = max(slope, steepest_slope(field, fine.cells))
+        index = np.flatnonzero(missing)
+        values = memo(fine, np.stack(np.unravel_index(index, missing.shape), axis=1))
+        field.flat[index] = values
+        sign.flat[index] = _sign(values)
+        cells = _keep_cells(field, cells, fine.cell_diagonal() * lipschitz, widths)
+        slope = max(slope, _slope_around(field, index, fine.cells))
         lat = fine
     return Surface(cells, field, sign, lipschitz), slope
 
