@@ -12,8 +12,9 @@
 set -euo pipefail
 py=${PYTHON:-.venv/bin/python}
 site=${WARP_SITE:-/tmp/warp_site}
-wheel=${WARP_WHEEL:-/tmp/whl/warp_lang-1.18.0-py3-none-manylinux_2_28_x86_64.whl}
-[ -f "$site/warp/__init__.py" ] || "$py" -m pip install -q --no-deps --target "$site" "$wheel"
+if [ ! -f "$site/warp/__init__.py" ]; then
+  "$py" -m pip install -q --no-deps --target "$site" "${WARP_WHEEL:?set WARP_WHEEL to the warp-lang 1.18 wheel}"
+fi
 "$py" -c "import torch; print(torch.__version__, torch.cuda.get_device_name())"
 PYTHONPATH="$site:backend${PYTHONPATH:+:$PYTHONPATH}" "$py" research/warp_meshing.py --device cuda \
   --resolutions 64 128 256 512 --dense-max 256 --budget 300 --json "${1:-out/research/warp_meshing_cuda.json}"
