@@ -12,7 +12,7 @@ its nearest lattice point, so the entry bounds its distance to the surface withi
 diagonal of a sample. The fusion then also uses
 s_o on the cells with a sample within ``USE_WITHIN`` band widths, and keeps a closed part of the
 fused surface when it passes through a cell with a sample within ``KEEP_WITHIN`` band widths
-(``extract_dense.drop_band_artifacts``): s_o's far-field surfaces never come that close to a
+(``extract.dense.drop_band_artifacts``): s_o's far-field surfaces never come that close to a
 training sample's surface, a real thin part always does.
 
 Checkpoints written before this record have none; their shapes fuse as before.

@@ -1,6 +1,6 @@
 """Sparse signed-distance fusion and marching cubes (method.md section 5).
 
-Definition (the one ``extract_dense`` computes densely and the tests compare against). On the
+Definition (the one ``extract.dense`` computes densely and the tests compare against). On the
 lattice of ``N = cfg.resolution`` cells per side over [-1,1]^3, a cell is *crossed* by a field
 when its 8 corner values satisfy ``min <= 0 <= max``. The band ``B`` (where ``s_o`` is used) is,
 by ``cfg.fusion``:
@@ -21,7 +21,7 @@ by ``cfg.fusion``:
 The fused field is ``s_o`` on ``B`` and ``s_g`` elsewhere; marching cubes (scikit-image, Lewiner)
 at level 0 meshes it. The distance fusion then drops the closed parts that never come near s_g's
 surface (with the record: near the trained surface) and those enclosing less than one cell of the
-training lattice (``extract_dense.drop_band_artifacts``).
+training lattice (``extract.dense.drop_band_artifacts``).
 
 Sparse evaluation. ``search.find_surface`` finds the cells that may hold ``|s_g| <= w`` or a
 crossing, with exact ``s_g`` on their corners, without evaluating most of the lattice (its
@@ -117,7 +117,7 @@ def extract_field(
     """Fused mesh of two fields in unit coordinates; ``ovf_fn=None`` meshes ``s_g`` alone.
 
     ``band_width`` is the training band half-width the distance fusion is measured in;
-    ``min_volume`` the smallest closed part it keeps (``extract_dense.drop_band_artifacts``);
+    ``min_volume`` the smallest closed part it keeps (``extract.dense.drop_band_artifacts``);
     ``handle_depth > 0`` closes the handles shallower than that (``handles.py``, distance fusion).
     ``join_gap > 0`` joins parts that the field brings closer than that level
     (``connect.join_parts``; the search then keeps exact ``s_g`` values out to it, and the band

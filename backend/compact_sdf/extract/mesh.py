@@ -1,7 +1,7 @@
 """The mesh container every extraction returns, and mesh file output.
 
 Kept apart from the extraction algorithms so that the sparse (``extract``) and dense
-(``extract_dense``) paths, interpolation, evaluation and the service share it without importing
+(``extract.dense``) paths, interpolation, evaluation and the service share it without importing
 each other.
 """
 
