@@ -141,6 +141,9 @@ def main() -> None:
     p.add_argument("--json", default=str(OUT / "fidelity.json"))
     p.add_argument("--tables", nargs="+", default=None, help="only print the tables of these JSON runs")
     p.add_argument(
+        "--goal", nargs="+", default=None, help="only print fused over the better branch for these JSON runs"
+    )
+    p.add_argument(
         "--refresh",
         nargs="+",
         default=None,
@@ -151,6 +154,9 @@ def main() -> None:
         torch.set_num_threads(args.threads)
         for f in args.refresh:
             refresh_fused(Path(f), args.samples)
+        return
+    if args.goal:
+        print_goal([json.loads(Path(f).read_text()) for f in args.goal])
         return
     if args.tables:
         merged = [json.loads(Path(f).read_text()) for f in args.tables]
@@ -277,6 +283,21 @@ def watertight_meshes() -> list[Path]:
     from compact_sdf.data.load import load_mesh
 
     return [p for p in sorted(MESHES.glob("*.ply")) if load_mesh(p).is_watertight]
+
+
+def print_goal(runs: list[dict]) -> None:
+    """One row per run, resolution and shape: each branch's CD, the fused CD and fused over the
+    better branch (the goal: at most 1.02)."""
+    print("| preset | N | shape | s_g CD | s_o CD | paper_n3 CD | fused CD | fused / better branch |")
+    print("|---|---|---|---|---|---|---|---|")
+    for run in runs:
+        for n in run["resolutions"]:
+            for name, r in run["shapes"].items():
+                t = {k: v["chamfer"] for k, v in r[str(n)].items()}
+                best = min(t["generalization"], t["overfitting"])
+                keys = ("generalization", "overfitting", "paper_n3", "fused")
+                cds = " | ".join(f"{t[k]:.2e}" for k in keys)
+                print(f"| {run['preset']} | {n} | {name} | {cds} | {t['fused'] / best:.3f} |")
 
 
 def print_tables(results: dict[str, dict], n: str) -> None:
