@@ -70,3 +70,18 @@ def summary(text: str, result: dict[str, Any]) -> str:
     train = result.get("fit") or result.get("train") or {}
     line = text + training_note(result)
     return Warn(line) if train.get("band_misses") else line
+
+
+LOST_REMEDY = (
+    "Walls and gaps finer than the model's training lattice need a finer preset (Balanced) or more Steps; "
+    "Close Pinholes closes shallow pinholes"
+)
+
+
+def reconstruction_summary(text: str, result: dict[str, Any]) -> str:
+    """``text``, or a ``Warn`` with what the reconstruction lost against its source (the backend's
+    ``lost``: parts, genus, area) and what to do about it."""
+    lost = result.get("lost") or []
+    if not lost:
+        return text
+    return Warn(f"{text}, but it differs from its source: {'; '.join(lost)}. {LOST_REMEDY}")

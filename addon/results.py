@@ -12,7 +12,7 @@ import bpy
 from . import mesh_bridge
 from .backend_state import refresh_models, select_model
 from .constants import FIDELITY, LINK_SOURCES, MIX_SLOTS
-from .notes import summary
+from .notes import reconstruction_summary, summary
 from .runtime import state
 from .scene import add_behind, add_object, add_row, download_meshes, link, target_collection
 
@@ -46,7 +46,8 @@ def place_reconstruction(job: dict[str, Any], source_name: str | None, shape: st
     obj = add_object(name, tris, origin, target_collection(bpy.context))
     params = job.get("params") or {}
     link(obj, params.get("model_id", job.get("model_id", "")), "reconstruction", params.get("shape", ""))
-    return f"Reconstructed '{source_name or shape}' as '{obj.name}' ({tris.face_count} triangles)"
+    text = f"Reconstructed '{source_name or shape}' as '{obj.name}' ({tris.face_count} triangles)"
+    return reconstruction_summary(text, job.get("result") or {})
 
 
 def place_row(job: dict[str, Any], names: list[str], spacing: float) -> str:

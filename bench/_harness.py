@@ -1,7 +1,7 @@
 """The one harness every benchmark runs on, so that their figures are comparable and reproducible.
 
 It loads a model, gives a shape's ground truth in the model's frame, computes a mesh's figures with
-the product's own functions (``compact_sdf.evaluate.shape_stats``: genus, components, manifold) and
+the product's own functions (``compact_sdf.surface_figures.shape_stats``: genus, components, manifold) and
 writes JSON results that record the machine and its load, because a shared machine's times
 measure its neighbours too. Benchmarks import it as ``_harness`` (run them as ``python bench/X.py``).
 """
@@ -92,7 +92,7 @@ def ground_truth(loaded: LoadedModel, name: str, path: Path) -> tuple[trimesh.Tr
 
 def figures(mesh: trimesh.Trimesh) -> dict[str, Any]:
     """Area, components, genus, watertight and manifold, by the product's own definition."""
-    from compact_sdf.evaluate import shape_stats
+    from compact_sdf.surface_figures import shape_stats
 
     return shape_stats(mesh)
 

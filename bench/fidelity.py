@@ -114,8 +114,9 @@ def render_pair(gt: trimesh.Trimesh, pred: trimesh.Trimesh, title: str, path: Pa
 
 def main() -> None:
     from compact_sdf.data.load import load_mesh
-    from compact_sdf.evaluate import ablate, evaluate_shape, shape_stats
+    from compact_sdf.evaluate import ablate, evaluate_shape
     from compact_sdf.metrics import evaluate_meshes, normalized
+    from compact_sdf.surface_figures import shape_stats
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(

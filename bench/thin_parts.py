@@ -34,9 +34,9 @@ def lattice_genus(gt, cells: int, key: str, levels: tuple[float, ...] = (0.0,)) 
     """Genus of the ground truth's signed distance on a lattice of ``cells`` per side, meshed at
     each of ``levels`` (0 = the surface; +-d = the surface moved out / in by d). Cached per level."""
     from compact_sdf.data.groundtruth import signed_distance
-    from compact_sdf.evaluate import shape_stats
     from compact_sdf.extract.dense import mesh_volume
     from compact_sdf.extract.lattice import Lattice
+    from compact_sdf.surface_figures import shape_stats
 
     paths = [CACHE / (f"{key}_{cells}.json" if lv == 0 else f"{key}_{cells}_{lv:+.5f}.json") for lv in levels]
     if not all(path.exists() for path in paths):
@@ -55,9 +55,9 @@ def main() -> None:
     from compact_sdf.data.load import load_mesh, mesh_hash
     from compact_sdf.device import resolve_device
     from compact_sdf.errors import CompactSDFError
-    from compact_sdf.evaluate import shape_stats
     from compact_sdf.extract.fusion import extract_shape
     from compact_sdf.metrics import evaluate_meshes, normalized
+    from compact_sdf.surface_figures import shape_stats
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="a model directory, or one of its states (best.pt)")

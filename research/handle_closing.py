@@ -23,10 +23,10 @@ from scipy import ndimage
 
 def main() -> None:
     from compact_sdf.data.groundtruth import signed_distance
-    from compact_sdf.evaluate import shape_stats
     from compact_sdf.extract.dense import mesh_volume
     from compact_sdf.extract.handles import close_side, line_cover, quarter_cell
     from compact_sdf.extract.lattice import Lattice
+    from compact_sdf.surface_figures import shape_stats
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_shape_options(p)

@@ -33,7 +33,7 @@ def read_written(path: Path) -> trimesh.Trimesh:
 def main() -> None:
     from compact_sdf.data.groundtruth import signed_distance
     from compact_sdf.data.load import load_mesh
-    from compact_sdf.evaluate import shape_stats
+    from compact_sdf.surface_figures import shape_stats
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("mesh", type=Path)

@@ -31,12 +31,12 @@ import trimesh
 import warp as wp
 import warp.geometry as wg
 from compact_sdf.checkpoint import load_model
-from compact_sdf.evaluate import shape_stats
 from compact_sdf.extract.dense import dense_volume
 from compact_sdf.extract.fusion import extract_shape
 from compact_sdf.extract.lattice import CPU_BATCH
 from compact_sdf.extract.search import find_surface
 from compact_sdf.metrics import chamfer, sample_surface
+from compact_sdf.surface_figures import shape_stats
 from scipy.spatial import cKDTree
 
 REPO = Path(__file__).resolve().parents[1]

@@ -349,3 +349,40 @@ def test_a_fine_tune_lasts_the_presets_steps_not_a_collections_total() -> None:
     preview = get_preset("preview")
     assert fine_tune_steps(for_collection(preview, 50)) == preview.train.steps == 600
     assert fine_tune_steps(preview.override({"train.steps": 20})) == 20  # a shorter model's own
+
+
+def test_a_reconstruction_says_what_it_lost_against_its_source(
+    trained: Trained, tmp_path: Path, capsys
+) -> None:
+    """The model records each source's area, genus and parts; a reconstruction that keeps them says
+    nothing, one that does not says what it lost (here: a source recorded with holes the box lacks)."""
+    from compact_sdf import tasks
+    from compact_sdf.checkpoint import read_checkpoint, save_checkpoint
+
+    recorded = {
+        s["name"]: s["figures"] for s in json.loads((trained.model_dir / "model.json").read_text())["shapes"]
+    }
+    assert recorded["sphere"]["genus"] == 0 and recorded["sphere"]["parts"] == 1
+    assert recorded["sphere"]["area"] == pytest.approx(4 * np.pi * 0.3**2, rel=0.01)
+    kept = tasks.extract(tasks.ExtractRequest(str(trained.model_dir), "sphere", resolution=48, device="cpu"))
+    assert kept.lost == () and len(kept.mesh.faces) > 100
+
+    model = trained.copy(tmp_path / "holed")
+    payload = read_checkpoint(model)
+    box = next(s for s in payload["shapes"] if s["name"] == "box")
+    box["figures"] = {**box["figures"], "genus": 3, "area": box["figures"]["area"] * 1.5}
+    save_checkpoint(model, {k: v for k, v in payload.items() if k not in ("format", "version")})
+    out = tasks.extract(tasks.ExtractRequest(str(model), "box", resolution=48, device="cpu"))
+    assert out.lost[0].startswith("genus 0 where the source has 3 (holes narrower than")
+    assert out.lost[1].startswith("area -3") and "thin parts lost" in out.lost[1]
+    assert (
+        main(
+            ["extract", str(model), "--shape", "box", "--resolution", "32", "--out", str(tmp_path / "b.ply")]
+        )
+        == 0
+    )
+    err = capsys.readouterr().err
+    assert (
+        "warning: box differs from its source: genus 0 where the source has 3" in err
+        and "--preset balanced" in err
+    )

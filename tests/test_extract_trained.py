@@ -12,7 +12,6 @@ import torch
 from compact_sdf.checkpoint import load_model
 from compact_sdf.config import ExtractConfig, get_preset
 from compact_sdf.data import prepare_mesh
-from compact_sdf.evaluate import shape_stats
 from compact_sdf.extract.connect import join_parts
 from compact_sdf.extract.dense import dense_mesh
 from compact_sdf.extract.fusion import extract_field
@@ -20,6 +19,7 @@ from compact_sdf.extract.handles import quarter_cell
 from compact_sdf.extract.lattice import Lattice, evaluate
 from compact_sdf.extract.manifold import defects
 from compact_sdf.extract.mesh_quality import quality
+from compact_sdf.surface_figures import shape_stats
 from compact_sdf.training.train import train
 from test_extract_fusion import assert_same_mesh
 

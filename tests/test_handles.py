@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from compact_sdf.evaluate import shape_stats
 from compact_sdf.extract.dense import mesh_volume
 from compact_sdf.extract.handles import close_shallow_handles, quarter_cell
+from compact_sdf.surface_figures import shape_stats
 
 N = 64
 Q = quarter_cell(N)  # 0.0078

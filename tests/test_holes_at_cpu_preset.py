@@ -19,8 +19,8 @@ from compact_sdf.checkpoint import load_model
 from compact_sdf.config import get_preset
 from compact_sdf.data import prepare_mesh
 from compact_sdf.data.families import box, union
-from compact_sdf.evaluate import shape_stats
 from compact_sdf.extract.fusion import extract_shape
+from compact_sdf.surface_figures import shape_stats
 from compact_sdf.training.train import train
 from manifold3d import Manifold
 

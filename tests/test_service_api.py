@@ -312,6 +312,8 @@ def test_extract_and_download_fused_reconstruction(api: Any, trained: dict[str, 
     assert done["status"] == "succeeded", done["error"]
     files = api.list_results(job["id"])
     assert [f["name"] for f in files] == ["ball_fused.ply"] and files[0]["bytes"] > 0
+    # what it lost against its source, in words (tests/test_extract_model.py shows the words)
+    assert all(isinstance(x, str) for x in done["result"]["lost"])
     dest = tmp_path / "ball.ply"
     body = api.download_result(job["id"], "ball_fused.ply", dest)
     mesh = trimesh.load(io.BytesIO(body), file_type="ply")

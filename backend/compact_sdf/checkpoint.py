@@ -22,8 +22,10 @@ import torch
 from compact_sdf.atomic import atomic_write, atomic_write_json
 from compact_sdf.config import Config
 from compact_sdf.data.normalize import Normalization
+from compact_sdf.data.samples import ShapeSamples
 from compact_sdf.errors import CheckpointError, InputError
 from compact_sdf.model import DualSDF
+from compact_sdf.surface_figures import Figures
 from compact_sdf.trained_region import TrainedRegion, from_payload
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -41,6 +43,7 @@ class ShapeInfo:
     mesh_hash: str
     normalization: Normalization
     source: str | None = None
+    figures: Figures | None = None  # the source's area, genus and parts (surface_figures.py)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -48,7 +51,13 @@ class ShapeInfo:
             "mesh_hash": self.mesh_hash,
             "normalization": self.normalization.to_dict(),
             "source": self.source,
+            "figures": None if self.figures is None else self.figures.to_dict(),
         }
+
+    @classmethod
+    def of(cls, samples: ShapeSamples, source: str | None) -> ShapeInfo:
+        """What a model records of a shape it is trained on from that shape's samples."""
+        return cls(samples.name, samples.mesh_hash, samples.normalization, source, samples.figures)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ShapeInfo:
@@ -57,6 +66,7 @@ class ShapeInfo:
             mesh_hash=str(data["mesh_hash"]),
             normalization=Normalization.from_dict(data["normalization"]),
             source=data.get("source"),
+            figures=Figures.from_dict(data.get("figures")),
         )
 
 

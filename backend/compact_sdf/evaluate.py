@@ -7,7 +7,7 @@ layers) and ``fused`` (the default distance fusion, ``extract`` module docstring
 
 Besides the sample metrics each entry has the mesh's own figures in normalised units (area,
 components, genus, watertight and manifold), so thin parts and holes can be checked against
-the ground truth's (``shape_stats`` of the GT mesh).
+the ground truth's (``surface_figures.shape_stats`` of the GT mesh).
 """
 
 from __future__ import annotations
@@ -15,15 +15,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import trimesh
 
 from compact_sdf.config import ExtractConfig
 from compact_sdf.extract.fusion import extract_shape
-from compact_sdf.extract.manifold import defects
 from compact_sdf.extract.mesh import MeshArrays
 from compact_sdf.metrics import evaluate_meshes, normalized
 from compact_sdf.progress import Progress
+from compact_sdf.surface_figures import shape_stats
 
 if TYPE_CHECKING:
     from compact_sdf.checkpoint import LoadedModel
@@ -34,22 +33,6 @@ ABLATION: dict[str, tuple[str, dict[str, Any]]] = {
     "paper_n3": ("fused", {"fusion": "paper", "band": 3}),
     "fused": ("fused", {"fusion": "distance"}),
 }
-
-
-def shape_stats(mesh: trimesh.Trimesh) -> dict[str, Any]:
-    """Area, components, genus (from the Euler characteristic of a closed mesh), watertight, manifold."""
-    found = defects(np.asarray(mesh.faces))
-    watertight = bool(mesh.is_watertight)
-    nodes = np.arange(len(mesh.faces))
-    components = len(trimesh.graph.connected_components(mesh.face_adjacency, nodes=nodes))
-    euler = int(mesh.euler_number)  # V - E + F = 2 * (components - genus) for a closed surface
-    return {
-        "area": float(mesh.area),
-        "components": components,
-        "genus": (components - euler // 2) if watertight else None,
-        "watertight": watertight,
-        "manifold": found.manifold,
-    }
 
 
 def evaluate_shape(

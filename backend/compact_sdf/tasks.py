@@ -349,12 +349,30 @@ class ExtractRequest(_Bounded):
     device: str = "auto"
 
 
-def extract(req: ExtractRequest, progress: Progress | None = None) -> MeshArrays:
+@dataclass(frozen=True)
+class Reconstruction:
+    """A shape's mesh and what it lost against the source the model was trained on, in words
+    (``surface_figures.differences``: parts, genus, area); ``lost`` is empty when it kept them all or
+    when the model recorded nothing of the source (trained before figures were recorded, codes
+    imported, an open mesh)."""
+
+    mesh: MeshArrays
+    lost: tuple[str, ...] = ()
+
+
+def extract(req: ExtractRequest, progress: Progress | None = None) -> Reconstruction:
     from compact_sdf.extract.fusion import extract_shape
+    from compact_sdf.surface_figures import differences, figures
 
     loaded = _load(req.model_dir, req.device)
     ecfg = _extract_config(loaded, req.resolution, req.band, req.overrides)
-    return extract_shape(loaded, req.shape, ecfg, req.mode, progress=progress)
+    mesh = extract_shape(loaded, req.shape, ecfg, req.mode, progress=progress)
+    source = loaded.shapes[loaded.shape_index(req.shape)].figures
+    result = figures(mesh.to_trimesh()) if source is not None else None
+    if source is None or result is None:
+        return Reconstruction(mesh)
+    cell = 2.0 / loaded.config.sampling.fine_cells
+    return Reconstruction(mesh, tuple(differences(source, result, cell)))
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from compact_sdf import tasks
 from compact_sdf.cli.options import Sub, extract_args, extraction, mode_arg, model_args, progress
 from compact_sdf.extract.mesh import MESH_SUFFIXES
+
+LOST_REMEDY = (
+    "Walls and gaps finer than the model's training lattice need a finer one (--preset balanced, or "
+    "--set sampling.fine_cells=256 when training) or more --steps; --set extract.handles=close closes "
+    "shallow pinholes"
+)
 
 
 def register(subparsers: Sub) -> None:
@@ -28,7 +35,10 @@ def extract_request(args: argparse.Namespace) -> tasks.ExtractRequest:
 def run_extract(args: argparse.Namespace) -> int:
     from compact_sdf.extract.mesh import save_mesh
 
-    mesh = tasks.extract(extract_request(args), progress=progress)
-    path = save_mesh(mesh, args.out)
-    print(f"{path}: {len(mesh.vertices)} vertices, {len(mesh.faces)} faces")
+    out = tasks.extract(extract_request(args), progress=progress)
+    path = save_mesh(out.mesh, args.out)
+    print(f"{path}: {len(out.mesh.vertices)} vertices, {len(out.mesh.faces)} faces")
+    if out.lost:
+        lost = "; ".join(out.lost)
+        print(f"warning: {args.shape} differs from its source: {lost}. {LOST_REMEDY}", file=sys.stderr)
     return 0

@@ -15,6 +15,7 @@ from compact_sdf.data.load import load_mesh
 from compact_sdf.data.samples import ShapeSamples
 from compact_sdf.data.validate import require_valid, validate_mesh
 from compact_sdf.progress import Progress
+from compact_sdf.surface_figures import figures
 
 __all__ = ["ShapeSamples", "prepare_mesh"]
 
@@ -39,4 +40,5 @@ def prepare_mesh(
     require_valid(report)
     samples = load_or_prepare(mesh, name, cfg, cache_dir, progress)
     samples.report = report
+    samples.figures = figures(mesh)
     return samples

@@ -26,6 +26,7 @@ class ShapeSamples:
     gen_points: np.ndarray  # (M, 3) float32
     gen_sdf: np.ndarray  # (M,) float32
     report: Any = None  # the ValidationReport of the source mesh, when there was one
+    figures: Any = None  # surface_figures.Figures of the source mesh (its own units), when closed
 
     def __post_init__(self) -> None:
         for label, pts, sdf in (

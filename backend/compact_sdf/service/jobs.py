@@ -173,10 +173,11 @@ def _model_request(ctx: JobContext, request: type, **fixed: Any) -> Any:
 
 def run_extract(ctx: JobContext) -> dict[str, Any]:
     req: tasks.ExtractRequest = _model_request(ctx, tasks.ExtractRequest)
-    mesh = tasks.extract(req, ctx.stage("extract"))
+    out = tasks.extract(req, ctx.stage("extract"))
     name = f"{req.shape}_{req.mode}.{req.format}"
-    save_mesh_atomic(mesh, ctx.result_path(name))
-    return {"files": [name], "vertices": len(mesh.vertices), "faces": len(mesh.faces)}
+    save_mesh_atomic(out.mesh, ctx.result_path(name))
+    mesh = out.mesh
+    return {"files": [name], "vertices": len(mesh.vertices), "faces": len(mesh.faces), "lost": list(out.lost)}
 
 
 def run_interpolate(ctx: JobContext) -> dict[str, Any]:

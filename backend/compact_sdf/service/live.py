@@ -17,7 +17,8 @@ from compact_sdf.service.paths import DataDir
 
 def mesh_for(data: DataDir, device: str, params: dict[str, Any]) -> dict[str, Any]:
     """``params``: model_id, shapes, weights (one per shape, or None for one shape), resolution, mode,
-    join_gap, format. Returns the body, its counts, the seconds spent and whether the model was read."""
+    join_gap, format. Returns the body, its counts, what a reconstruction lost against its source
+    (``tasks.Reconstruction``), the seconds spent and whether the model was read."""
     start = time.perf_counter()
     cache = model_cache.active()
     loads = cache.loads if cache is not None else 0
@@ -25,8 +26,10 @@ def mesh_for(data: DataDir, device: str, params: dict[str, Any]) -> dict[str, An
     shapes = tuple(params["shapes"])
     if len(shapes) == 1:
         req = tasks.ExtractRequest(model_dir, shapes[0], resolution=params["resolution"], device=device)
-        mesh = tasks.extract(req)
+        out = tasks.extract(req)
+        mesh, lost = out.mesh, out.lost
     else:
+        lost = ()
         (mesh,) = tasks.interpolate(
             tasks.InterpolateRequest(
                 model_dir,
@@ -42,6 +45,7 @@ def mesh_for(data: DataDir, device: str, params: dict[str, Any]) -> dict[str, An
         "body": mesh_bytes(mesh, params["format"]),
         "vertices": len(mesh.vertices),
         "faces": len(mesh.faces),
+        "lost": list(lost),
         "seconds": time.perf_counter() - start,
         "loaded": cache is not None and cache.loads > loads,
     }

@@ -100,7 +100,7 @@ def fit_shape(
     if mode == "auto" and misses:
         full = _fit_full(replace(job, progress=span(progress, share, 1.0)), extra_steps, cache_dir, code)
         return replace(full, code_misses=misses)
-    info = ShapeInfo(samples.name, samples.mesh_hash, samples.normalization, source)
+    info = ShapeInfo.of(samples, source)
     update_codes(model_dir, [(info, code)], {info.name: asdict(coverage)})
     if progress is not None:
         progress("code fit held the shape" if mode == "auto" else "code fit done", 1.0)

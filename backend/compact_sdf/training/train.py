@@ -242,7 +242,7 @@ def _fresh(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.train.seed)
         model = DualSDF(cfg.model, len(shapes), sparse_grid=cfg.train.sparse_grid)
-    infos = [ShapeInfo(s.name, s.mesh_hash, s.normalization, sources.get(s.name)) for s in shapes]
+    infos = [ShapeInfo.of(s, sources.get(s.name)) for s in shapes]
     model.to(world.device)
     opts = Optimizers(model, cfg.train)
     batch_gen, sample_gen = _generators(cfg, world)
@@ -274,7 +274,7 @@ def _restore(
     model, _ = model_from_payload(data, "cpu")
     first = len(infos)
     model.add_shapes(new, torch.Generator().manual_seed(tc.seed + first))
-    infos += [ShapeInfo(s.name, s.mesh_hash, s.normalization, sources.get(s.name)) for s in shapes[first:]]
+    infos += [ShapeInfo.of(s, sources.get(s.name)) for s in shapes[first:]]
     model.to(world.device)
     added, warm = len(shapes) - first, warm or _Warm()
     for k, index in enumerate(range(first, len(shapes))):

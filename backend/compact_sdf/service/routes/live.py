@@ -24,7 +24,7 @@ FAILURE_STATUS = {"bad_input": 422, "error": 422, "bad_checkpoint": 409, "out_of
 MESH_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "the mesh (format raw: float32 vertices then int32 faces; ply: a PLY file); "
-        "headers X-Mesh-Vertices, X-Mesh-Faces, X-Mesh-Seconds, X-Model-Loaded",
+        "headers X-Mesh-Vertices, X-Mesh-Faces, X-Mesh-Seconds, X-Model-Loaded, X-Mesh-Lost",
         "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     },
     409: {"model": schemas.ErrorResponse},
@@ -49,6 +49,7 @@ def model_mesh(svc: ServiceDep, model_id: str, body: Annotated[schemas.MeshIn, B
         "X-Mesh-Faces": str(value["faces"]),
         "X-Mesh-Seconds": f"{value['seconds']:.4f}",
         "X-Model-Loaded": "1" if value["loaded"] else "0",
+        "X-Mesh-Lost": "; ".join(value.get("lost", [])),  # a reconstruction's differences from its source
     }
     return Response(value["body"], media_type="application/octet-stream", headers=headers)
 
