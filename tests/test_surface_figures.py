@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 import trimesh
 from _service_helpers import addon_module
 from compact_sdf.checkpoint import ShapeInfo
 from compact_sdf.data.normalize import Normalization
-from compact_sdf.surface_figures import AREA_TOLERANCE, Figures, differences, figures
+from compact_sdf.extract.manifold import unique_rows
+from compact_sdf.surface_figures import AREA_TOLERANCE, Figures, differences, figures, shape_stats
 
 CELL = 2.0 / 128
 
@@ -48,3 +51,28 @@ def test_the_panel_warns_when_a_reconstruction_lost_something() -> None:
     assert notes.level(True, lost) == "WARNING"
     assert "differs from its source: genus 33 where the source has 0. Walls and gaps" in lost
     assert "Close Pinholes" in lost
+
+
+def test_shape_stats_agree_with_trimesh_on_closed_and_open_meshes() -> None:
+    """The one-sort figures equal trimesh's own (face adjacency, Euler number, watertight)."""
+    torus = trimesh.creation.torus(1.0, 0.3)
+    pair = trimesh.util.concatenate([torus, trimesh.creation.icosphere().apply_translation((4.0, 0.0, 0.0))])
+    for mesh in (torus, pair, trimesh.Trimesh(torus.vertices, torus.faces[:-7])):
+        nodes = np.arange(len(mesh.faces))
+        parts = len(trimesh.graph.connected_components(mesh.face_adjacency, nodes=nodes))
+        stats = shape_stats(mesh)
+        assert stats["components"] == parts and stats["watertight"] == mesh.is_watertight
+        assert stats["area"] == pytest.approx(mesh.area)
+        if mesh.is_watertight:
+            assert stats["genus"] == parts - mesh.euler_number // 2
+    assert shape_stats(pair)["genus"] == 1 and shape_stats(torus)["manifold"]
+    doubled = trimesh.Trimesh(torus.vertices, np.vstack([torus.faces, torus.faces[:3]]), process=False)
+    assert not shape_stats(doubled)["manifold"]
+
+
+def test_unique_rows_reads_rows_as_numbers_and_falls_back_where_they_do_not_fit() -> None:
+    rows = np.array([[2, 1, 0], [0, 1, 2], [5, 3, 4], [1, 0, 3]])
+    _, counts = unique_rows(rows, return_counts=True)
+    assert list(counts) == [2, 1, 1]
+    huge = rows + 3_000_000  # base**3 past 63 bits: rows compared as rows
+    assert list(unique_rows(huge, return_counts=True)[1]) == [2, 1, 1]

@@ -8,6 +8,7 @@ repairs the one defect that can be repaired without guessing (a face listed twic
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -22,17 +23,37 @@ class Defects:
         return self.duplicate_faces == 0 and self.overfull_edges == 0
 
 
-def _edge_counts(faces: np.ndarray) -> np.ndarray:
-    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
-    return np.unique(edges, axis=0, return_counts=True)[1]
+def unique_rows(rows: np.ndarray, **kwargs: bool) -> Any:
+    """``np.unique(np.sort(rows, axis=1), axis=0, **kwargs)`` for rows of vertex indices, with each
+    row read as one int64 (base ``max + 1``) where that fits: a 1-D unique sorts numbers, not row
+    records, several times faster on a mesh of 100k faces. The unique rows themselves are not
+    returned (callers use the counts, first indices or inverse)."""
+    ordered = np.sort(np.asarray(rows, dtype=np.int64), axis=1)
+    base = int(ordered.max()) + 1 if ordered.size else 1
+    if base ** ordered.shape[1] >= 2**63:
+        return np.unique(ordered, axis=0, **kwargs)
+    key = ordered[:, 0]
+    for column in range(1, ordered.shape[1]):
+        key = key * base + ordered[:, column]
+    return np.unique(key, **kwargs)
+
+
+def edges(faces: np.ndarray) -> np.ndarray:
+    """(3F, 2) the edges of each face in order (a face's k-th edge at row 3 f + k)."""
+    return np.asarray(faces)[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2)
+
+
+def edge_counts(faces: np.ndarray) -> np.ndarray:
+    """How many faces hold each distinct edge."""
+    return unique_rows(edges(faces), return_counts=True)[1]
 
 
 def defects(faces: np.ndarray) -> Defects:
     """Count the defects of a triangle list (F, 3)."""
     if len(faces) == 0:
         return Defects(0, 0)
-    unique = len(np.unique(np.sort(faces, axis=1), axis=0))
-    return Defects(len(faces) - unique, int((_edge_counts(faces) > 2).sum()))
+    unique = len(unique_rows(faces))
+    return Defects(len(faces) - unique, int((edge_counts(faces) > 2).sum()))
 
 
 def _orientation(faces: np.ndarray) -> np.ndarray:
@@ -47,9 +68,7 @@ def drop_duplicate_faces(faces: np.ndarray) -> np.ndarray:
     """Faces with each vertex set once; a set listed with both orientations (a fold) goes entirely."""
     if len(faces) == 0:
         return faces
-    _, first, inverse, counts = np.unique(
-        np.sort(faces, axis=1), axis=0, return_index=True, return_inverse=True, return_counts=True
-    )
+    _, first, inverse, counts = unique_rows(faces, return_index=True, return_inverse=True, return_counts=True)
     if counts.max() == 1:
         return faces
     net = np.zeros(len(counts), dtype=np.int64)

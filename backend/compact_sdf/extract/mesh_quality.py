@@ -16,6 +16,8 @@ import trimesh
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from compact_sdf.extract.manifold import edge_counts, unique_rows
+
 
 @dataclass(frozen=True)
 class MeshQuality:
@@ -45,12 +47,6 @@ def face_components(faces: np.ndarray) -> np.ndarray:
     return compact
 
 
-def _edge_counts(faces: np.ndarray) -> np.ndarray:
-    edges = np.sort(faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)
-    _, counts = np.unique(edges, axis=0, return_counts=True)
-    return counts
-
-
 def mean_normal_angle(mesh: trimesh.Trimesh) -> float:
     """Mean angle (degrees) between the normals of faces that share an edge."""
     angles = mesh.face_adjacency_angles
@@ -65,8 +61,8 @@ def quality(vertices: np.ndarray, faces: np.ndarray) -> MeshQuality:
     mesh = trimesh.Trimesh(vertices, faces, process=False)
     label = face_components(faces)
     area = np.bincount(label, weights=mesh.area_faces)
-    counts = _edge_counts(faces)
-    repeated = len(np.unique(np.sort(faces, axis=1), axis=0)) < len(faces)
+    counts = edge_counts(faces)
+    repeated = len(unique_rows(faces)) < len(faces)
     return MeshQuality(
         components=int(label.max()) + 1,
         largest_share=float(area.max() / max(area.sum(), 1e-30)),
