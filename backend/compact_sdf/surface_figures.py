@@ -89,7 +89,7 @@ def differences(source: Figures, result: Figures, cell: float) -> list[str]:
     """What ``result`` lost or gained against ``source``, one phrase each, with the size of detail
     the model's training lattice resolves (``cell``: one cell in the shape's 2-unit frame); empty
     when it keeps the parts, the genus and the area within ``AREA_TOLERANCE``."""
-    two = f"{2 * cell:.3f} of its 2 units"
+    two = f"{2 * cell:.3f} units of the model's 2-unit frame"
     notes = []
     has = "where the source has"
     if result.parts > source.parts:
