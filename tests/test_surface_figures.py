@@ -30,7 +30,7 @@ def test_a_faithful_result_says_nothing_and_each_loss_is_named_with_its_cause() 
     lost = differences(source, Figures(8.0, 5, 3), CELL)
     assert lost[0] == "3 separate pieces where the source has 1"
     assert lost[1].startswith("genus 5 where the source has 8 (holes narrower than 0.031")
-    assert lost[2] == "area -20% against the source (thin parts lost)"
+    assert lost[2] == "area -20% against the source (thin parts lost or sharp edges rounded)"
     (pinholes,) = differences(source, Figures(10.0, 30, 1), CELL)
     assert "genus 30 where the source has 8 (pinholes through walls" in pinholes
 

@@ -105,6 +105,6 @@ def differences(source: Figures, result: Figures, cell: float) -> list[str]:
         notes.append(f"genus {result.genus} {has} {source.genus} (holes narrower than {two} closed)")
     change = result.area / source.area - 1.0
     if abs(change) > AREA_TOLERANCE:
-        why = "thin parts lost" if change < 0 else "extra surface"
+        why = "thin parts lost or sharp edges rounded" if change < 0 else "extra surface"
         notes.append(f"area {100 * change:+.0f}% against the source ({why})")
     return notes
