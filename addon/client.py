@@ -39,7 +39,6 @@ class LiveMesh:
     faces: array
     seconds: float  # the backend's time for it
     loaded: bool  # the model had to be read first (not yet resident)
-    lost: str = ""  # a reconstruction's differences from its source ("; "-separated; empty: none)
 
 
 class BackendUnreachable(Exception):
@@ -243,7 +242,7 @@ class Client:
             verts.byteswap()
             faces.byteswap()
         seconds = float(head.get("X-Mesh-Seconds", "0"))
-        return LiveMesh(verts, faces, seconds, head.get("X-Model-Loaded") == "1", head.get("X-Mesh-Lost", ""))
+        return LiveMesh(verts, faces, seconds, head.get("X-Model-Loaded") == "1")
 
     def resident(self) -> dict[str, Any]:
         return self.request("GET", f"{API}/resident")
