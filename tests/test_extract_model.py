@@ -358,6 +358,8 @@ def test_a_reconstruction_says_what_it_lost_against_its_source(
     nothing, one that does not says what it lost (here: a source recorded with holes the box lacks)."""
     from compact_sdf import tasks
     from compact_sdf.checkpoint import read_checkpoint, save_checkpoint
+    from compact_sdf.service.live import mesh_for
+    from compact_sdf.service.paths import DataDir
 
     recorded = {
         s["name"]: s["figures"] for s in json.loads((trained.model_dir / "model.json").read_text())["shapes"]
@@ -367,7 +369,8 @@ def test_a_reconstruction_says_what_it_lost_against_its_source(
     kept = tasks.extract(tasks.ExtractRequest(str(trained.model_dir), "sphere", resolution=48, device="cpu"))
     assert kept.lost == () and len(kept.mesh.faces) > 100
 
-    model = trained.copy(tmp_path / "holed")
+    data = DataDir(tmp_path / "data")
+    model = trained.copy(data.model_dir("0" * 32))
     payload = read_checkpoint(model)
     box = next(s for s in payload["shapes"] if s["name"] == "box")
     box["figures"] = {**box["figures"], "genus": 3, "area": box["figures"]["area"] * 1.5}
@@ -375,6 +378,8 @@ def test_a_reconstruction_says_what_it_lost_against_its_source(
     out = tasks.extract(tasks.ExtractRequest(str(model), "box", resolution=48, device="cpu"))
     assert out.lost[0].startswith("genus 0 where the source has 3 (holes narrower than")
     assert out.lost[1].startswith("area -3") and "thin parts lost" in out.lost[1]
+    params = {"model_id": "0" * 32, "shapes": ["box"], "weights": None, "resolution": 48, "format": "raw"}
+    assert mesh_for(data, "cpu", params)["lost"] == list(out.lost)  # the mesh route's X-Mesh-Lost
     assert (
         main(
             ["extract", str(model), "--shape", "box", "--resolution", "32", "--out", str(tmp_path / "b.ply")]
