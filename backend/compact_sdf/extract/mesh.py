@@ -59,6 +59,9 @@ class MeshArrays:
         graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
         return connected_components(graph, directed=False)[1]
 
+    def component_count(self) -> int:
+        return int(self.component_labels().max()) + 1 if len(self.vertices) else 0
+
     def component_volumes(self, label: np.ndarray) -> np.ndarray:
         """The volume each component encloses (negative for a cavity's inward-facing shell)."""
         tri = self.vertices[self.faces].astype(np.float64)
