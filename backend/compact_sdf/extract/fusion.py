@@ -44,6 +44,7 @@ import torch
 from compact_sdf.config import ExtractConfig
 from compact_sdf.data.normalize import Normalization
 from compact_sdf.errors import CompactSDFError, InputError
+from compact_sdf.extract import on_device
 from compact_sdf.extract.connect import Joined, join_parts, join_stages, needs_join
 from compact_sdf.extract.dense import dense_mesh, drop_band_artifacts, speck_volume
 from compact_sdf.extract.handles import close_shallow_handles, quarter_cell
@@ -61,6 +62,7 @@ Mode = Literal["fused", "generalization", "overfitting", "overfitting-sparse"]
 # measured slope bound, which s_o far from the surface need not: "overfitting" stays dense)
 MODES: tuple[str, ...] = ("fused", "generalization", "overfitting", "overfitting-sparse")
 FUSIONS: tuple[str, ...] = ("distance", "paper")
+MESHINGS: tuple[str, ...] = ("auto", "numpy", "tensors")
 
 
 def _evaluate_at(
@@ -129,6 +131,10 @@ def extract_field(
     if ovf_fn is not None and cfg.fusion == "distance" and width <= 0.0:
         raise InputError("the distance fusion needs the model's band width (band_width > 0)")
     report = progress or (lambda stage, fraction: None)
+    if on_device.chosen(cfg, device) and handle_depth <= 0:
+        mesh = on_device.fused_mesh(gen_fn, ovf_fn, cfg, device, width, region, report)
+        if join_gap <= 0 or mesh.component_count() <= 1:  # nothing a join could change
+            return _finish(mesh, gen_fn, ovf_fn, cfg, device, width, min_volume, region, report)
     lat = Lattice(cfg.resolution)
     report("coarse surface", 0.0)
     memo = Memo(gen_fn, cfg, device)
@@ -158,6 +164,21 @@ def extract_field(
     report("marching cubes", 0.8)
     verts, faces = merge(_march_blocks(field, band, cfg.block_cells))
     mesh = MeshArrays.from_lattice(verts, faces, cfg.resolution)
+    return _finish(mesh, gen_fn, ovf_fn, cfg, device, width, min_volume, region, report)
+
+
+def _finish(
+    mesh: MeshArrays,
+    gen_fn: FieldFn,
+    ovf_fn: FieldFn | None,
+    cfg: ExtractConfig,
+    device: torch.device | str,
+    width: float,
+    min_volume: float,
+    region: TrainedRegion | None,
+    report: Progress,
+) -> MeshArrays:
+    """The distance fusion's clean-up of closed parts (``drop_band_artifacts``), on either path."""
     if ovf_fn is not None and cfg.fusion == "distance":
         mesh = drop_band_artifacts(mesh, gen_fn, width, cfg.batch_points, device, min_volume, region)
     report("done", 1.0)
@@ -220,6 +241,8 @@ def _check_config(cfg: ExtractConfig) -> None:
         raise InputError(f"extract.width must be > 0 (a multiple of the training band), got {cfg.width}")
     if not cfg.lipschitz >= 1.0:
         raise InputError(f"extract.lipschitz must be >= 1 (an SDF is 1-Lipschitz), got {cfg.lipschitz}")
+    if cfg.meshing not in MESHINGS:
+        raise InputError(f"unknown meshing '{cfg.meshing}'; choose one of: {', '.join(MESHINGS)}")
     if cfg.block_cells < 2 or cfg.batch_points < 1 or cfg.coarse_cells < 1:
         raise InputError("extract.block_cells must be >= 2, batch_points and coarse_cells >= 1")
 
