@@ -22,6 +22,7 @@ import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +187,16 @@ def test_admission_checks_the_tightest_limit_and_names_it() -> None:
     assert "--job-memory-mb 256" in str(refused.value) and "extraction lattice" in str(refused.value)
     paper = footprint.train_estimate(get_preset("paper"), 1, device="cuda")
     assert paper.gpu_parts["grid and optimiser state"] > footprint.GIB  # the grid lives on the GPU
+    # meshing on CUDA keeps the extraction lattice on the GPU, unless a join walks it in numpy
+    preview = get_preset("preview")
+    on_gpu = footprint.evaluate_estimate(preview, 512, device="cuda")
+    assert "extraction lattice on the device" in on_gpu.gpu_parts and "extraction lattice" not in on_gpu.parts
+    joined = footprint.evaluate_estimate(preview, 512, device="cuda", join=True)
+    assert "extraction lattice" in joined.parts
+    cpu = footprint.evaluate_estimate(
+        replace(preview, extract=replace(preview.extract, meshing="tensors")), 512
+    )
+    assert cpu.gpu_total == 0 and cpu.total == estimate.total  # the same bytes, on the host
     with pytest.raises(InputError) as refused:
         footprint.check_fits(
             paper, None, "this training", "smaller", footprint.Budget(footprint.GIB, "the GPU")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from compact_sdf.config import Config
 from compact_sdf.errors import InputError
+from compact_sdf.extract.on_device import chosen as meshing_on_device
 from compact_sdf.model import pe_dim
 from compact_sdf.procfs import proc_bytes
 
@@ -80,6 +81,7 @@ DEVICE_PARTS = frozenset(
         "activations of one step",
         "model",
         "network batch",
+        "extraction lattice on the device",
     }
 )
 
@@ -115,11 +117,13 @@ def extract_estimate(cfg: Config, resolution: int, device: str = "cpu", *, join:
     vertices = (resolution + 1) ** 3
     model = m.grid_res**3 * m.grid_channels * F32
     batch = cfg.extract.batch_points * (m.hidden * 2 + m.grid_channels + m.code_dim) * F32
-    parts = {
-        "extraction lattice": vertices * LATTICE_BYTES_PER_VERTEX,
-        "model": model,
-        "network batch": batch,
-    }
+    parts = {"model": model, "network batch": batch}
+    lattice = vertices * LATTICE_BYTES_PER_VERTEX  # about the same on either path (measured at N = 384)
+    on_device = meshing_on_device(cfg.extract, device)
+    if on_device:
+        parts["extraction lattice on the device"] = lattice
+    if join or not on_device:  # a join walks the lattice in numpy (on_device.py)
+        parts["extraction lattice"] = lattice
     if join:
         parts["joining parts"] = vertices * JOIN_BYTES_PER_VERTEX
     return _estimate(parts, device)
@@ -129,8 +133,10 @@ def evaluate_estimate(
     cfg: Config, resolution: int, samples: int = 0, device: str = "cpu", *, join: bool = False
 ) -> Estimate:
     """Extraction plus the metrics' samples (``samples`` 0: extraction alone)."""
-    base = extract_estimate(cfg, resolution, "cpu", join=join)
-    return _estimate({**base.parts, "metric samples": samples * METRIC_BYTES_PER_SAMPLE}, device)
+    base = extract_estimate(cfg, resolution, device, join=join)
+    return _estimate(
+        {**base.parts, **base.gpu_parts, "metric samples": samples * METRIC_BYTES_PER_SAMPLE}, device
+    )
 
 
 def largest_resolution(
