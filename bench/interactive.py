@@ -8,6 +8,9 @@
   same meshes as one ``POST /models/{id}/mesh`` each (the first request also starts the resident
   process and reads the model), and the queued-job path with 0.5 s polling (a Reconstruct job, a
   one-row interpolate job).
+``meshing`` compares the two meshing paths of a fused reconstruction (``extract.meshing``: numpy
+and scikit-image on the CPU, or tensors on the model's device) on each shape at N = 64, 128, 256:
+time (median of ``--repeat``) and how far apart their meshes are.
 ``jobs`` is the queued-job path alone: it uses only the job API, so it also runs against an older
 backend (a before/after of the same command).
 ``smoothness`` walks the slider between pairs of shapes, densely near the ends, and records area,
@@ -16,6 +19,7 @@ surfaces of neighbouring weights, for in-betweens meshed by ``blend`` (the defau
 (``generalization``, the earlier default); it plots both and renders two pairs into docs/img/.
 
     .venv/bin/python bench/interactive.py latency --out out/interactive_latency.json
+    .venv/bin/python bench/interactive.py meshing --out out/interactive_meshing.json   # --device cuda
     .venv/bin/python bench/interactive.py jobs --out out/interactive_jobs.json
     .venv/bin/python bench/interactive.py smoothness --threads 1 --out out/interactive_smoothness.json
 """
@@ -195,6 +199,37 @@ def latency(args: argparse.Namespace) -> dict:
     }
 
 
+def meshing(args: argparse.Namespace) -> dict:
+    """Both meshing paths on the same loaded model: seconds, sizes, and the largest distance from a
+    vertex of one mesh to the nearest vertex of the other (lattice cells)."""
+    from compact_sdf.checkpoint import load_model
+    from compact_sdf.extract.fusion import extract_shape
+    from scipy.spatial import cKDTree
+
+    torch.set_num_threads(args.threads)
+    loaded = load_model(model_dir(args.preset), device=args.device)
+    rows = []
+    for n in RESOLUTIONS[:3]:
+        for shape in SHAPES:
+            row: dict = {"shape": shape, "resolution": n}
+            meshes = {}
+            for way in ("numpy", "tensors"):
+                cfg = replace(loaded.config.extract, resolution=n, meshing=way)
+                meshes[way] = extract_shape(loaded, shape, cfg)
+                row[f"{way}_s"] = _median_s(
+                    lambda cfg=cfg, shape=shape: extract_shape(loaded, shape, cfg), args.repeat
+                )
+                row[f"{way}_vertices"] = len(meshes[way].vertices)
+                row[f"{way}_faces"] = len(meshes[way].faces)
+            a, b = meshes["numpy"].vertices, meshes["tensors"].vertices
+            gap = max(cKDTree(b).query(a)[0].max(), cKDTree(a).query(b)[0].max())
+            scale = loaded.shapes[loaded.shape_index(shape)].normalization.scale  # source -> unit frame
+            row["max_vertex_gap_cells"] = float(gap * scale * n / 2.0)
+            rows.append(row)
+            print(row, flush=True)
+    return {"machine": machine(), "preset": args.preset, "device": args.device, "rows": rows}
+
+
 def _figures(mesh, previous) -> tuple[dict, object]:
     """Area, mean dihedral angle, genus, parts, and the mean distance (unit frame) between this mesh's
     surface and the previous step's: exact point-to-triangle distances from 20,000 area samples of each
@@ -296,7 +331,7 @@ def plot(result: dict, path: Path) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", choices=("latency", "jobs", "smoothness"))
+    p.add_argument("what", choices=("latency", "meshing", "jobs", "smoothness"))
     p.add_argument("--preset", default=DEFAULT_PRESET)
     p.add_argument("--threads", type=int, default=2, help="torch threads of this process")
     p.add_argument("--repeat", type=int, default=5)
@@ -308,6 +343,8 @@ def main() -> None:
     args = p.parse_args()
     if args.what == "latency":
         result = latency(args)
+    elif args.what == "meshing":
+        result = meshing(args)
     elif args.what == "jobs":
         with served(args.preset) as (api, model):
             result = {"machine": machine(), "preset": args.preset, **queued_jobs(api, model, args.repeat)}
