@@ -13,7 +13,7 @@ from compact_sdf.checkpoint import load_model
 from compact_sdf.config import ExtractConfig, get_preset
 from compact_sdf.data import prepare_mesh
 from compact_sdf.extract.connect import join_parts
-from compact_sdf.extract.dense import dense_mesh
+from compact_sdf.extract.dense import dense_fused_volume, dense_mesh, drop_band_artifacts
 from compact_sdf.extract.fusion import extract_field
 from compact_sdf.extract.handles import quarter_cell
 from compact_sdf.extract.lattice import Lattice, evaluate
@@ -22,6 +22,7 @@ from compact_sdf.extract.mesh_quality import quality
 from compact_sdf.surface_figures import shape_stats
 from compact_sdf.training.train import train
 from test_extract_fusion import assert_same_mesh
+from test_extract_on_device import march_volume
 
 SHAPES = ("knight_small", "tray_bottom")
 
@@ -81,6 +82,30 @@ def test_sparse_equals_dense_on_a_trained_model(
             assert defects(closed.faces).manifold
             assert genus(closed) <= genus(sparse)
         assert_same_mesh(extract_field(gen, None, cfg), dense_mesh(gen, cfg), tol=1e-5)
+
+
+@pytest.mark.parametrize("fusion", ["distance", "paper"])
+def test_meshing_on_tensors_equals_the_dense_field_on_a_trained_model(
+    loaded, one_torch_thread, fusion: str
+) -> None:
+    """The path CUDA takes by default (``extract.meshing=auto``), run on the CPU: a trained s_g is
+    steeper than the search assumes, and the trained region widens the band."""
+    band_width = loaded.config.sampling.band_width
+    cfg = ExtractConfig(resolution=64, fusion=fusion, meshing="tensors")
+    for name in SHAPES:
+        z = loaded.code(name)
+        gen = lambda x, z=z: loaded.model.sdf_gen(z, x)  # noqa: E731
+        ovf = lambda x, z=z: loaded.model.sdf_ovf(z, x)  # noqa: E731
+        region = loaded.region(name) if fusion == "distance" else None
+        sparse = extract_field(gen, ovf, cfg, band_width=band_width, region=region)
+        dense = march_volume(dense_fused_volume(gen, ovf, cfg, "cpu", band_width, region))
+        if fusion == "distance":
+            dense = drop_band_artifacts(
+                dense, gen, cfg.width * band_width, cfg.batch_points, "cpu", 0.0, region
+            )
+        assert len(sparse.faces) > 100
+        assert_same_mesh(sparse, dense, tol=1e-5)
+        assert defects(sparse.faces).manifold
 
 
 def test_joined_in_between_on_a_trained_model(loaded, one_torch_thread) -> None:
