@@ -70,10 +70,25 @@ def machine() -> dict:
     return out
 
 
-def model_dir(preset: str) -> Path:
-    return train_model(
-        list(SHAPES), REPO / "out" / f"interactive_{preset}", preset, [], torch.get_num_threads()
+def model_dir(args: argparse.Namespace) -> Path:
+    """The in-process model: trained once on ``args.device`` with the ``--train-set`` overrides."""
+    name = "_".join(
+        [f"interactive_{args.preset}", *([args.device] if args.device != "cpu" else []), *args.train_set]
     )
+    path = REPO / "out" / name.replace("=", "-").replace(":", "-")
+    return train_model(list(SHAPES), path, args.preset, args.train_set, torch.get_num_threads(), args.device)
+
+
+def train_overrides(sets: list[str]) -> dict:
+    """``--train-set`` as the service's overrides object (values read as JSON where they parse)."""
+    out = {}
+    for item in sets:
+        key, value = item.split("=", 1)
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
 
 
 def _median_s(fn, repeat: int) -> float:
@@ -124,7 +139,7 @@ def stage_times(loaded, cfg) -> dict:
 
 
 @contextlib.contextmanager
-def served(preset: str):
+def served(preset: str, sets: list[str] = ()):
     """A real server on loopback, started as the add-on starts it (torch's own thread count, not the
     tests' one thread), with a model of SHAPES trained through it: yields (client, model id)."""
     from _service_helpers import addon_module
@@ -137,16 +152,16 @@ def served(preset: str):
         try:
             api = backend.client
             ids = [api.upload_mesh(s, MESHES / f"{s}.ply")["id"] for s in SHAPES]
-            job = api.create_job("train", mesh_ids=ids, preset=preset)
+            job = api.create_job("train", mesh_ids=ids, preset=preset, overrides=train_overrides(list(sets)))
             yield api, api.wait_job(job["id"], timeout=3600)["result"]["model_id"]
         finally:
             backend.stop()
 
 
-def through_service(repeat: int, preset: str) -> dict:
+def through_service(repeat: int, preset: str, sets: list[str]) -> dict:
     """The same requests end to end, one ``POST /models/{id}/mesh`` each, then the queued-job path."""
     out: dict = {"mesh": {}, "slider": {}, "blend4": {}}
-    with served(preset) as (api, model):
+    with served(preset, sets) as (api, model):
         t = time.perf_counter()
         api.mesh(model, ["bunny"], resolution=128, timeout=900)
         out["first_mesh_128"] = time.perf_counter() - t
@@ -156,8 +171,8 @@ def through_service(repeat: int, preset: str) -> dict:
                 lambda n=n: api.mesh(model, ["bunny"], resolution=n, timeout=900), reps
             )
         for n in (64, 128):
-            two = lambda n=n: api.mesh(model, list(SHAPES[:2]), [0.7, 0.3], resolution=n)  # noqa: E731
-            four = lambda n=n: api.mesh(model, list(SHAPES), [0.4, 0.3, 0.2, 0.1], resolution=n)  # noqa: E731
+            two = lambda n=n: api.mesh(model, list(SHAPES[:2]), [0.7, 0.3], resolution=n, timeout=900)  # noqa: E731
+            four = lambda n=n: api.mesh(model, list(SHAPES), [0.4, 0.3, 0.2, 0.1], resolution=n, timeout=900)  # noqa: E731
             out["slider"][n] = _median_s(two, repeat)
             out["blend4"][n] = _median_s(four, repeat)
         out.update(queued_jobs(api, model, repeat))
@@ -190,12 +205,13 @@ def _job(api, kind: str, model: str, **params) -> None:
 
 def latency(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
-    path = model_dir(args.preset)
+    path = model_dir(args)
     return {
         "machine": machine(),
         "preset": args.preset,
+        "train_set": args.train_set,
         "in_process": in_process(path, args.repeat, args.device),
-        "service": through_service(args.repeat, args.preset),
+        "service": through_service(args.repeat, args.preset, args.train_set),
     }
 
 
@@ -207,7 +223,7 @@ def meshing(args: argparse.Namespace) -> dict:
     from scipy.spatial import cKDTree
 
     torch.set_num_threads(args.threads)
-    loaded = load_model(model_dir(args.preset), device=args.device)
+    loaded = load_model(model_dir(args), device=args.device)
     rows = []
     for n in RESOLUTIONS[:3]:
         for shape in SHAPES:
@@ -264,7 +280,7 @@ def smoothness(args: argparse.Namespace) -> dict:
     from compact_sdf.extract.interpolate import interpolate_shapes
 
     torch.set_num_threads(args.threads)
-    loaded = load_model(model_dir(args.preset))
+    loaded = load_model(model_dir(args), device=args.device)
     cfg = replace(loaded.config.extract, resolution=args.resolution)
     runs: dict = {}
     pictures: dict = {}
@@ -335,7 +351,14 @@ def main() -> None:
     p.add_argument("--preset", default=DEFAULT_PRESET)
     p.add_argument("--threads", type=int, default=2, help="torch threads of this process")
     p.add_argument("--repeat", type=int, default=5)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="where the model is trained and used in-process")
+    p.add_argument(
+        "--train-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="training overrides, e.g. train.steps=1200",
+    )
     p.add_argument(
         "--resolution", type=int, default=ExtractConfig().resolution, help="smoothness: marching-cubes cells"
     )
@@ -346,7 +369,7 @@ def main() -> None:
     elif args.what == "meshing":
         result = meshing(args)
     elif args.what == "jobs":
-        with served(args.preset) as (api, model):
+        with served(args.preset, args.train_set) as (api, model):
             result = {"machine": machine(), "preset": args.preset, **queued_jobs(api, model, args.repeat)}
     else:
         result, pictures = smoothness(args)

@@ -36,7 +36,9 @@ PAIRS = (
 )
 
 
-def train_model(stems: list[str], model_dir: Path, preset: str, overrides: list[str], threads: int) -> Path:
+def train_model(
+    stems: list[str], model_dir: Path, preset: str, overrides: list[str], threads: int, device: str = "cpu"
+) -> Path:
     """Train (or reuse) the model in ``model_dir`` on ``stems``; its config records the overrides."""
     from compact_sdf.config import get_preset
     from compact_sdf.data import prepare_mesh
@@ -44,7 +46,7 @@ def train_model(stems: list[str], model_dir: Path, preset: str, overrides: list[
 
     if (model_dir / "checkpoint.pt").exists():
         return model_dir
-    cfg = get_preset(preset).override([*overrides, "train.device=cpu"])
+    cfg = get_preset(preset).override([*overrides, f"train.device={device}"])
     shapes = [prepare_mesh(MESHES / f"{s}.ply", cfg=cfg.sampling, cache_dir=CACHE) for s in stems]
     t0 = time.perf_counter()
     torch.set_num_threads(threads)
