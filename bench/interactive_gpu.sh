@@ -3,7 +3,8 @@
 # paths on the same model (numpy against tensors, N = 64-256), then the latency table (in one warm
 # process and through a real service on loopback: reconstruct N = 64-512, slider and four-shape
 # blend). The model: PRESET (default paper) trained on the GPU to STEPS in bf16, four shared meshes;
-# the service trains its own copy with the same overrides. Latency hardly depends on the steps.
+# the service trains its own copy with the same overrides. Too few steps leave a noisy field whose
+# meshes and joins cost more than a trained model's (the smoke run below is slow for that reason).
 #
 #   COMPACT_SDF_MESHES=MESH_DIR bash bench/interactive_gpu.sh OUT [PRESET] [STEPS]
 #
