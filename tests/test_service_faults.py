@@ -324,9 +324,10 @@ def mount_small_disk(path: Path, size_mb: int) -> str | None:
 
 
 def fill(disk: Path) -> Path:
-    """Write zeros until the disk refuses even one byte; the file that holds them."""
+    """Write zeros until the disk refuses even one byte (appending, so a second call takes what was
+    freed since); the file that holds them."""
     filler = disk / "filler"
-    with open(filler, "wb", buffering=0) as f:
+    with open(filler, "ab", buffering=0) as f:
         for chunk in (1 << 20, 4096, 1):
             try:
                 while f.write(b"\0" * chunk):
@@ -362,6 +363,14 @@ def test_a_full_disk_is_said_in_words_and_the_queue_runs_again_once_space_is_bac
         )
         wait_for(lambda: api.get_model(job["model_id"])["checkpoint"], 300, what="a checkpoint")
         filler = fill(disk)
+        # The job fails in words at its next write, even while the database cannot record it yet.
+        wait_for(lambda: api.get_job(job["id"])["status"] != "running", 120, what="the training to end")
+        ended = api.get_job(job["id"])
+        assert ended["status"] == "failed" and ended["error"]["code"] == "disk_full", ended["error"]
+        assert "disk full" in ended["error"]["message"]
+        wait_for(lambda: not job_processes(backend.pid), 30, what="the training's process to end")
+        assert list((disk / "data" / "tmp").iterdir()) == []  # no temporary file left behind
+        fill(disk)  # what the failed checkpoint write gave back, taken again
         status, code, message = refusal(lambda: api.upload_arrays("ball2", *arrays(sphere())))
         assert (status, code) == (507, "disk_full") and "disk full" in message and "free" in message, message
         for call in (
@@ -373,13 +382,6 @@ def test_a_full_disk_is_said_in_words_and_the_queue_runs_again_once_space_is_bac
         health = api.health()
         assert health["status"] == "degraded" and not health["data_writable"], health
         assert "cannot be written" in health["problems"][0]
-        # The job fails in words at its next write, even while the database cannot record it yet.
-        wait_for(lambda: api.get_job(job["id"])["status"] != "running", 120, what="the training to end")
-        ended = api.get_job(job["id"])
-        assert ended["status"] == "failed" and ended["error"]["code"] == "disk_full", ended["error"]
-        assert "disk full" in ended["error"]["message"]
-        wait_for(lambda: not job_processes(backend.pid), 30, what="the training's process to end")
-        assert list((disk / "data" / "tmp").iterdir()) == []  # no temporary file left behind
         filler.unlink()
         settled = wait_for(
             lambda: api.get_model(job["model_id"])["status"] != "training", 60, what="the model"
