@@ -16,8 +16,9 @@ from compact_sdf.extract.fusion import extract_field
 from compact_sdf.extract.lattice import CORNERS
 from compact_sdf.extract.manifold import defects
 from compact_sdf.extract.mesh import MeshArrays
-from compact_sdf.extract.on_device import chosen, fused_mesh
+from compact_sdf.extract.on_device import _region_mask, chosen, fused_mesh
 from compact_sdf.extract.tensor_march import march_cells, triangles
+from compact_sdf.trained_region import TrainedRegion
 from scipy.spatial import cKDTree
 from test_blend import ENDS, WIDTH, fields
 from test_extract_fusion import assert_same_mesh, box, sphere, steep_plate, thin_plate, wobbly
@@ -118,3 +119,11 @@ def test_auto_puts_the_lattice_on_cuda_only() -> None:
     auto = ExtractConfig()
     assert auto.meshing == "auto" and not chosen(auto, "cpu") and chosen(auto, "cuda:0")
     assert chosen(TENSORS, "cpu") and not chosen(replace(auto, meshing="numpy"), "cuda")
+
+
+@pytest.mark.parametrize("resolution", [8, 64, 100])
+def test_the_trained_region_gathered_on_the_device_equals_its_lattice_mask(resolution: int) -> None:
+    grid = np.random.default_rng(resolution).integers(0, 255, (32, 32, 32)).astype(np.uint8)
+    region = TrainedRegion(grid, 0.05)
+    on_device = _region_mask(region, resolution, torch.device("cpu")).numpy()
+    assert on_device.any() and (on_device == region.lattice_mask(resolution)).all()

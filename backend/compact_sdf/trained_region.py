@@ -54,9 +54,13 @@ class TrainedRegion:
         ijk = self._index(np.asarray(points, dtype=np.float64))
         return self.cells_within(bands)[ijk[:, 0], ijk[:, 1], ijk[:, 2]]
 
+    def lattice_index(self, resolution: int) -> np.ndarray:
+        """(N+1,) the record's entry of each extraction-lattice coordinate along one axis."""
+        return self._index(-1.0 + 2.0 * np.arange(resolution + 1) / resolution)
+
     def lattice_mask(self, resolution: int, bands: float = USE_WITHIN) -> np.ndarray:
         """Bool (N+1)^3: the extraction lattice's vertices whose entry holds a sample that close."""
-        index = self._index(-1.0 + 2.0 * np.arange(resolution + 1) / resolution)
+        index = self.lattice_index(resolution)
         return self.cells_within(bands)[np.ix_(index, index, index)]
 
 

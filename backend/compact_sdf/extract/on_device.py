@@ -28,7 +28,7 @@ from compact_sdf.extract.mesh import MeshArrays
 from compact_sdf.extract.search import MAX_WIDENINGS, SLOPE_MARGIN, level_sizes
 from compact_sdf.extract.tensor_march import EDGES, march_cells
 from compact_sdf.progress import Progress
-from compact_sdf.trained_region import TrainedRegion
+from compact_sdf.trained_region import USE_WITHIN, TrainedRegion
 
 
 def chosen(cfg: ExtractConfig, device: torch.device | str) -> bool:
@@ -157,6 +157,13 @@ def _touching(mask: torch.Tensor) -> torch.Tensor:
     return mask
 
 
+def _region_mask(region: TrainedRegion, resolution: int, device: torch.device) -> torch.Tensor:
+    """``region.lattice_mask`` gathered on the device from the record's small grid (<= 128^3)."""
+    cells = torch.from_numpy(region.cells_within(USE_WITHIN)).to(device)
+    index = torch.from_numpy(region.lattice_index(resolution)).to(device)
+    return cells[index][:, index][:, :, index]
+
+
 def fused_mesh(
     gen_fn: FieldFn,
     ovf_fn: FieldFn | None,
@@ -184,7 +191,7 @@ def fused_mesh(
     elif ovf_fn is not None:
         band |= (memo.values <= width).reshape(band.shape) & (memo.values >= -width).reshape(band.shape)
         if region is not None:
-            band |= torch.from_numpy(region.lattice_mask(n)).to(band.device)
+            band |= _region_mask(region, n, band.device)
     near = _dilate(band).reshape(-1)
     fused = memo.values
     if ovf_fn is not None:
