@@ -46,7 +46,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO / "tests"))
-from compact_sdf.config import DEFAULT_PRESET, ExtractConfig  # noqa: E402
+from _harness import normalization  # noqa: E402
+from compact_sdf.config import DEFAULT_PRESET, ExtractConfig, parse_overrides  # noqa: E402
 from interpolation import MESHES, render_grid, train_model  # noqa: E402
 
 SHAPES = ("bunny", "spot", "cow", "fandisk")
@@ -77,18 +78,6 @@ def model_dir(args: argparse.Namespace) -> Path:
     )
     path = REPO / "out" / name.replace("=", "-").replace(":", "-")
     return train_model(list(SHAPES), path, args.preset, args.train_set, torch.get_num_threads(), args.device)
-
-
-def train_overrides(sets: list[str]) -> dict:
-    """``--train-set`` as the service's overrides object (values read as JSON where they parse)."""
-    out = {}
-    for item in sets:
-        key, value = item.split("=", 1)
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
 
 
 def _median_s(fn, repeat: int) -> float:
@@ -139,7 +128,7 @@ def stage_times(loaded, cfg) -> dict:
 
 
 @contextlib.contextmanager
-def served(preset: str, sets: list[str] = ()):
+def served(preset: str, sets: list[str]):
     """A real server on loopback, started as the add-on starts it (torch's own thread count, not the
     tests' one thread), with a model of SHAPES trained through it: yields (client, model id)."""
     from _service_helpers import addon_module
@@ -152,7 +141,7 @@ def served(preset: str, sets: list[str] = ()):
         try:
             api = backend.client
             ids = [api.upload_mesh(s, MESHES / f"{s}.ply")["id"] for s in SHAPES]
-            job = api.create_job("train", mesh_ids=ids, preset=preset, overrides=train_overrides(list(sets)))
+            job = api.create_job("train", mesh_ids=ids, preset=preset, overrides=parse_overrides(sets))
             yield api, api.wait_job(job["id"], timeout=3600)["result"]["model_id"]
         finally:
             backend.stop()
@@ -239,7 +228,7 @@ def meshing(args: argparse.Namespace) -> dict:
                 row[f"{way}_faces"] = len(meshes[way].faces)
             a, b = meshes["numpy"].vertices, meshes["tensors"].vertices
             gap = max(cKDTree(b).query(a)[0].max(), cKDTree(a).query(b)[0].max())
-            scale = loaded.shapes[loaded.shape_index(shape)].normalization.scale  # source -> unit frame
+            scale = normalization(loaded, shape).scale  # source -> unit frame
             row["max_vertex_gap_cells"] = float(gap * scale * n / 2.0)
             rows.append(row)
             print(row, flush=True)
