@@ -16,7 +16,7 @@ from compact_sdf.extract.fusion import extract_field
 from compact_sdf.extract.lattice import CORNERS
 from compact_sdf.extract.manifold import defects
 from compact_sdf.extract.mesh import MeshArrays
-from compact_sdf.extract.on_device import _region_mask, chosen, fused_mesh
+from compact_sdf.extract.on_device import LatticeMemo, _region_mask, chosen, fused_mesh
 from compact_sdf.extract.tensor_march import march_cells, triangles
 from compact_sdf.trained_region import TrainedRegion
 from scipy.spatial import cKDTree
@@ -67,11 +67,31 @@ def test_the_search_is_sparse_and_evaluates_each_vertex_once() -> None:
         points.append(x.clone())
         return sphere(0.5)(x)
 
-    mesh = fused_mesh(counted, None, replace(TENSORS, resolution=128), "cpu", 0.0, None, lambda *_: None)
+    memo = LatticeMemo(counted, replace(TENSORS, resolution=128), "cpu")
+    mesh = fused_mesh(memo, None, 0.0, None, lambda *_: None)
     seen = torch.cat(points)
     assert len(mesh.faces) > 1000
     assert len(torch.unique(seen, dim=0)) == len(seen)  # the memo: no vertex twice
     assert len(seen) < 0.1 * 129**3  # a sparse search, not the lattice
+
+
+def test_parts_to_join_go_on_from_the_values_the_device_found() -> None:
+    """Two balls 0.1 apart need a join (numpy's lattice walk): the tensor path hands over every s_g
+    value it has, so no vertex is evaluated twice, and the result is the numpy path's joined mesh."""
+    points: list[torch.Tensor] = []
+
+    def two_balls(x: torch.Tensor) -> torch.Tensor:
+        points.append(x.clone())
+        offset = torch.tensor([0.45, 0.0, 0.0])
+        return torch.minimum((x - offset).norm(dim=-1), (x + offset).norm(dim=-1)) - 0.4
+
+    cfg = replace(TENSORS, resolution=64)
+    joined = extract_field(two_balls, None, cfg, join_gap=0.15)
+    seen = torch.cat(points)
+    assert len(torch.unique(seen, dim=0)) == len(seen)
+    assert joined.component_count() == 1
+    numpy_path = extract_field(two_balls, None, replace(cfg, meshing="numpy"), join_gap=0.15)
+    assert_same_mesh(joined, numpy_path, tol=1e-6)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -65,18 +65,9 @@ FUSIONS: tuple[str, ...] = ("distance", "paper")
 MESHINGS: tuple[str, ...] = ("auto", "numpy", "tensors")
 
 
-def _evaluate_at(
-    fn: FieldFn,
-    lat: Lattice,
-    field: np.ndarray,
-    where: np.ndarray,
-    cfg: ExtractConfig,
-    device: torch.device | str,
-) -> np.ndarray:
-    """Evaluate ``fn`` at the marked vertices, store the values in ``field`` and return them."""
-    values = evaluate(fn, lat.points(np.argwhere(where)), cfg.batch_points, device)
-    field[where] = values
-    return values
+def _fill(memo: Memo, field: np.ndarray, where: np.ndarray) -> None:
+    """s_g at the marked vertices into ``field``, through the memo (no vertex evaluated twice)."""
+    field[where] = memo(Lattice(memo.cfg.resolution), np.argwhere(where))
 
 
 def fusion_width(cfg: ExtractConfig, band_width: float) -> float:
@@ -131,13 +122,16 @@ def extract_field(
     if ovf_fn is not None and cfg.fusion == "distance" and width <= 0.0:
         raise InputError("the distance fusion needs the model's band width (band_width > 0)")
     report = progress or (lambda stage, fraction: None)
+    memo = Memo(gen_fn, cfg, device)
     if on_device.chosen(cfg, device) and handle_depth <= 0:
-        mesh = on_device.fused_mesh(gen_fn, ovf_fn, cfg, device, width, region, report)
+        on = on_device.LatticeMemo(gen_fn, cfg, device)
+        mesh = on_device.fused_mesh(on, ovf_fn, width, region, report)
         if join_gap <= 0 or mesh.component_count() <= 1:  # nothing a join could change
             return _finish(mesh, gen_fn, ovf_fn, cfg, device, width, min_volume, region, report)
+        # parts to join: the lattice walk below is numpy's; it starts from every s_g value known
+        memo.values = on.values.reshape(memo.values.shape).cpu().numpy()
     lat = Lattice(cfg.resolution)
     report("coarse surface", 0.0)
-    memo = Memo(gen_fn, cfg, device)
     surface = find_surface(memo, cfg, device, width)
     report("band", 0.4)
     field = surface.field
@@ -148,10 +142,10 @@ def extract_field(
     near = dilate(band, 1)  # the band and its shell: every corner of every cell touching the band
     if ovf_fn is not None:
         band_values = evaluate(ovf_fn, lat.points(np.argwhere(band)), cfg.batch_points, device)
-        _evaluate_at(gen_fn, lat, field, near & ~band & np.isnan(field), cfg, device)
+        _fill(memo, field, near & ~band & np.isnan(field))
         field[band] = band_values
     else:
-        _evaluate_at(gen_fn, lat, field, near & np.isnan(field), cfg, device)
+        _fill(memo, field, near & np.isnan(field))
     joined = _join(memo, surface, field, join_gap) if join_gap > 0 else None
     np.copyto(field, surface.sign, where=~near)  # only the sign matters off the band's cells
     if joined is not None:

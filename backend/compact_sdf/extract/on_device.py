@@ -165,20 +165,19 @@ def _region_mask(region: TrainedRegion, resolution: int, device: torch.device) -
 
 
 def fused_mesh(
-    gen_fn: FieldFn,
+    memo: LatticeMemo,
     ovf_fn: FieldFn | None,
-    cfg: ExtractConfig,
-    device: torch.device | str,
     width: float,
     region: TrainedRegion | None,
     report: Progress,
 ) -> MeshArrays:
     """The marching-cubes mesh of ``fusion.extract_field``'s field, before its clean-up of closed
-    parts, computed on ``device``. ``width``: the distance fusion's half-width (0 for s_g alone or
-    the paper's fusion, whose ``cfg.band`` layers are dilated here)."""
+    parts, computed where ``memo`` (s_g on the output lattice) lives; ``memo`` keeps every s_g value
+    evaluated, for a caller that goes on with them. ``width``: the distance fusion's half-width (0
+    for s_g alone or the paper's fusion, whose ``cfg.band`` layers are dilated here)."""
+    cfg = memo.cfg
     n, side = cfg.resolution, cfg.resolution + 1
     report("coarse surface", 0.0)
-    memo = LatticeMemo(gen_fn, cfg, device)
     cells, values = find_band_cells(memo, width)
     report("band", 0.4)
     crossed = cells[~_same_sign(values)]
