@@ -39,6 +39,7 @@ class LiveMesh:
     faces: array
     seconds: float  # the backend's time for it
     loaded: bool  # the model had to be read first (not yet resident)
+    lost: str = ""  # what is wrong with the mesh in words (X-Mesh-Lost; empty: nothing)
 
 
 class BackendUnreachable(Exception):
@@ -242,7 +243,8 @@ class Client:
             verts.byteswap()
             faces.byteswap()
         seconds = float(head.get("X-Mesh-Seconds", "0"))
-        return LiveMesh(verts, faces, seconds, head.get("X-Model-Loaded") == "1")
+        loaded = head.get("X-Model-Loaded") == "1"
+        return LiveMesh(verts, faces, seconds, loaded, head.get("X-Mesh-Lost", ""))
 
     def resident(self) -> dict[str, Any]:
         return self.request("GET", f"{API}/resident")

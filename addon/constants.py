@@ -11,6 +11,7 @@ LINK_MODEL = "compact_sdf_model"  # the backend model id an encoded object belon
 LINK_CODE = "compact_sdf_code"  # the shape (latent code) name inside that model
 LINK_ROLE = "compact_sdf_role"  # "source", "reconstruction", "interpolation", "live", "decoded"
 LINK_SOURCES = "compact_sdf_sources"  # comma-separated shape names an interpolation/live object blends
+NOTE = "compact_sdf_note"  # on a blended object: what is wrong with its mesh in words (empty: nothing)
 FIDELITY = "compact_sdf_fidelity"  # on an object holding a code: its last evaluation ("CD .., F@0.01 ..")
 
 COLLECTION = "Compact SDF"  # where results go

@@ -23,8 +23,10 @@ from typing import Any
 import bpy
 
 from . import connection, mesh_bridge
-from .constants import LINK_MODEL, LINK_ROLE, LINK_SOURCES, MIX_SLOTS, REFINE_DELAY_S
-from .runtime import state, tag_redraw
+from .constants import LINK_MODEL, LINK_ROLE, LINK_SOURCES, MIX_SLOTS, NOTE, REFINE_DELAY_S
+from .jobs import say
+from .notes import Warn, blend_note
+from .runtime import tag_redraw
 
 TICK_S = 0.02  # how often the timer looks for answers
 
@@ -70,8 +72,15 @@ def weights_of(obj: bpy.types.Object) -> list[float]:
     return live_weights(settings.live_factor, len(names))[0]
 
 
+def report(message: str | None) -> None:
+    """A live update's sentence on the panel's line: a ``Warn`` about the mesh, or an error."""
+    if message:
+        say(message, "WARNING" if isinstance(message, Warn) else "ERROR")
+
+
 def request_update(obj: bpy.types.Object, resolution: int | None = None) -> str | None:
-    """Re-mesh a live object at its current weights; returns an error sentence or None.
+    """Re-mesh a live object at its current weights; returns an error sentence, a ``Warn`` about the
+    mesh it got (background mode, where the update is done at once), or None.
 
     ``resolution=None`` is a drag tick: the preview resolution now, the scene's once it rests.
     """
@@ -128,7 +137,7 @@ def _send(name: str, resolution: int) -> None:
     try:
         client = connection.client()
     except Exception as exc:
-        state().job_message = f"Live update of '{name}' failed: {exc}"
+        report(f"Live update of '{name}' failed: {exc}")
         return
     _answers.flights[name].busy = True
 
@@ -148,9 +157,7 @@ def _tick() -> float | None:
         if flight is None:
             continue
         flight.busy = False
-        message = _apply(name, res, got)
-        if message:
-            state().job_message = message
+        report(_apply(name, res, got))
         if flight.waiting:
             waiting, flight.waiting = flight.waiting, 0
             _send(name, waiting)
@@ -165,7 +172,8 @@ def _tick() -> float | None:
 
 
 def _apply(name: str, resolution: int, got: Any) -> str | None:
-    """Swap the object's geometry for the answer (in place: the object keeps its identity)."""
+    """Swap the object's geometry for the answer (in place: the object keeps its identity) and keep
+    what is wrong with the new mesh on the object, where the panel shows it under the weights."""
     if isinstance(got, Exception):
         return f"Live update of '{name}' failed: {got}"
     obj = bpy.data.objects.get(name)
@@ -174,8 +182,9 @@ def _apply(name: str, resolution: int, got: Any) -> str | None:
     tris = mesh_bridge.Triangles(got.vertices, got.faces)
     mesh_bridge.replace_geometry(obj.data, tris, mesh_bridge.centre(tris))
     obj["compact_sdf_resolution"] = int(resolution)
+    obj[NOTE] = got.lost
     tag_redraw("VIEW_3D")
-    return None
+    return blend_note(name, got.lost)
 
 
 def reset() -> None:

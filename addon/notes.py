@@ -78,6 +78,20 @@ LOST_REMEDY = (
 )
 
 
+def blend_note(name: str, lost: str) -> str | None:
+    """A ``Warn`` naming the blended object and what is wrong with its mesh, or None when nothing is."""
+    return Warn(f"'{name}' at these weights: {lost}") if lost else None
+
+
+def row_summary(text: str, result: dict[str, Any]) -> str:
+    """``text``, or a ``Warn`` naming the steps of an interpolation row that came back broken."""
+    lost = result.get("lost") or {}
+    if not lost:
+        return text
+    steps = "; ".join(f"{name.rsplit('.', 1)[0]}: {', '.join(notes)}" for name, notes in sorted(lost.items()))
+    return Warn(f"{text}, but not all as asked: {steps}")
+
+
 def reconstruction_summary(text: str, result: dict[str, Any]) -> str:
     """``text``, or a ``Warn`` with what the reconstruction lost against its source (the backend's
     ``lost``: parts, genus, area) and what to do about it."""

@@ -12,6 +12,7 @@ from . import live
 from .bodies import interpolate_body
 from .constants import LINK_CODE, LINK_MODEL, LINK_ROLE
 from .job_ops import JobRequest, SceneJobMixin
+from .notes import Warn
 from .results import place_live, place_row
 from .scene import encoded_objects
 
@@ -121,9 +122,12 @@ class COMPACT_SDF_OT_live_refine(Operator):
     def execute(self, context: bpy.types.Context) -> set[str]:
         obj = context.active_object
         problem = live.request_update(obj, self.resolution or context.scene.compact_sdf.resolution)
-        if problem:
+        if problem and not isinstance(problem, Warn):
             self.report({"ERROR"}, problem)
             return {"CANCELLED"}
+        if problem:  # refined, but the mesh is not what the weights ask for: say so
+            self.report({"WARNING"}, problem)
+            return {"FINISHED"}
         self.report({"INFO"}, f"Refining '{obj.name}'")
         return {"FINISHED"}
 

@@ -56,9 +56,7 @@ def _ranged_int(name: str, default: int, bounds: tuple[int, int], description: s
 
 
 def _live_factor_changed(self: CompactSDFObjectSettings, context: bpy.types.Context) -> None:
-    problem = live.request_update(self.id_data)
-    if problem:
-        context.window_manager.compact_sdf.job_message = problem
+    live.report(live.request_update(self.id_data))
 
 
 class CompactSDFObjectSettings(PropertyGroup):

@@ -11,8 +11,8 @@ import bpy
 
 from . import mesh_bridge
 from .backend_state import refresh_models, select_model
-from .constants import FIDELITY, LINK_SOURCES, MIX_SLOTS
-from .notes import reconstruction_summary, summary
+from .constants import FIDELITY, LINK_SOURCES, MIX_SLOTS, NOTE
+from .notes import Warn, blend_note, reconstruction_summary, row_summary, summary
 from .runtime import state
 from .scene import add_behind, add_object, add_row, download_meshes, link, target_collection
 
@@ -60,7 +60,8 @@ def place_row(job: dict[str, Any], names: list[str], spacing: float) -> str:
         link(obj, params.get("model_id", ""), "interpolation")
         obj[LINK_SOURCES] = ",".join(params.get("shapes", []))
         obj["compact_sdf_t"] = i / max(len(meshes) - 1, 1)
-    return f"Interpolated {len(meshes)} shapes between {names[0]} and {names[-1]}"
+    text = f"Interpolated {len(meshes)} shapes between {names[0]} and {names[-1]}"
+    return row_summary(text, job.get("result") or {})
 
 
 def place_live(job: dict[str, Any], names: list[str], spacing: float) -> str:
@@ -71,14 +72,19 @@ def place_live(job: dict[str, Any], names: list[str], spacing: float) -> str:
     link(obj, params.get("model_id", ""), "live")
     obj[LINK_SOURCES] = ",".join(params.get("shapes", []))
     obj["compact_sdf_resolution"] = int(params.get("resolution", 0))
+    lost = "; ".join(next(iter(((job.get("result") or {}).get("lost") or {}).values()), []))
+    obj[NOTE] = lost
+    note = blend_note(obj.name, lost)
     # Set without triggering an update: the geometry already matches these weights.
     (row,) = params.get("weights") or [[0.5, 0.5]]
     if len(row) == 2:
         obj.compact_sdf["live_factor"] = 0.5
-        return f"Live interpolation object '{obj.name}': drag its Blend slider"
-    obj.compact_sdf["live_mode"] = 1  # MIX
-    obj.compact_sdf["mix_weights"] = [*row, *[0.0] * (MIX_SLOTS - len(row))][:MIX_SLOTS]
-    return f"Live blend object '{obj.name}': set the weight of each shape"
+        text = f"Live interpolation object '{obj.name}': drag its Blend slider"
+    else:
+        obj.compact_sdf["live_mode"] = 1  # MIX
+        obj.compact_sdf["mix_weights"] = [*row, *[0.0] * (MIX_SLOTS - len(row))][:MIX_SLOTS]
+        text = f"Live blend object '{obj.name}': set the weight of each shape"
+    return Warn(f"{text}; {note}") if note else text
 
 
 def place_decoded(job: dict[str, Any], model_id: str, shape: str) -> str:

@@ -7,7 +7,7 @@ from bpy.types import Panel, UIList
 
 from . import connection, jobs
 from .backend_state import start_log
-from .constants import LINK_CODE, LINK_MODEL, LINK_ROLE, LINK_SOURCES, MIX_SLOTS
+from .constants import LINK_CODE, LINK_MODEL, LINK_ROLE, LINK_SOURCES, MIX_SLOTS, NOTE
 from .preferences import ADDON_PACKAGE, get_prefs
 
 INTERPOLATION_PROPS = ("interp_steps", "interp_mode", "interp_join_gap", "spacing", "preview_resolution")
@@ -183,6 +183,8 @@ def _draw_live(box: bpy.types.UILayout, obj: bpy.types.Object) -> None:
             col.prop(settings, "mix_weights", index=i, text=name, slider=True)
     else:
         box.prop(settings, "live_factor", slider=True)
+    if obj.get(NOTE):
+        box.label(text=str(obj[NOTE]), icon="ERROR")
     box.operator("compact_sdf.live_refine", icon="SHADING_SOLID")
 
 

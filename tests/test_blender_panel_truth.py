@@ -3,7 +3,8 @@
 The backend's answers come from a stand-in client, so each state is reached exactly and nothing
 depends on how fast the machine trains: the backend line follows the job counts from the job
 timer, Add to Model sends the default mode and reports a shape still poorly held as a warning,
-and Import Codes errors name the file the user chose in plain words.
+a live blend that comes back broken says so under its slider and as a warning (and stops saying
+so once it is whole again), and Import Codes errors name the file the user chose in plain words.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from blender_harness import build_extension, install_extension, run_in_blender
 pytestmark = pytest.mark.blender
 
 MODEL = "a" * 32
+BROKEN = "2 separate pieces where the shapes it blends have at most 1"
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +47,17 @@ def test_add_to_model_sends_the_default_mode_and_warns_when_still_poorly_held(to
     assert add["panel"] == ["WARNING", add["panel"][1]] and "Fertility 61.0%" in add["panel"][1]
 
 
+def test_a_broken_live_blend_is_a_warning_under_its_slider_until_it_is_whole(told: dict[str, Any]) -> None:
+    live = told["live"]
+    assert live["note"] == BROKEN and live["panel"] == ["WARNING", f"'Live a-b' at these weights: {BROKEN}"]
+    assert live["refine"] == ["FINISHED"]
+    assert any(
+        line.startswith(f"Warning: 'Live a-b' at these weights: {BROKEN}")
+        for line in told["output"].splitlines()
+    )
+    assert live["whole_note"] == "" and live["faces"] == 4
+
+
 def test_import_codes_errors_name_the_chosen_file_in_words(told: dict[str, Any]) -> None:
     err = told["import"]
     assert err["result"] == ["CANCELLED"] and err["sent_as"] == "my shapes.npz"
@@ -60,6 +73,7 @@ class ScriptedClient:
     """The backend's answers, set by the scenario; records what the add-on sent."""
 
     def __init__(self) -> None:
+        self.lost = ""  # what the next live mesh answer says is wrong with it
         self.jobs: dict[str, dict[str, Any]] = {}
         self.counts = (0, 0)
         self.sent: list[dict[str, Any]] = []
@@ -76,6 +90,15 @@ class ScriptedClient:
     def create_job(self, kind: str, **params: Any) -> dict[str, Any]:
         self.sent.append({"kind": kind, **params})
         return self.jobs["fit"]
+
+    def mesh(self, model_id: str, shapes: list[str], weights: list[float], **_: Any) -> Any:
+        from array import array
+
+        verts = array("f", [0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1])
+        faces = array("i", [0, 2, 1, 0, 1, 3, 0, 3, 2, 1, 2, 3])
+        return self.live_mesh(verts, faces, 0.01, False, self.lost)
+
+    live_mesh: Any = None
 
     def upload_mesh(self, name: str, **_: Any) -> dict[str, Any]:
         return {"id": "m" * 32, "name": name}
@@ -113,6 +136,7 @@ def scenario_truth(zip_path: str, root: str) -> dict[str, Any]:
     connection, jobs = sys.modules[addon + "connection"], sys.modules[addon + "jobs"]
     fake = ScriptedClient()
     fake.api_error, fake.root = sys.modules[addon + "client"].ApiError, Path(root)
+    fake.live_mesh = sys.modules[addon + "client"].LiveMesh
     connection.client = lambda context=None: fake
     connection.problem = lambda context=None: None
     state = bpy.context.window_manager.compact_sdf
@@ -134,7 +158,24 @@ def scenario_truth(zip_path: str, root: str) -> dict[str, Any]:
     jobs.track(fake.jobs["fit"], "Add Fertility to demo", lambda j: link(j, {"Fertility": "Fertility"}))
     jobs._tick()
     out["add"]["panel"] = [state.job_level, state.job_message]
+    out["live"] = _live(bpy, fake, state)
     out["import"] = _import(bpy, fake, Path(root))
+    return out
+
+
+def _live(bpy: Any, fake: ScriptedClient, state: Any) -> dict[str, Any]:
+    """A live object whose blend comes back in two pieces, then whole."""
+    bpy.ops.mesh.primitive_cube_add()
+    obj = bpy.context.active_object
+    obj.name = "Live a-b"
+    obj["compact_sdf_model"], obj["compact_sdf_role"], obj["compact_sdf_sources"] = MODEL, "live", "a,b"
+    fake.lost = BROKEN
+    obj.compact_sdf.live_factor = 0.3  # the update callback asks for the mesh (at once in background)
+    out = {"note": obj.get("compact_sdf_note"), "panel": [state.job_level, state.job_message]}
+    out["refine"] = sorted(bpy.ops.compact_sdf.live_refine(resolution=64))
+    fake.lost = ""
+    obj.compact_sdf.live_factor = 0.4
+    out["whole_note"], out["faces"] = obj.get("compact_sdf_note"), len(obj.data.polygons)
     return out
 
 

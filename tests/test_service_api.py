@@ -329,6 +329,11 @@ def test_interpolation_downloads(api: Any, trained: dict[str, Any]) -> None:
     assert names == ["interp_00.ply", "interp_01.ply", "interp_02.ply"]
     middle = trimesh.load(io.BytesIO(api.download_result(job["id"], names[1])), file_type="ply")
     assert len(middle.faces) > 0
+    # what is wrong with a step, in words, only for steps that have something (test_blend_notes.py)
+    lost = done["result"]["lost"]
+    assert set(lost) <= set(names) and all(isinstance(n, str) for notes in lost.values() for n in notes)
+    if middle.body_count > 1:
+        assert lost.get(names[1]), "a middle step in pieces must say so"
 
 
 def test_codes_export(api: Any, trained: dict[str, Any]) -> None:

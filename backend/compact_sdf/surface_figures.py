@@ -10,6 +10,7 @@ walls and gaps under about two training cells come back perforated or bridged (f
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -108,3 +109,23 @@ def differences(source: Figures, result: Figures, cell: float) -> list[str]:
         why = "thin parts lost or sharp edges rounded" if change < 0 else "extra surface"
         notes.append(f"area {100 * change:+.0f}% against the source ({why})")
     return notes
+
+
+def blend_differences(ends: Sequence[Figures | None], result: Figures | None) -> list[str]:
+    """What is wrong with an in-between of shapes whose sources have the figures ``ends``, in words;
+    empty when it is closed and in no more pieces than the most any of its ends has.
+
+    Genus and area are not judged: a blend changes both on purpose. A piece more than its ends have
+    is what a user sees as broken (a fragment floating beside the body, a limb cut off); it happens
+    where a feature fades and pinches off before it is gone and the join did not reach it.
+    """
+    if result is None:
+        return ["the in-between is not a closed surface (it reaches the edge of the model's box)"]
+    known = [f.parts for f in ends if f is not None]
+    most = max(known) if known else 1
+    if result.parts <= most:
+        return []
+    return [
+        f"{result.parts} separate pieces where the shapes it blends have at most {most} (a part that "
+        "pinches off between them and was not joined: a larger join gap joins it)"
+    ]

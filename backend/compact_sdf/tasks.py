@@ -12,7 +12,7 @@ with :func:`resolve_device`, and rebuilds training samples from recorded sources
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -362,17 +362,29 @@ class Reconstruction:
 
 def extract(req: ExtractRequest, progress: Progress | None = None) -> Reconstruction:
     from compact_sdf.extract.fusion import extract_shape
-    from compact_sdf.surface_figures import differences, figures
 
     loaded = _load(req.model_dir, req.device)
     ecfg = _extract_config(loaded, req.resolution, req.band, req.overrides)
     mesh = extract_shape(loaded, req.shape, ecfg, req.mode, progress=progress)
-    source = loaded.shapes[loaded.shape_index(req.shape)].figures
-    result = figures(mesh.to_trimesh()) if source is not None else None
-    if source is None or result is None:
-        return Reconstruction(mesh)
-    cell = 2.0 / loaded.config.sampling.fine_cells
-    return Reconstruction(mesh, tuple(differences(source, result, cell)))
+    return judge(loaded, [req.shape], [1.0], mesh)
+
+
+def judge(loaded: LoadedModel, names: list[str], row: Sequence[float], mesh: MeshArrays) -> Reconstruction:
+    """``mesh`` with what is wrong with it in words: a shape's own reconstruction (a weight of 1)
+    against its source's recorded figures, an in-between against its ends' (``blend_differences``)."""
+    from compact_sdf.surface_figures import blend_differences, differences, figures
+
+    ends = [loaded.shapes[loaded.shape_index(n)].figures for n in names]
+    weights = list(row)
+    own = max(range(len(names)), key=weights.__getitem__)
+    if weights[own] >= 1.0 - 1e-9:
+        source = ends[own]
+        result = figures(mesh.to_trimesh()) if source is not None else None
+        if source is None or result is None:
+            return Reconstruction(mesh)
+        cell = 2.0 / loaded.config.sampling.fine_cells
+        return Reconstruction(mesh, tuple(differences(source, result, cell)))
+    return Reconstruction(mesh, tuple(blend_differences(ends, figures(mesh.to_trimesh()))))
 
 
 @dataclass(frozen=True)
@@ -394,17 +406,21 @@ class InterpolateRequest(_Bounded):
     device: str = "auto"
 
 
-def interpolate(req: InterpolateRequest, progress: Progress | None = None) -> list[MeshArrays]:
-    from compact_sdf.extract.interpolate import interpolate_shapes
+def interpolate(req: InterpolateRequest, progress: Progress | None = None) -> list[Reconstruction]:
+    """One mesh per step, each with what is wrong with it in words (``judge``)."""
+    from compact_sdf.extract.interpolate import interpolate_shapes, path_weights
 
     if len(req.shapes) < 2:
         raise InputError("interpolation needs two shapes: --from A --to B (or --shapes A B ...)")
     loaded = _load(req.model_dir, req.device)
     ecfg = _extract_config(loaded, req.resolution, req.band, req.overrides)
+    names = list(req.shapes)
     steps: Any = [list(w) for w in req.weights] if req.weights is not None else req.steps
-    return interpolate_shapes(
-        loaded, list(req.shapes), steps, req.mode, ecfg, join_gap=req.join_gap, progress=progress
+    meshes = interpolate_shapes(
+        loaded, names, steps, req.mode, ecfg, join_gap=req.join_gap, progress=progress
     )
+    rows = path_weights(len(names), steps) if isinstance(steps, int) else steps
+    return [judge(loaded, names, row, mesh) for row, mesh in zip(rows, meshes, strict=True)]
 
 
 @dataclass(frozen=True)

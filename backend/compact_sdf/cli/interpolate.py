@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from compact_sdf import tasks
@@ -73,9 +74,12 @@ def run_interpolate(args: argparse.Namespace) -> int:
     from compact_sdf.extract.mesh import save_mesh
 
     req = interpolate_request(args)
-    meshes = tasks.interpolate(req, progress=progress)
+    steps = tasks.interpolate(req, progress=progress)
     out = Path(args.out)
-    for i, mesh in enumerate(meshes):
-        save_mesh(mesh, out / f"step_{i:03d}.{req.format}")
-    print(f"{len(meshes)} meshes in {out}")
+    for i, step in enumerate(steps):
+        name = f"step_{i:03d}.{req.format}"
+        save_mesh(step.mesh, out / name)
+        for note in step.lost:
+            print(f"warning: {name}: {note}", file=sys.stderr)
+    print(f"{len(steps)} meshes in {out}")
     return 0

@@ -189,13 +189,15 @@ def run_interpolate(ctx: JobContext) -> dict[str, Any]:
         shapes=tuple(p["shapes"]),
         weights=None if weights is None else tuple(tuple(w) for w in weights),
     )
-    meshes = tasks.interpolate(req, ctx.stage("interpolate"))
-    files = []
-    for i, mesh in enumerate(meshes):
+    steps = tasks.interpolate(req, ctx.stage("interpolate"))
+    files, lost = [], {}
+    for i, step in enumerate(steps):
         name = f"interp_{i:02d}.{req.format}"
-        save_mesh_atomic(mesh, ctx.result_path(name))
+        save_mesh_atomic(step.mesh, ctx.result_path(name))
         files.append(name)
-    return {"files": files}
+        if step.lost:
+            lost[name] = list(step.lost)
+    return {"files": files, "lost": lost}
 
 
 def run_fit(ctx: JobContext) -> dict[str, Any]:

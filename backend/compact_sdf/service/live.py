@@ -17,8 +17,9 @@ from compact_sdf.service.paths import DataDir
 
 def mesh_for(data: DataDir, device: str, params: dict[str, Any]) -> dict[str, Any]:
     """``params``: model_id, shapes, weights (one per shape, or None for one shape), resolution, mode,
-    join_gap, format. Returns the body, its counts, what a reconstruction lost against its source
-    (``tasks.Reconstruction``), the seconds spent and whether the model was read."""
+    join_gap, format. Returns the body, its counts, what is wrong with the mesh in words (a
+    reconstruction against its source, a blend against its ends: ``tasks.Reconstruction``), the
+    seconds spent and whether the model was read."""
     start = time.perf_counter()
     cache = model_cache.active()
     loads = cache.loads if cache is not None else 0
@@ -27,10 +28,8 @@ def mesh_for(data: DataDir, device: str, params: dict[str, Any]) -> dict[str, An
     if len(shapes) == 1:
         req = tasks.ExtractRequest(model_dir, shapes[0], resolution=params["resolution"], device=device)
         out = tasks.extract(req)
-        mesh, lost = out.mesh, out.lost
     else:
-        lost = ()
-        (mesh,) = tasks.interpolate(
+        (out,) = tasks.interpolate(
             tasks.InterpolateRequest(
                 model_dir,
                 shapes,
@@ -41,11 +40,12 @@ def mesh_for(data: DataDir, device: str, params: dict[str, Any]) -> dict[str, An
                 device=device,
             )
         )
+    mesh = out.mesh
     return {
         "body": mesh_bytes(mesh, params["format"]),
         "vertices": len(mesh.vertices),
         "faces": len(mesh.faces),
-        "lost": list(lost),
+        "lost": list(out.lost),
         "seconds": time.perf_counter() - start,
         "loaded": cache is not None and cache.loads > loads,
     }

@@ -49,7 +49,7 @@ def model_mesh(svc: ServiceDep, model_id: str, body: Annotated[schemas.MeshIn, B
         "X-Mesh-Faces": str(value["faces"]),
         "X-Mesh-Seconds": f"{value['seconds']:.4f}",
         "X-Model-Loaded": "1" if value["loaded"] else "0",
-        "X-Mesh-Lost": "; ".join(value.get("lost", [])),  # a reconstruction's differences from its source
+        "X-Mesh-Lost": "; ".join(value.get("lost", [])),  # what is wrong with it: vs its source, or its ends
     }
     return Response(value["body"], media_type="application/octet-stream", headers=headers)
 
