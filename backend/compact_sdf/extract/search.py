@@ -19,9 +19,12 @@ slope 1; the edges of trained ``preview`` s_g were measured at 1.9-2.7, fidelity
 each level the search measures the steepest slope ``|s(a) - s(b)| / h`` over every lattice edge
 whose two ends it has evaluated. Where that exceeds the ``L`` the search has used, earlier drops
 may be wrong, so it starts again with ``L`` widened to ``SLOPE_MARGIN`` times the measured slope;
-after ``MAX_WIDENINGS`` widenings it drops nothing (a dense search). A field much steeper than
-its lattice edges show between evaluated vertices can still defeat this; measured slopes are the
-only evidence a sampled search has.
+after ``MAX_WIDENINGS`` passes it drops nothing (a dense search). A pass re-evaluates no vertex
+(``Memo``), so another pass costs little where the dense one costs the whole lattice: trained s_g
+of thin-walled CAD parts at ``preview`` needed a third pass (L 1.5 -> 1.9 -> 2.7), and making it
+dense took 4-10x the time of the same mesh at N = 128 and 256 (docs/benchmarks/interactive.md).
+A field much steeper than its lattice edges show between evaluated vertices can still defeat
+this; measured slopes are the only evidence a sampled search has.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from compact_sdf.config import ExtractConfig
 from compact_sdf.extract.lattice import CORNERS, FieldFn, Lattice, cell_corners, corner_views, evaluate
 
 SLOPE_MARGIN = 1.25  # the widened bound over the steepest slope measured
-MAX_WIDENINGS = 2  # then L = inf: nothing is dropped
+MAX_WIDENINGS = 5  # passes with a measured bound; then L = inf: nothing is dropped
 
 
 @dataclass
