@@ -13,6 +13,11 @@ and scikit-image on the CPU, or tensors on the model's device) on each shape at 
 time (median of ``--repeat``) and how far apart their meshes are.
 ``jobs`` is the queued-job path alone: it uses only the job API, so it also runs against an older
 backend (a before/after of the same command).
+``unlike`` moves the slider between unlike stress shapes (``stress_shapes.py``: a thin-walled CAD
+housing with through-holes, a statue with thin wings, a genus-81 strut lattice, a holed plate) at
+N = 64 and 128: seconds per tick, parts, genus, closed and manifold, and what the tick says is wrong
+with it (``tasks.judge``, what the panel shows); ``--passes 2`` reruns it with the search's earlier
+rule (a dense pass after two with a measured bound) for a before/after.
 ``smoothness`` walks the slider between pairs of shapes, densely near the ends, and records area,
 mean dihedral angle (between adjacent face normals), genus, parts and the mean distance between the
 surfaces of neighbouring weights, for in-betweens meshed by ``blend`` (the default) and by s_g alone
@@ -22,6 +27,7 @@ surfaces of neighbouring weights, for in-betweens meshed by ``blend`` (the defau
     .venv/bin/python bench/interactive.py meshing --out out/interactive_meshing.json   # --device cuda
     .venv/bin/python bench/interactive.py jobs --out out/interactive_jobs.json
     .venv/bin/python bench/interactive.py smoothness --threads 1 --out out/interactive_smoothness.json
+    .venv/bin/python bench/interactive.py unlike --out out/interactive_unlike.json   # --passes 2: before
 """
 
 from __future__ import annotations
@@ -55,6 +61,14 @@ PAIRS = (("bunny", "spot"), ("spot", "cow"), ("cow", "fandisk"), ("bunny", "fand
 RESOLUTIONS = (64, 128, 256, 512)
 # slider positions: dense near both ends, where a pop would show
 WEIGHTS = (0.0, 0.001, 0.01, 0.03, 0.1, 0.2, 0.35, 0.5, 0.65, 0.8, 0.9, 0.97, 0.99, 0.999, 1.0)
+UNLIKE = ("housing", "statue", "lattice", "holed_plate")
+UNLIKE_PAIRS = (
+    ("housing", "statue"),
+    ("lattice", "housing"),
+    ("statue", "holed_plate"),
+    ("lattice", "statue"),
+)
+TICKS = (0.0, 0.001, 0.1, 0.3, 0.5, 0.7, 0.9, 0.999, 1.0)
 
 
 def machine() -> dict:
@@ -235,6 +249,58 @@ def meshing(args: argparse.Namespace) -> dict:
     return {"machine": machine(), "preset": args.preset, "device": args.device, "rows": rows}
 
 
+def unlike(args: argparse.Namespace) -> dict:
+    """Slider ticks between unlike stress shapes, and a four-shape blend (see the module docstring)."""
+    from compact_sdf import tasks
+    from compact_sdf.checkpoint import load_model
+    from compact_sdf.extract import search
+    from compact_sdf.extract.interpolate import interpolate_shapes
+    from compact_sdf.surface_figures import shape_stats
+    from stress_shapes import write
+
+    torch.set_num_threads(args.threads)
+    if args.passes:
+        search.MAX_WIDENINGS = args.passes  # the numpy path's search (the one the CPU uses)
+    meshes = REPO / "out" / "bench" / "stress"
+    write(meshes)
+    path = REPO / "out" / f"interactive_unlike_{args.preset}"
+    loaded = load_model(
+        train_model(list(UNLIKE), path, args.preset, args.train_set, args.threads, "cpu", meshes)
+    )
+    rows = []
+
+    def tick(names: list[str], row: list[float], n: int, label: str, t: float | None) -> None:
+        cfg = replace(loaded.config.extract, resolution=n)
+        start = time.perf_counter()
+        (mesh,) = interpolate_shapes(loaded, names, [row], cfg=cfg)
+        seconds = time.perf_counter() - start
+        stats = shape_stats(mesh.to_trimesh())
+        rows.append(
+            {
+                "resolution": n,
+                "path": label,
+                "t": t,
+                "seconds": round(seconds, 3),
+                "faces": len(mesh.faces),
+                "parts": stats["components"],
+                "genus": stats["genus"],
+                "closed": stats["watertight"],
+                "manifold": stats["manifold"],
+                "lost": list(tasks.judge(loaded, names, row, mesh).lost),
+            }
+        )
+        print(rows[-1], flush=True)
+
+    for n in (64, 128):
+        for a, b in UNLIKE_PAIRS:
+            for t in TICKS:
+                tick([a, b], [1.0 - t, t], n, f"{a}-{b}", t)
+        tick(list(UNLIKE), [0.4, 0.3, 0.2, 0.1], n, "blend of four", None)
+    sources = {s.name: s.figures.to_dict() for s in loaded.shapes if s.figures is not None}
+    return {"machine": machine(), "preset": args.preset, "passes": search.MAX_WIDENINGS, "sources": sources,
+            "rows": rows}  # fmt: skip
+
+
 def _figures(mesh, previous) -> tuple[dict, object]:
     """Area, mean dihedral angle, genus, parts, and the mean distance (unit frame) between this mesh's
     surface and the previous step's: exact point-to-triangle distances from 20,000 area samples of each
@@ -336,7 +402,7 @@ def plot(result: dict, path: Path) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", choices=("latency", "meshing", "jobs", "smoothness"))
+    p.add_argument("what", choices=("latency", "meshing", "jobs", "smoothness", "unlike"))
     p.add_argument("--preset", default=DEFAULT_PRESET)
     p.add_argument("--threads", type=int, default=2, help="torch threads of this process")
     p.add_argument("--repeat", type=int, default=5)
@@ -351,12 +417,15 @@ def main() -> None:
     p.add_argument(
         "--resolution", type=int, default=ExtractConfig().resolution, help="smoothness: marching-cubes cells"
     )
+    p.add_argument("--passes", type=int, default=0, help="unlike: the search's passes before a dense one")
     p.add_argument("--out", type=Path, required=True, help="JSON results")
     args = p.parse_args()
     if args.what == "latency":
         result = latency(args)
     elif args.what == "meshing":
         result = meshing(args)
+    elif args.what == "unlike":
+        result = unlike(args)
     elif args.what == "jobs":
         with served(args.preset, args.train_set) as (api, model):
             result = {"machine": machine(), "preset": args.preset, **queued_jobs(api, model, args.repeat)}

@@ -37,9 +37,16 @@ PAIRS = (
 
 
 def train_model(
-    stems: list[str], model_dir: Path, preset: str, overrides: list[str], threads: int, device: str = "cpu"
+    stems: list[str],
+    model_dir: Path,
+    preset: str,
+    overrides: list[str],
+    threads: int,
+    device: str = "cpu",
+    meshes: Path = MESHES,
 ) -> Path:
-    """Train (or reuse) the model in ``model_dir`` on ``stems``; its config records the overrides."""
+    """Train (or reuse) the model in ``model_dir`` on the meshes ``stems`` (PLY files in ``meshes``);
+    its config records the overrides."""
     from compact_sdf.config import get_preset
     from compact_sdf.data import prepare_mesh
     from compact_sdf.training.train import train
@@ -47,10 +54,10 @@ def train_model(
     if (model_dir / "checkpoint.pt").exists():
         return model_dir
     cfg = get_preset(preset).override([*overrides, f"train.device={device}"])
-    shapes = [prepare_mesh(MESHES / f"{s}.ply", cfg=cfg.sampling, cache_dir=CACHE) for s in stems]
+    shapes = [prepare_mesh(meshes / f"{s}.ply", cfg=cfg.sampling, cache_dir=CACHE) for s in stems]
     t0 = time.perf_counter()
     torch.set_num_threads(threads)
-    train(model_dir, shapes, cfg, sources={s: str(MESHES / f"{s}.ply") for s in stems})
+    train(model_dir, shapes, cfg, sources={s: str(meshes / f"{s}.ply") for s in stems})
     print(f"trained {model_dir} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     return model_dir
 
