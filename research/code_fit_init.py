@@ -4,7 +4,8 @@ The code fit (``training/code_inversion.fit_row``) starts a new shape's code at 
 training does, and runs 800 Adam iterations on the frozen decoder. A shape added to a model is
 often like one already in it; starting from the model's code that already explains its samples
 best (lowest mean |s_g - sdf| on the new shape's generalization points) might need fewer
-iterations for the same fit. For each new shape, start (random / nearest) x iterations: the
+iterations for the same fit (now the product's default, ``fit_row(from_nearest=True)``). For
+each new shape, start (random / nearest) x iterations: the
 losses, the band check's share and the fused reconstruction's Chamfer and F@0.01 at N = 128.
 
     .venv/bin/python research/code_fit_init.py --model out/interactive_preview \\
@@ -28,15 +29,6 @@ sys.path.insert(0, str(REPO / "bench"))
 from _harness import CACHE, MESHES  # noqa: E402
 
 
-def nearest_code(model, samples) -> int:
-    """Row of the model's code whose s_g fits the new shape's generalization points best."""
-    points = torch.as_tensor(samples.gen_points).float()
-    sdf = torch.as_tensor(samples.gen_sdf).float()
-    with torch.no_grad():
-        errors = [float((model.sdf_gen(z, points) - sdf).abs().mean()) for z in model.codes.weight]
-    return min(range(len(errors)), key=errors.__getitem__)
-
-
 def main() -> None:
     from compact_sdf.checkpoint import load_model
     from compact_sdf.data import prepare_mesh
@@ -44,7 +36,7 @@ def main() -> None:
     from compact_sdf.extract import band_check
     from compact_sdf.extract.fusion import extract_shape
     from compact_sdf.metrics import evaluate_meshes
-    from compact_sdf.training.code_inversion import fit_row
+    from compact_sdf.training.code_inversion import fit_row, nearest_code
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", type=Path, required=True)
@@ -60,17 +52,17 @@ def main() -> None:
     for name in args.shapes:
         samples = prepare_mesh(MESHES / f"{name}.ply", cfg=cfg.sampling, cache_dir=CACHE)
         gt = load_mesh(MESHES / f"{name}.ply")
-        near = nearest_code(loaded.model, samples)
+        near = nearest_code(loaded.model, loaded.model.num_shapes, samples)
         for start in ("random", "nearest"):
             for iterations in args.iterations:
                 model = copy.deepcopy(loaded.model)
                 model.add_shapes(1, torch.Generator().manual_seed(cfg.train.seed))
                 index = model.num_shapes - 1
-                if start == "nearest":
-                    with torch.no_grad():
-                        model.codes.weight[index] = model.codes.weight[near]
                 t = time.perf_counter()
-                loss_gen, loss_ovf = fit_row(model, index, samples, cfg, iterations=iterations)
+                nearest = start == "nearest"  # the product's default; "random": the row's own draw
+                loss_gen, loss_ovf = fit_row(
+                    model, index, samples, cfg, iterations=iterations, from_nearest=nearest
+                )
                 seconds = time.perf_counter() - t
                 gen_set = band_check.generalization_set(samples, torch.device("cpu"))
                 (coverage,) = band_check.band_coverage(model, [gen_set], cfg, [index])

@@ -1,7 +1,8 @@
 """Add to Model: new shapes for a trained model (method.md section 5).
 
-- Code only (fast, coarse): grid and both MLPs frozen, a fresh code is fitted to the new shape's
-  samples with both branch losses (Adam lr 5e-3, x0.1 at half, 800 iterations by default, balanced
+- Code only (fast, coarse): grid and both MLPs frozen, a code is fitted to the new shape's
+  samples, starting from the model's code that fits them best (``code_inversion.nearest_code``),
+  with both branch losses (Adam lr 5e-3, x0.1 at half, 800 iterations by default, balanced
   samples as in training) and appended to the model directory in one atomic checkpoint rewrite.
   A frozen grid has no features for detail it never saw, so this recovers the coarse shape.
 - Full (detail): the shape joins the training set and the whole model continues training through
