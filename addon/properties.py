@@ -112,7 +112,8 @@ class CompactSDFSceneSettings(PropertyGroup):
         "Fit iterations",
         FIT_DEFAULTS["iterations"],
         (1, 100_000),
-        "Iterations of each object's code fit (decoder frozen) in 'Add Selected to Model'",
+        "At most this many iterations of each object's code fit (decoder frozen) in 'Add Selected to "
+        "Model'; it ends sooner once it stops improving",
     )
     resolution: _ranged_int(  # type: ignore[valid-type]
         "Resolution", EXTRACT_DEFAULTS["resolution"], (8, 1024), "Marching-cubes cells per side"

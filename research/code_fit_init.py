@@ -10,6 +10,10 @@ losses, the band check's share and the fused reconstruction's Chamfer and F@0.01
 
     .venv/bin/python research/code_fit_init.py --model out/interactive_preview \\
         --shapes hand cheburashka max_planck knight_small --out out/research/code_fit_init.json
+
+``--early --starts nearest --iterations 800`` runs the product's fit as it is (each phase ends once
+``CHECK_EVERY`` iterations improve the probe error by less than ``PLATEAU``), to compare with the
+full 800 iterations.
 """
 
 from __future__ import annotations
@@ -43,6 +47,10 @@ def main() -> None:
     p.add_argument("--shapes", nargs="+", required=True, help="shared meshes to add")
     p.add_argument("--iterations", type=int, nargs="+", default=[200, 400, 800])
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--early", action="store_true", help="each phase ends once it stops improving (the default)"
+    )
+    p.add_argument("--starts", nargs="+", default=["random", "nearest"])
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -53,15 +61,21 @@ def main() -> None:
         samples = prepare_mesh(MESHES / f"{name}.ply", cfg=cfg.sampling, cache_dir=CACHE)
         gt = load_mesh(MESHES / f"{name}.ply")
         near = nearest_code(loaded.model, loaded.model.num_shapes, samples)
-        for start in ("random", "nearest"):
+        for start in args.starts:
             for iterations in args.iterations:
                 model = copy.deepcopy(loaded.model)
                 model.add_shapes(1, torch.Generator().manual_seed(cfg.train.seed))
                 index = model.num_shapes - 1
                 t = time.perf_counter()
                 nearest = start == "nearest"  # the product's default; "random": the row's own draw
-                loss_gen, loss_ovf = fit_row(
-                    model, index, samples, cfg, iterations=iterations, from_nearest=nearest
+                fit = fit_row(
+                    model,
+                    index,
+                    samples,
+                    cfg,
+                    iterations=iterations,
+                    from_nearest=nearest,
+                    until_plateau=args.early,
                 )
                 seconds = time.perf_counter() - t
                 gen_set = band_check.generalization_set(samples, torch.device("cpu"))
@@ -73,7 +87,8 @@ def main() -> None:
                 scores = evaluate_meshes(mesh.to_trimesh(), gt, normalization=norm, samples=100_000)
                 row = {
                     "shape": name, "start": start, "nearest": loaded.names[near], "iterations": iterations,
-                    "seconds": round(seconds, 2), "loss_gen": loss_gen, "loss_ovf": loss_ovf,
+                    "seconds": round(seconds, 2), "loss_gen": fit.loss_gen, "loss_ovf": fit.loss_ovf,
+                    "ran": fit.iterations,
                     "band_share": coverage.share, "chamfer": scores["chamfer"],
                     "fscore@0.01": scores["fscore@0.01"],
                 }  # fmt: skip

@@ -212,6 +212,9 @@ def test_code_fit_recovers_a_training_shape(trained: Trained, tmp_path: Path) ->
         trained.copy(tmp_path / "once"), replace(samples, name="box_once"), cfg, mode="code", iterations=1
     )
     assert once.band_misses == {}
+    # and a fit that stops improving ends early: two looks without progress, not all 800 iterations
+    early = fit_shape(trained.copy(tmp_path / "early"), replace(samples, name="box_early"), cfg, mode="code")
+    assert early.band_misses == {} and early.iterations < 800
     # a shape unlike both (a thin ring) does not, and the advice says what to do
     ring = tmp_path / "ring.ply"
     trimesh.creation.torus(0.5, 0.08).export(ring)

@@ -2,8 +2,9 @@
 
 - Code only (fast, coarse): grid and both MLPs frozen, a code is fitted to the new shape's
   samples, starting from the model's code that fits them best (``code_inversion.nearest_code``),
-  with both branch losses (Adam lr 5e-3, x0.1 at half, 800 iterations by default, balanced
-  samples as in training) and appended to the model directory in one atomic checkpoint rewrite.
+  with both branch losses (Adam lr 5e-3, x0.1 at half, at most 800 iterations by default, fewer
+  once it stops improving; balanced samples as in training) and appended to the model directory
+  in one atomic checkpoint rewrite.
   A frozen grid has no features for detail it never saw, so this recovers the coarse shape.
 - Full (detail): the shape joins the training set and the whole model continues training through
   ``train.train(..., resume=True)``, which first fits its code as above (a warm start); the
@@ -32,7 +33,7 @@ from compact_sdf.device import resolve_device
 from compact_sdf.errors import InputError
 from compact_sdf.extract import band_check
 from compact_sdf.progress import Progress, span
-from compact_sdf.training.code_inversion import FIT_ITERATIONS, fit_row
+from compact_sdf.training.code_inversion import FIT_ITERATIONS, CodeFit, fit_row
 
 MODES = ("auto", "code", "full")
 AUTO_CODE_SHARE = 0.2  # of an auto fit's progress bar: the code fit (the fine-tune takes the rest)
@@ -43,7 +44,7 @@ CODE_REMEDY = "add it with the full fit (fit --mode full; in Blender, Mode: Full
 class FitResult:
     name: str
     mode: str  # what ran: "code", or "full" (also an auto fit whose code fit did not hold the shape)
-    iterations: int  # code-fit iterations, or training steps run
+    iterations: int  # code-fit iterations run (it stops once it stops improving), or training steps run
     loss_gen: float
     loss_ovf: float
     elapsed_s: float
@@ -96,7 +97,7 @@ def fit_shape(
     if mode == "full":
         return _fit_full(job, extra_steps, cache_dir, None)
     share = 1.0 if mode == "code" else AUTO_CODE_SHARE
-    code, coverage, losses = _fit_code(replace(job, progress=span(progress, 0.0, share)), iterations)
+    code, coverage, fit = _fit_code(replace(job, progress=span(progress, 0.0, share)), iterations)
     misses, advice = band_check.verdict({samples.name: coverage}, remedy=CODE_REMEDY)
     if mode == "auto" and misses:
         full = _fit_full(replace(job, progress=span(progress, share, 1.0)), extra_steps, cache_dir, code)
@@ -106,15 +107,18 @@ def fit_shape(
     if progress is not None:
         progress("code fit held the shape" if mode == "auto" else "code fit done", 1.0)
     elapsed = time.perf_counter() - job.t0
-    return FitResult(samples.name, "code", iterations, *losses, elapsed, int(data["step"]), misses, advice)
+    losses = (fit.loss_gen, fit.loss_ovf)
+    return FitResult(
+        samples.name, "code", fit.iterations, *losses, elapsed, int(data["step"]), misses, advice
+    )
 
 
-def _fit_code(job: _Job, iterations: int) -> tuple[torch.Tensor, band_check.Coverage, tuple[float, float]]:
-    """The new code fitted on the frozen decoder (nothing written yet), its band coverage, its losses."""
+def _fit_code(job: _Job, iterations: int) -> tuple[torch.Tensor, band_check.Coverage, CodeFit]:
+    """The new code fitted on the frozen decoder (nothing written yet), its band coverage, the fit."""
     model, _ = model_from_payload(job.data, resolve_device(job.cfg.train.device))
     model.add_shapes(1, torch.Generator().manual_seed(job.cfg.train.seed))
     index = model.num_shapes - 1
-    losses = fit_row(
+    fit = fit_row(
         model,
         index,
         job.samples,
@@ -125,7 +129,7 @@ def _fit_code(job: _Job, iterations: int) -> tuple[torch.Tensor, band_check.Cove
     )
     gen_set = band_check.generalization_set(job.samples, next(model.parameters()).device)
     (coverage,) = band_check.band_coverage(model, [gen_set], job.cfg, [index])
-    return model.codes.weight[index].detach().cpu(), coverage, losses
+    return model.codes.weight[index].detach().cpu(), coverage, fit
 
 
 def _fit_full(
