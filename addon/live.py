@@ -25,8 +25,8 @@ import bpy
 from . import connection, mesh_bridge
 from .constants import LINK_MODEL, LINK_ROLE, LINK_SOURCES, MIX_SLOTS, NOTE, REFINE_DELAY_S
 from .jobs import say
-from .notes import Warn, blend_note
-from .runtime import tag_redraw
+from .notes import Warn, blend_note, blend_prefix
+from .runtime import state, tag_redraw
 
 TICK_S = 0.02  # how often the timer looks for answers
 
@@ -183,6 +183,8 @@ def _apply(name: str, resolution: int, got: Any) -> str | None:
     mesh_bridge.replace_geometry(obj.data, tris, mesh_bridge.centre(tris))
     obj["compact_sdf_resolution"] = int(resolution)
     obj[NOTE] = got.lost
+    if not got.lost and state().job_message.startswith(blend_prefix(name)):
+        say("")  # whole again: the line's warning about this object no longer holds
     tag_redraw("VIEW_3D")
     return blend_note(name, got.lost)
 

@@ -78,9 +78,13 @@ LOST_REMEDY = (
 )
 
 
+def blend_prefix(name: str) -> str:
+    return f"'{name}' at these weights: "
+
+
 def blend_note(name: str, lost: str) -> str | None:
     """A ``Warn`` naming the blended object and what is wrong with its mesh, or None when nothing is."""
-    return Warn(f"'{name}' at these weights: {lost}") if lost else None
+    return Warn(blend_prefix(name) + lost) if lost else None
 
 
 def row_summary(text: str, result: dict[str, Any]) -> str:

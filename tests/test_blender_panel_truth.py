@@ -55,7 +55,7 @@ def test_a_broken_live_blend_is_a_warning_under_its_slider_until_it_is_whole(tol
         line.startswith(f"Warning: 'Live a-b' at these weights: {BROKEN}")
         for line in told["output"].splitlines()
     )
-    assert live["whole_note"] == "" and live["faces"] == 4
+    assert live["whole_note"] == "" and live["whole_line"] == "" and live["faces"] == 4
 
 
 def test_import_codes_errors_name_the_chosen_file_in_words(told: dict[str, Any]) -> None:
@@ -176,6 +176,7 @@ def _live(bpy: Any, fake: ScriptedClient, state: Any) -> dict[str, Any]:
     fake.lost = ""
     obj.compact_sdf.live_factor = 0.4
     out["whole_note"], out["faces"] = obj.get("compact_sdf_note"), len(obj.data.polygons)
+    out["whole_line"] = state.job_message
     return out
 
 
