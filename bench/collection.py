@@ -167,6 +167,7 @@ def run_unlike(args: argparse.Namespace) -> dict[str, Any]:
             )
             res = tasks.fit(req)
             fit = {"mode": res.mode, "code_misses": res.code_misses, "band_misses": res.band_misses}
+            fit |= {"iterations": res.iterations}  # code fit: iterations run; full: fine-tune steps
             fit |= {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
             row[mode] = fit | {"metrics": score_model(base / mode, [*paths, MESHES / f"{added}.ply"], args)}
         out[case] = row
