@@ -21,8 +21,8 @@ whose two ends it has evaluated. Where that exceeds the ``L`` the search has use
 may be wrong, so it starts again with ``L`` widened to ``SLOPE_MARGIN`` times the measured slope;
 after ``MAX_WIDENINGS`` passes it drops nothing (a dense search). A pass re-evaluates no vertex
 (``Memo``), so another pass costs little where the dense one costs the whole lattice: trained s_g
-of thin-walled CAD parts at ``preview`` needed a third pass (L 1.5 -> 1.9 -> 2.7), and making it
-dense took 4-10x the time of the same mesh at N = 128 and 256 (docs/benchmarks/interactive.md).
+of thin-walled CAD parts at ``preview`` needed a third pass, and making that one dense cost a
+slider tick near them 2-4x its time at N = 128 for the same mesh (docs/benchmarks/interactive.md).
 A field much steeper than its lattice edges show between evaluated vertices can still defeat
 this; measured slopes are the only evidence a sampled search has.
 """
