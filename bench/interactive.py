@@ -6,8 +6,8 @@
   of ``--repeat``), and the cold start (a fresh Python process: imports, checkpoint read, first mesh);
 - end to end through a real service on loopback (``compact-sdf serve``, the add-on's client): the
   same meshes as one ``POST /models/{id}/mesh`` each (the first request also starts the resident
-  process and reads the model), and the queued-job path with 0.5 s polling (a Reconstruct job, a
-  one-row interpolate job).
+  process and reads the model), the queued-job path with 0.5 s polling (a Reconstruct job, a
+  one-row interpolate job), and Add to Model of a shape the model holds, then its first mesh.
 ``meshing`` compares the two meshing paths of a fused reconstruction (``extract.meshing``: numpy
 and scikit-image on the CPU, or tensors on the model's device) on each shape at N = 64, 128, 256:
 time (median of ``--repeat``) and how far apart their meshes are.
@@ -179,8 +179,33 @@ def through_service(repeat: int, preset: str, sets: list[str]) -> dict:
             out["slider"][n] = _median_s(two, repeat)
             out["blend4"][n] = _median_s(four, repeat)
         out.update(queued_jobs(api, model, repeat))
+        out["add_held_shape"] = add_held_shape(api, model)
         out["resident"] = api.resident()
     return out
+
+
+def add_held_shape(api, model: str) -> dict:
+    """Add to Model as the panel sends it (mode auto, at most 800 iterations) with a shape the model
+    already holds (spot again, under another name): upload, fit job polled every 0.5 s; then the
+    first mesh of the new shape (the changed model is read again by the resident process)."""
+    start = time.perf_counter()
+    mesh_id = api.upload_mesh("spot_again", MESHES / "spot.ply")["id"]
+    job = api.create_job(
+        "fit", model_id=model, mesh_id=mesh_id, name="spot_again", mode="auto", iterations=800
+    )
+    done = api.wait_job(job["id"], timeout=900, poll=0.5)
+    assert done["status"] == "succeeded", done.get("error")
+    added = time.perf_counter() - start
+    start = time.perf_counter()
+    api.mesh(model, ["spot_again"], resolution=128, timeout=900)
+    fit = done["result"]["fit"]
+    return {
+        "seconds": added,
+        "then_mesh_128": time.perf_counter() - start,
+        "mode": fit["mode"],
+        "iterations": fit["iterations"],
+        "fit_elapsed_s": fit["elapsed_s"],
+    }
 
 
 def queued_jobs(api, model: str, repeat: int) -> dict:
