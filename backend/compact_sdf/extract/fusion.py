@@ -122,14 +122,14 @@ def extract_field(
     if ovf_fn is not None and cfg.fusion == "distance" and width <= 0.0:
         raise InputError("the distance fusion needs the model's band width (band_width > 0)")
     report = progress or (lambda stage, fraction: None)
-    memo = Memo(gen_fn, cfg, device)
+    known = None
     if on_device.chosen(cfg, device) and handle_depth <= 0:
         on = on_device.LatticeMemo(gen_fn, cfg, device)
         mesh = on_device.fused_mesh(on, ovf_fn, width, region, report)
         if join_gap <= 0 or mesh.component_count() <= 1:  # nothing a join could change
             return _finish(mesh, gen_fn, ovf_fn, cfg, device, width, min_volume, region, report)
-        # parts to join: the lattice walk below is numpy's; it starts from every s_g value known
-        memo.values = on.values.reshape(memo.values.shape).cpu().numpy()
+        known = on.values.cpu().numpy()  # parts to join: numpy's lattice walk goes on from these
+    memo = Memo(gen_fn, cfg, device, known)
     lat = Lattice(cfg.resolution)
     report("coarse surface", 0.0)
     surface = find_surface(memo, cfg, device, width)

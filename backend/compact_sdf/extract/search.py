@@ -230,9 +230,13 @@ class Memo:
     """s_g values already evaluated on the output lattice, so a search that starts again with a
     wider bound (or a wider width) re-evaluates no vertex: coarse levels are sub-lattices of it."""
 
-    def __init__(self, gen_fn: FieldFn, cfg: ExtractConfig, device: torch.device | str) -> None:
+    def __init__(
+        self, gen_fn: FieldFn, cfg: ExtractConfig, device: torch.device | str, known: np.ndarray | None = None
+    ) -> None:
+        """``known``: (N+1)^3 float32 values evaluated elsewhere (NaN where not), taken as they are."""
         self.gen_fn, self.cfg, self.device = gen_fn, cfg, device
-        self.values = np.full((cfg.resolution + 1,) * 3, np.nan, dtype=np.float32)
+        shape = (cfg.resolution + 1,) * 3
+        self.values = np.full(shape, np.nan, dtype=np.float32) if known is None else known.reshape(shape)
 
     def __call__(self, lat: Lattice, ijk: np.ndarray) -> np.ndarray:
         """s_g at integer coordinates ``ijk`` of ``lat`` (whose cells divide the output lattice's)."""
